@@ -1,0 +1,89 @@
+"""`./lab doctor`: the checks of the book's 4.1.7 / 4.2.9, each with its fix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from dataclasses import dataclass
+
+from .state import State
+
+__all__ = ["Check", "checks", "run", "versions"]
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _info(state: State) -> dict[str, object] | None:
+    import docker
+
+    try:
+        client = docker.DockerClient(base_url=state.docker_host, timeout=5)
+        info: dict[str, object] = client.info()
+        client.close()
+        return info
+    except Exception:
+        return None
+
+
+def checks(state: State) -> list[Check]:
+    out: list[Check] = []
+    info = _info(state) if state.docker_host else None
+    out.append(Check("engine", info is not None,
+                     f"Docker Engine {info.get('ServerVersion')} at {state.docker_host}" if info
+                     else f"no engine answers at {state.docker_host or '(not set up)'}",
+                     "run ./lab up (it starts the lab engine)"))
+    if info:
+        drv = str(info.get("Driver"))
+        out.append(Check("storage driver", drv == "overlay2", drv,
+                         "use overlay2 (devicemapper and aufs are gone from current engines)"))
+        cg = str(info.get("CgroupVersion", "1"))
+        out.append(Check("cgroup", cg in ("1", "2"), f"cgroup v{cg}, driver {info.get('CgroupDriver')}"))
+        warnings = [str(w) for w in (info.get("Warnings") or []) if "bridge-nf-call" not in str(w)]
+        out.append(Check("docker info warnings", not warnings, "; ".join(warnings) or "none",
+                         "see the warning's text; most name a kernel parameter (book 4.2.9)"))
+        mirrors = ((info.get("RegistryConfig") or {}).get("Mirrors") or [])  # type: ignore[union-attr]
+        out.append(Check("registry mirror", f"http://{state.mirror}/" in mirrors, ", ".join(mirrors) or "none",
+                         f"add \"registry-mirrors\": [\"http://{state.mirror}\"] to daemon.json"))
+    sock = state.docker_host.removeprefix("unix://")
+    if sock and os.path.exists(sock):
+        mode = stat.S_IMODE(os.stat(sock).st_mode)
+        out.append(Check("socket permissions", not mode & 0o007, f"{sock} mode {oct(mode)}",
+                         "the socket must not be world-accessible: chmod 660 it"))
+    kvm = os.path.exists("/dev/kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK)
+    out.append(Check("KVM", kvm, "/dev/kvm usable (a test boot decides if it really works)" if kvm
+                     else "no usable /dev/kvm: virtual machines run under TCG (slower)",
+                     "enable virtualisation in the BIOS/hypervisor, or accept TCG"))
+    dot = shutil.which("dot")
+    out.append(Check("graphviz", dot is not None, dot or "dot not found", "apt-get install graphviz"))
+    return out
+
+
+def versions(state: State) -> str:
+    parts = []
+    info = _info(state) if state.docker_host else None
+    if info:
+        parts.append(f"engine {info.get('ServerVersion')} ({info.get('Driver')})")
+    r = subprocess.run(["/usr/bin/docker-registry", "--version"], capture_output=True, text=True) \
+        if os.path.exists("/usr/bin/docker-registry") else None
+    if r and r.returncode == 0:
+        parts.append("registry " + r.stdout.split()[-1])
+    return "versions: " + (", ".join(parts) or "unknown (nothing running)")
+
+
+def run(state: State) -> int:
+    bad = 0
+    for c in checks(state):
+        mark = "\u2714" if c.ok else "\u2718"
+        print(f"{mark} {c.name:22} {c.detail}")
+        if not c.ok and c.fix:
+            print(f"  {'':22} fix: {c.fix}")
+            bad += 1
+    return 1 if bad else 0

@@ -1,0 +1,207 @@
+"""Course images: read the catalogue, build what changed, publish to the upstream registry.
+
+Each build is identified by a content hash of everything that goes into it (catalogue entry,
+build context, prepared inputs, the base's hash), stored as the label ``org.dockerlab.content``.
+A build is skipped when the upstream registry already serves every tag with that label, so a
+second ``./lab up`` asks the registry a few questions and builds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tomllib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .proc import LabFailure
+from .state import REPO
+
+__all__ = ["CatalogueImage", "load_catalogue", "content_hashes", "registry_label", "publish"]
+
+CATALOGUE = REPO / "images" / "catalogue.toml"
+CONTENT_LABEL = "org.dockerlab.content"
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+])
+DEBIAN_SOURCES = [
+    "deb http://deb.debian.org/debian bookworm main",
+    "deb http://deb.debian.org/debian bookworm-updates main",
+    "deb http://deb.debian.org/debian-security bookworm-security main",
+]
+MMDEBSTRAP_ARGS = [
+    "--variant=minbase", "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+    "--aptopt=Acquire::Languages \"none\"",
+    "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+    "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/info/*",
+    "--dpkgopt=path-exclude=/usr/share/locale/*",
+    "--dpkgopt=path-include=/usr/share/locale/locale.alias",
+    "--customize-hook=rm -rf \"$1\"/var/lib/apt/lists/* \"$1\"/var/cache/apt/*.bin \"$1\"/var/log/*.log",
+]
+
+
+@dataclass(frozen=True)
+class CatalogueImage:
+    name: str
+    tags: tuple[str, ...]
+    context: str
+    prepare: str = ""
+    base: str = ""
+    buildargs: dict[str, str] = field(default_factory=dict)
+    purpose: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}:{self.tags[0]}"
+
+    @property
+    def short(self) -> str:
+        """The name as a learner types it: ``library/nginx`` -> ``nginx``."""
+        return self.key.removeprefix("library/")
+
+
+def load_catalogue(path: Path = CATALOGUE) -> list[CatalogueImage]:
+    data = tomllib.loads(path.read_text())
+    out = []
+    for entry in data["image"]:
+        entry = dict(entry)
+        entry["tags"] = tuple(entry["tags"])
+        out.append(CatalogueImage(**entry))
+    return out
+
+
+def _hash_tree(h: Any, root: Path) -> None:
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+
+
+def content_hashes(images: list[CatalogueImage]) -> dict[str, str]:
+    """``name:first-tag`` -> hash of everything that goes into that build."""
+    out: dict[str, str] = {}
+    by_ref = {f"{i.name}:{t}": i for i in images for t in i.tags}
+    for img in images:
+        h = hashlib.sha256()
+        h.update(json.dumps([img.name, img.tags, img.context, img.prepare, img.base,
+                             sorted(img.buildargs.items())]).encode())
+        _hash_tree(h, REPO / "images" / img.context)
+        if img.prepare == "busybox":
+            h.update(Path("/bin/busybox").read_bytes())
+        if img.prepare == "rootfs":
+            h.update(json.dumps([MMDEBSTRAP_ARGS, DEBIAN_SOURCES]).encode())
+        if img.base:
+            h.update(out[by_ref[img.base].key].encode())
+        out[img.key] = h.hexdigest()[:24]
+    return out
+
+
+def _get(url: str, accept: str | None = None) -> bytes:
+    req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return bytes(r.read())
+
+
+def registry_label(registry: str, name: str, tag: str) -> str | None:
+    """The content label of ``name:tag`` in ``registry``, or None if the tag is not there."""
+    try:
+        manifest = json.loads(_get(f"http://{registry}/v2/{name}/manifests/{tag}", MANIFEST_TYPES))
+        config = json.loads(_get(f"http://{registry}/v2/{name}/blobs/{manifest['config']['digest']}"))
+    except (urllib.error.URLError, OSError, KeyError, ValueError):
+        return None
+    labels = (config.get("config") or {}).get("Labels") or {}
+    return labels.get(CONTENT_LABEL)
+
+
+def _prepare(img: CatalogueImage, build: Path) -> None:
+    if img.prepare == "hello":
+        cc = ["musl-gcc"] if shutil.which("musl-gcc") else ["gcc"]
+        subprocess.run([*cc, "-static", "-Os", "-s", "-o", str(build / "hello"), str(build / "hello.c")],
+                       check=True)
+    elif img.prepare == "busybox":
+        shutil.copy2("/bin/busybox", build / "busybox")
+    elif img.prepare == "rootfs":
+        if not shutil.which("mmdebstrap"):
+            raise LabFailure("mmdebstrap is missing: run ./lab up as root so it can install it.")
+        log = build / "mmdebstrap.log"
+        with open(log, "w") as out:
+            r = subprocess.run(["mmdebstrap", *MMDEBSTRAP_ARGS, "bookworm", str(build / "rootfs.tar"),
+                                *DEBIAN_SOURCES], stdout=out, stderr=subprocess.STDOUT)
+        if r.returncode != 0:
+            raise LabFailure(f"mmdebstrap could not build the Debian root file system (log: {log}): "
+                             "check access to deb.debian.org and free disk space, then run ./lab up again.")
+
+
+def _build(client: Any, img: CatalogueImage, upstream: str, home: Path, digest: str) -> str:
+    build = home / "build" / img.key.replace("/", "_").replace(":", "_")
+    shutil.rmtree(build, ignore_errors=True)
+    shutil.copytree(REPO / "images" / img.context, build)
+    _prepare(img, build)
+    args = dict(img.buildargs)
+    if img.base:
+        args["BASE"] = f"{upstream}/{img.base}"
+    image_id = ""
+    for chunk in client.api.build(path=str(build), rm=True, forcerm=True, decode=True, buildargs=args,
+                                  network_mode="host", labels={CONTENT_LABEL: digest}, pull=False):
+        if "error" in chunk:
+            raise LabFailure(_explain(chunk["error"], f"building {img.key}"))
+        line = chunk.get("stream", "")
+        if line.startswith("Step "):
+            print(f"      {line.strip()[:110]}", file=sys.stderr, flush=True)
+        if "aux" in chunk and "ID" in chunk["aux"]:
+            image_id = chunk["aux"]["ID"]
+    if not image_id:
+        raise LabFailure(f"Building {img.key} produced no image; see the build output above.")
+    shutil.rmtree(build, ignore_errors=True)
+    return image_id
+
+
+def _explain(error: str, doing: str) -> str:
+    if "no space left" in error.lower():
+        return f"The disk is full while {doing}: free some space (df -h), then run ./lab up again."
+    return f"Docker failed while {doing}: {error.strip()}"
+
+
+def publish(client: Any, upstream: str, home: Path) -> dict[str, str]:
+    """Build and push every catalogue image whose content changed. Returns ref -> content hash."""
+    images = load_catalogue()
+    hashes = content_hashes(images)
+    made: list[str] = []
+    try:
+        for img in images:
+            digest = hashes[img.key]
+            if all(registry_label(upstream, img.name, t) == digest for t in img.tags):
+                continue
+            print(f"[lab] building {img.short}  ({', '.join(img.tags)})", file=sys.stderr, flush=True)
+            image_id = _build(client, img, upstream, home, digest)
+            for tag in img.tags:
+                repo = f"{upstream}/{img.name}"
+                client.api.tag(image_id, repo, tag)
+                made.append(f"{repo}:{tag}")
+                for chunk in client.api.push(repo, tag, stream=True, decode=True):
+                    if "error" in chunk:
+                        raise LabFailure(_explain(chunk["error"], f"pushing {img.name}:{tag}"))
+    except OSError as e:
+        raise LabFailure(_explain(str(e), "building the course images")) from e
+    finally:
+        _forget_local(client, upstream, made, images)
+    return {f"{i.name}:{t}": hashes[i.key] for i in images for t in i.tags}
+
+
+def _forget_local(client: Any, upstream: str, made: list[str], images: list[CatalogueImage]) -> None:
+    """Leave the engine as clean as a fresh one: learners pull the course images themselves."""
+    import docker.errors
+
+    refs = set(made) | {f"{upstream}/{i.base}" for i in images if i.base}
+    for ref in sorted(refs, reverse=True):
+        try:
+            client.images.remove(ref, noprune=False)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as e:  # e.g. a learner runs a container from it
+            print(f"[lab] kept {ref}: {e.explanation}", file=sys.stderr)

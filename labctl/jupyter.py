@@ -1,0 +1,96 @@
+"""JupyterLab for the course: the course's kernel (with the lab engine in its environment) and a
+server on 127.0.0.1 that opens on the course index."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+import urllib.request
+from pathlib import Path
+
+from . import proc
+from .state import REPO, LabPaths, State
+
+__all__ = ["KERNEL_NAME", "install_kernel", "kernel_env", "start_jupyter", "stop_jupyter", "jupyter_pid"]
+
+KERNEL_NAME = "dockerlab"
+INDEX = "notebooks/00-index.ipynb"
+
+
+def kernel_env(state: State, p: LabPaths) -> dict[str, str]:
+    """Environment of everything that talks to the lab engine: kernels, tests, `./lab env`."""
+    bindir = p.home / "bin"
+    bindir.mkdir(parents=True, exist_ok=True)
+    link = bindir / "docker"
+    # Debian's CLI matches the engine's version; put it first so `!docker` and `%docker` agree.
+    if Path(state.docker_cli).exists() and (not link.is_symlink() or os.readlink(link) != state.docker_cli):
+        link.unlink(missing_ok=True)
+        link.symlink_to(state.docker_cli)
+    return {
+        "DOCKER_HOST": state.docker_host,
+        "LAB_HOME": str(p.home),
+        "PATH": f"{bindir}:{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "DOCKER_CLI_HINTS": "false",
+        "PYTHONPATH": str(REPO),
+    }
+
+
+def install_kernel(state: State, p: LabPaths) -> Path:
+    """The course kernel, installed into the venv (sys.prefix), so notebooks find it by name."""
+    kdir = Path(sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
+    kdir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Docker Lab (Python 3)",
+        "language": "python",
+        "env": kernel_env(state, p),
+        "metadata": {"debugger": True},
+    }
+    text = json.dumps(spec, indent=1, sort_keys=True)
+    target = kdir / "kernel.json"
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+    return kdir
+
+
+def _pidfile(p: LabPaths) -> Path:
+    return p.run / "jupyter.pid"
+
+
+def jupyter_pid(p: LabPaths) -> int | None:
+    return proc.running_pid(_pidfile(p), "jupyter-lab")
+
+
+def start_jupyter(state: State, p: LabPaths, port: int = 8888) -> str:
+    """Start JupyterLab (if not running) and return its URL with the token."""
+    if jupyter_pid(p) and state.jupyter_url:
+        return state.jupyter_url
+    port = proc.free_port(port)
+    token = secrets.token_hex(16)
+    exe = shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) or "jupyter-lab"
+    argv = [exe, "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
+            f"--ServerApp.root_dir={REPO}", f"--IdentityProvider.token={token}",
+            f"--LabApp.default_url=/lab/tree/{INDEX}", "--ServerApp.open_browser=False",
+            f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}"]
+    if os.geteuid() == 0:
+        argv.append("--allow-root")
+    log = p.logs / "jupyter.log"
+    proc.start(argv, _pidfile(p), log, env=kernel_env(state, p))
+    url = f"http://127.0.0.1:{port}/lab/tree/{INDEX}?token={token}"
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    proc.wait_for(ready, 60, "JupyterLab", log)
+    return url
+
+
+def stop_jupyter(p: LabPaths) -> bool:
+    return proc.stop(_pidfile(p), "jupyter-lab")
