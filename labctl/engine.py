@@ -114,8 +114,12 @@ class Engine:
 
     def start(self) -> bool:
         """Start unless already running with this configuration. True if started now."""
+        argv = self.argv()
         cfg = json.dumps(self.daemon_json(), indent=2, sort_keys=True)
-        if self.pid() and self.config.exists() and self.config.read_text() == cfg and self.ready():
+        running_with = self.run / f"{self.name}.argv"
+        same = self.config.exists() and self.config.read_text() == cfg and running_with.exists() \
+            and running_with.read_text() == "\n".join(argv)
+        if self.pid() and same and self.ready():
             return False
         self.stop()
         if not Path(DOCKERD).exists():
@@ -127,13 +131,7 @@ class Engine:
         self.socket.unlink(missing_ok=True)
         self.pidfile.unlink(missing_ok=True)
         self._ensure_bridge()
-        argv = [
-            DOCKERD, "--config-file", str(self.config), "--data-root", str(self.data_root),
-            "--exec-root", str(self.run / f"{self.name}-exec"), "--pidfile", str(self.pidfile),
-            "-H", self.host, "--bridge", self.bridge, "--fixed-cidr", self.subnet,
-            "--iptables=false", "--ip-masq=false",
-            "--group", "root", *self.extra_args,
-        ]
+        running_with.write_text("\n".join(argv))
         pid = proc.start(argv, self.run / f"{self.name}.launcher.pid", self.log)
         try:
             proc.wait_for(lambda: self.socket.exists() and self.ready(), 60,
@@ -143,6 +141,15 @@ class Engine:
             raise
         self._grant_socket()
         return True
+
+    def argv(self) -> list[str]:
+        return [
+            DOCKERD, "--config-file", str(self.config), "--data-root", str(self.data_root),
+            "--exec-root", str(self.run / f"{self.name}-exec"), "--pidfile", str(self.pidfile),
+            "-H", self.host, "--bridge", self.bridge, "--fixed-cidr", self.subnet,
+            "--iptables=false", "--ip-masq=false",
+            "--group", "root", *self.extra_args,
+        ]
 
     def _grant_socket(self) -> None:
         """Socket readable by the lab's user only (root's group, mode 0660, owner = that user)."""
