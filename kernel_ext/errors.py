@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _catalogue  # noqa: F401  (registers the shared messages)
 from .messages import t
 
 __all__ = [

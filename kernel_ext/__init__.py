@@ -1,0 +1,52 @@
+"""Docker Lab's kernel extension: a plain-Python API over the lab's Docker Engine, views, magics.
+
+>>> from kernel_ext import connect            # doctest: +SKIP
+>>> lab = connect(); lab.pull("busybox")      # doctest: +SKIP
+
+In a notebook: ``%load_ext kernel_ext``, then ``%docker image ls``, ``%layers``, ``%diff web``.
+Nothing happens at import time; the IPython parts load only in :func:`load_ipython_extension`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .containers import DiffTree, ExecResult, HistoryTable
+from .errors import (BadReference, Conflict, ContainerNotFound, EngineUnavailable, ImageNotFound,
+                     LabError, PortInUse, RegistryUnavailable, ToolMissing)
+from .images import DiskUsage, ImageRow, ImageTable
+from .lab import CleanupReport, Lab, connect
+from .pull import LayerPull, PullProgress, PullResult
+from .removal import RemovalReport
+
+__all__ = [
+    "connect", "Lab", "PullResult", "PullProgress", "LayerPull", "ImageTable", "ImageRow", "DiskUsage",
+    "RemovalReport", "DiffTree", "HistoryTable", "ExecResult", "CleanupReport", "layer_graph",
+    "efficiency", "check", "LabError", "EngineUnavailable", "ImageNotFound", "ContainerNotFound",
+    "BadReference", "Conflict", "PortInUse", "RegistryUnavailable", "ToolMissing",
+    "load_ipython_extension", "unload_ipython_extension",
+]
+
+
+def __getattr__(name: str) -> Any:  # graph and check import graphviz lazily
+    if name in ("layer_graph", "efficiency"):
+        from . import graph
+
+        return getattr(graph, name)
+    if name == "check":
+        from . import check
+
+        return check
+    raise AttributeError(name)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from .magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .magics import unload
+
+    unload(ipython)

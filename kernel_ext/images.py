@@ -1,0 +1,142 @@
+"""``docker image ls`` and ``docker system df`` as snapshots: rows a view can render or a check can read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .formatting import ago, esc, human_size, short_id
+
+DIM = ' style="color:#999"'
+
+__all__ = ["ImageRow", "ImageTable", "DiskUsage", "image_rows", "disk_usage_from"]
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    repository: str
+    tag: str
+    id: str  # full "sha256:..."
+    digest: str  # "sha256:..." or "<none>"
+    created: float  # unix time
+    size: int
+    shared_size: int
+    unique_size: int
+    containers: int
+    labels: dict[str, str]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+    @property
+    def dangling(self) -> bool:
+        return self.repository == "<none>" and self.tag == "<none>"
+
+
+def image_rows(images: list[dict[str, Any]], df_images: list[dict[str, Any]] | None = None) -> list[ImageRow]:
+    """One row per tag, as the CLI lists them; newest first."""
+    shared = {i["Id"]: i for i in (df_images or [])}
+    rows: list[ImageRow] = []
+    for img in images:
+        extra = shared.get(img["Id"], {})
+        size = int(img.get("Size", 0))
+        sh = max(0, int(extra.get("SharedSize", img.get("SharedSize", -1)) or 0))
+        digests = img.get("RepoDigests") or []
+        tags = [t for t in (img.get("RepoTags") or []) if t != "<none>:<none>"]
+        common = dict(id=img["Id"], created=float(img.get("Created", 0)), size=size, shared_size=sh,
+                      unique_size=size - sh, containers=int(extra.get("Containers", img.get("Containers", -1))),
+                      labels=dict(img.get("Labels") or {}))
+        if not tags:
+            repo = digests[0].rsplit("@", 1)[0] if digests else "<none>"
+            dig = digests[0].rsplit("@", 1)[1] if digests else "<none>"
+            rows.append(ImageRow(repository=repo, tag="<none>", digest=dig, **common))  # type: ignore[arg-type]
+        for t in tags:
+            repo, _, tag = t.rpartition(":")
+            dig = next((d.rsplit("@", 1)[1] for d in digests if d.rsplit("@", 1)[0] == repo), "<none>")
+            rows.append(ImageRow(repository=repo, tag=tag, digest=dig, **common))  # type: ignore[arg-type]
+    rows.sort(key=lambda r: (-r.created, r.repository, r.tag))
+    return rows
+
+
+@dataclass(frozen=True)
+class ImageTable:
+    rows: tuple[ImageRow, ...]
+    digests: bool = False
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.rows)
+
+    def refs(self) -> list[str]:
+        return [r.ref for r in self.rows]
+
+    def ids(self) -> list[str]:
+        """Short ids, unique, in order: what ``docker image ls -q`` prints."""
+        return list(dict.fromkeys(short_id(r.id) for r in self.rows))
+
+    def text(self) -> str:
+        head = ["REPOSITORY", "TAG", *(["DIGEST"] if self.digests else []), "IMAGE ID", "CREATED", "SIZE"]
+        body = [[r.repository, r.tag, *([r.digest] if self.digests else []), short_id(r.id),
+                 ago(r.created), human_size(r.size)] for r in self.rows]
+        widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+        return "\n".join("   ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip()
+                         for line in [head, *body])
+
+    def html(self) -> str:
+        head = "".join(f"<th>{h}</th>" for h in ("REPOSITORY", "TAG", "IMAGE ID", "DIGEST", "CREATED",
+                                                   "SIZE", "SHARED", "UNIQUE"))
+        body = "".join(
+            f"<tr{DIM if r.dangling else ''}><td>{esc(r.repository)}</td><td>{esc(r.tag)}</td>"
+            f"<td><code>{short_id(r.id)}</code></td><td><code>{esc(r.digest[:19])}</code></td>"
+            f"<td>{ago(r.created)}</td><td>{human_size(r.size)}</td><td>{human_size(r.shared_size)}</td>"
+            f"<td>{human_size(r.unique_size)}</td></tr>" for r in self.rows)
+        return f"<table class='dockerlab-images'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/plain": self.text(), "text/html": self.html()}
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    """``docker system df``: per type, total count, active, size, reclaimable."""
+
+    rows: tuple[tuple[str, int, int, int, int], ...]
+
+    def text(self) -> str:
+        head = ("TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE")
+        body = []
+        for kind, total, active, size, reclaim in self.rows:
+            pct = f" ({100 * reclaim // size}%)" if size else ""
+            body.append((kind, str(total), str(active), human_size(size), human_size(reclaim) + pct))
+        widths = [max(len(x) for x in col) for col in zip(head, *body)]
+        return "\n".join("   ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in [head, *body])
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/plain": self.text(), "text/html": f"<pre>{esc(self.text())}</pre>"}
+
+
+def disk_usage_from(df: dict[str, Any]) -> DiskUsage:
+    images = df.get("Images") or []
+    containers = df.get("Containers") or []
+    volumes = df.get("Volumes") or []
+    cache = df.get("BuildCache") or []
+    layers = int(df.get("LayersSize", 0))
+    active_imgs = [i for i in images if int(i.get("Containers", 0)) > 0]
+    used = sum(int(i.get("Size", 0)) - int(i.get("SharedSize", 0)) for i in active_imgs) + \
+        (max((int(i.get("SharedSize", 0)) for i in active_imgs), default=0))
+    c_size = sum(int(c.get("SizeRw", 0) or 0) for c in containers)
+    c_reclaim = sum(int(c.get("SizeRw", 0) or 0) for c in containers if c.get("State") != "running")
+    v_size = sum(int((v.get("UsageData") or {}).get("Size", 0)) for v in volumes)
+    v_active = [v for v in volumes if int((v.get("UsageData") or {}).get("RefCount", 0)) > 0]
+    v_reclaim = v_size - sum(int((v.get("UsageData") or {}).get("Size", 0)) for v in v_active)
+    b_size = sum(int(b.get("Size", 0)) for b in cache)
+    return DiskUsage((
+        ("Images", len(images), len(active_imgs), layers, max(0, layers - used)),
+        ("Containers", len(containers), sum(c.get("State") == "running" for c in containers), c_size, c_reclaim),
+        ("Local Volumes", len(volumes), len(v_active), v_size, v_reclaim),
+        ("Build Cache", len(cache), sum(bool(b.get("InUse")) for b in cache), b_size,
+         sum(int(b.get("Size", 0)) for b in cache if not b.get("InUse"))),
+    ))

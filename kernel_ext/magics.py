@@ -1,0 +1,154 @@
+"""IPython magics: thin. Parse arguments, call the API, return something displayable.
+
+``%docker ARGS`` runs the real docker CLI against the lab engine, streaming its output (``pull``
+uses the live view instead); ``%layers``, ``%diff``, ``%history``, ``%lab``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+
+from . import lab as _lab
+from .connection import lab_config
+from .errors import LabError
+from .messages import register, t
+
+__all__ = ["DockerLabMagics", "load", "unload"]
+
+register({
+    "magic.usage.docker": {"zh": "用法：%docker <docker 命令的参数>，例如 %docker image ls", "en": "usage: %docker <docker arguments>, e.g. %docker image ls"},
+    "magic.usage.diff": {"zh": "用法：%diff 容器名", "en": "usage: %diff CONTAINER"},
+    "magic.usage.history": {"zh": "用法：%history 镜像名", "en": "usage: %history IMAGE"},
+    "magic.exit": {"zh": "docker 命令以退出码 {code} 结束", "en": "docker exited with code {code}"},
+    "magic.cli_missing": {"zh": "找不到 docker 命令行程序：运行 ./lab up 安装 docker.io。", "en": "The docker CLI is missing: run ./lab up to install docker.io."},
+    "magic.lab": {"zh": "会话 {session} · 引擎 {host} · 镜像加速器 {mirror}", "en": "session {session} · engine {host} · mirror {mirror}"},
+})
+
+_STATE: dict[str, Any] = {}
+
+
+def _get_lab() -> _lab.Lab:
+    lab = _STATE.get("lab")
+    if lab is None:
+        lab = _STATE["lab"] = _lab.connect()
+    return lab
+
+
+def run_cli(args: list[str], out: Any = None) -> int:
+    """Run the docker CLI against the lab engine, streaming stdout+stderr line by line."""
+    cfg = lab_config()
+    env = {**os.environ, "DOCKER_HOST": cfg.docker_host, "DOCKER_CLI_HINTS": "false"}
+    out = out or sys.stdout
+    try:
+        proc = subprocess.Popen([cfg.docker_cli, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, text=True, bufsize=1)
+    except FileNotFoundError as e:
+        raise UsageError(t("magic.cli_missing")) from e
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        out.write(line)
+        out.flush()
+    return proc.wait()
+
+
+@magics_class
+class DockerLabMagics(Magics):  # type: ignore[misc]
+    @line_magic
+    def docker(self, line: str) -> Any:
+        """Run the docker CLI against the lab engine: ``%docker image ls -f dangling=true``.
+
+        ``%docker pull REF`` shows the live per-layer progress view instead of the CLI's text.
+        Shell syntax ``$(...)`` is expanded by a shell, as the book's examples need.
+        """
+        if not line.strip():
+            raise UsageError(t("magic.usage.docker"))
+        if "$(" in line or "|" in line or "`" in line:
+            args = ["__shell__", line]
+        else:
+            try:
+                args = shlex.split(line)
+            except ValueError as e:
+                raise UsageError(str(e)) from e
+        if args and args[0] == "pull" and len(args) == 2 and not args[1].startswith("-"):
+            return _guard(lambda: _get_lab().pull(args[1]))
+        if args[0] == "__shell__":
+            cfg = lab_config()
+            env = {**os.environ, "DOCKER_HOST": cfg.docker_host, "DOCKER_CLI_HINTS": "false",
+                   "PATH": f"{os.path.dirname(cfg.docker_cli)}:{os.environ.get('PATH', '')}"}
+            r = subprocess.run(["bash", "-c", f"docker {line}"], env=env, capture_output=True, text=True)
+            sys.stdout.write(r.stdout + r.stderr)
+            code = r.returncode
+        else:
+            code = run_cli(args)
+        if code:
+            print(t("magic.exit", code=code), file=sys.stderr)
+        return None
+
+    @line_magic
+    def layers(self, line: str) -> Any:
+        """Draw the layer graph: ``%layers`` (all images) or ``%layers nginx redis``."""
+        from .graph import layer_graph
+
+        refs = line.split() or None
+        return _guard(lambda: layer_graph(_get_lab(), refs))
+
+    @line_magic
+    def diff(self, line: str) -> Any:
+        """The changes in a container's writable layer, as a tree: ``%diff webserver``."""
+        if not line.strip():
+            raise UsageError(t("magic.usage.diff"))
+        return _guard(lambda: _get_lab().diff(line.strip()))
+
+    @line_magic
+    def history(self, line: str) -> Any:
+        """An image's steps, as ``docker history`` shows them: ``%history nginx:v2``."""
+        if not line.strip():
+            raise UsageError(t("magic.usage.history"))
+        return _guard(lambda: _get_lab().history(line.strip()))
+
+    @line_magic
+    def lab(self, line: str) -> Any:
+        """``%lab`` shows the session; ``%lab cleanup`` removes what this session labelled."""
+        lab = _guard(_get_lab)
+        if line.strip() == "cleanup":
+            return _guard(lab.cleanup)
+        cfg = lab.config
+        print(t("magic.lab", session=lab.session, host=cfg.docker_host, mirror=cfg.mirror or "-"))
+        return None
+
+
+def _guard(fn: Any) -> Any:
+    """One readable line for a LabError in a notebook, never a docker-py traceback."""
+    try:
+        return fn()
+    except LabError as e:
+        raise UsageError(str(e)) from None
+
+
+def _show_lab_error(shell: Any, etype: Any, value: Any, tb: Any, tb_offset: Any = None) -> None:
+    print(f"✘ {value}", file=sys.stderr)
+
+
+def load(ipython: Any) -> None:
+    from .views.pull import live_pull_view
+
+    ipython.register_magics(DockerLabMagics)
+    ipython.set_custom_exc((LabError,), _show_lab_error)
+    _STATE["previous_listener"] = _lab.default_pull_listener[0]
+    _lab.default_pull_listener[0] = live_pull_view
+
+
+def unload(ipython: Any) -> None:
+    magics = ipython.magics_manager.magics["line"]
+    for name in ("docker", "layers", "diff", "history", "lab"):
+        magics.pop(name, None)
+    ipython.set_custom_exc((), None)
+    _lab.default_pull_listener[0] = _STATE.pop("previous_listener", None)
+    _STATE.pop("lab", None)

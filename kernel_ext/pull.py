@@ -1,0 +1,147 @@
+"""Pulling an image from the engine's JSON progress stream, as a plain model a view can render.
+
+The engine sends, per layer: ``Pulling fs layer`` -> ``Downloading`` (progressDetail current/total)
+-> ``Verifying Checksum`` -> ``Download complete`` -> ``Extracting`` -> ``Pull complete``, or
+``Already exists``; then ``Digest: sha256:...`` and ``Status: ...``. Listeners are called at most
+every ``interval`` seconds (and once at the end), so a slow view never slows the pull.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .formatting import human_size
+
+__all__ = ["LayerProgress", "PullProgress", "LayerPull", "PullResult", "follow_pull_stream"]
+
+
+@dataclass
+class LayerProgress:
+    id: str
+    status: str = "Waiting"
+    downloaded: int = 0
+    extracted: int = 0
+    total: int = 0
+    already_present: bool = False
+
+    @property
+    def phase(self) -> str:
+        """"download", "extract" or "done"."""
+        if self.already_present or self.status == "Pull complete":
+            return "done"
+        if self.status in ("Extracting", "Download complete", "Verifying Checksum"):
+            return "extract"
+        return "download"
+
+    @property
+    def fraction(self) -> float:
+        """0..1 over download then extract (each counts half)."""
+        if self.phase == "done":
+            return 1.0
+        if not self.total:
+            return 0.0
+        if self.phase == "extract":
+            return 0.5 + 0.5 * min(self.extracted, self.total) / self.total
+        return 0.5 * min(self.downloaded, self.total) / self.total
+
+
+@dataclass
+class PullProgress:
+    ref: str
+    layers: dict[str, LayerProgress] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+    digest: str = ""
+    status: str = ""
+    done: bool = False
+    error: str = ""
+
+    def apply(self, event: dict[str, Any]) -> None:
+        if "error" in event:
+            self.error = str(event.get("error"))
+            return
+        status = str(event.get("status", ""))
+        lid = event.get("id")
+        if status.startswith("Digest: "):
+            self.digest = status.removeprefix("Digest: ").strip()
+            self.log.append(status)
+        elif status.startswith("Status: "):
+            self.status = status.removeprefix("Status: ").strip()
+            self.log.append(status)
+        elif lid and status.startswith("Pulling from"):
+            self.log.append(f"{lid}: {status}")
+        elif lid and len(lid) == 12:
+            layer = self.layers.setdefault(lid, LayerProgress(lid))
+            layer.status = status
+            detail = event.get("progressDetail") or {}
+            if status == "Downloading":
+                layer.downloaded = int(detail.get("current", 0))
+                layer.total = int(detail.get("total", layer.total) or layer.total)
+            elif status == "Extracting":
+                layer.extracted = int(detail.get("current", 0))
+                layer.total = int(detail.get("total", layer.total) or layer.total)
+            elif status == "Already exists":
+                layer.already_present = True
+            if status in ("Pull complete", "Already exists", "Pulling fs layer", "Download complete"):
+                self.log.append(f"{lid}: {status}")
+        elif status:
+            self.log.append(status)
+
+
+@dataclass(frozen=True)
+class LayerPull:
+    id: str  # the 12-hex id the CLI shows (short digest of the compressed layer)
+    size: int  # compressed size as downloaded (0 when it was already present)
+    already_present: bool
+
+
+@dataclass(frozen=True)
+class PullResult:
+    ref: str
+    image_id: str
+    digest: str
+    status: str
+    layers: tuple[LayerPull, ...]
+    log: tuple[str, ...]
+
+    @property
+    def downloaded_bytes(self) -> int:
+        return sum(layer.size for layer in self.layers)
+
+    def text(self) -> str:
+        lines = [*self.log, self.ref]
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        new = sum(not layer.already_present for layer in self.layers)
+        return (f"{self.ref}: {len(self.layers)} layers ({new} downloaded, "
+                f"{len(self.layers) - new} already present), {human_size(self.downloaded_bytes)}")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        from .views.pull import pull_result_html
+
+        return {"text/plain": self.text(), "text/html": pull_result_html(self)}
+
+
+Listener = Callable[[PullProgress], None]
+
+
+def follow_pull_stream(events: Iterable[dict[str, Any]], progress: PullProgress,
+                       listener: Listener | None = None, interval: float = 0.1) -> PullProgress:
+    """Apply every stream event to ``progress``; call ``listener`` throttled, and once at the end."""
+    last = 0.0
+    for event in events:
+        progress.apply(event)
+        if progress.error:
+            break
+        if listener is not None:
+            now = time.monotonic()
+            if now - last >= interval:
+                last = now
+                listener(progress)
+    progress.done = True
+    if listener is not None:
+        listener(progress)
+    return progress

@@ -1,0 +1,114 @@
+"""The pull's live view (one progress bar per layer, then a CLI-like log) and its static HTML."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..formatting import esc, human_size
+from ..messages import register, t
+
+if TYPE_CHECKING:
+    from ..pull import PullProgress, PullResult
+
+__all__ = ["pull_result_html", "PullView", "live_pull_view"]
+
+register({
+    "pull.title": {"zh": "正在拉取 {ref}", "en": "Pulling {ref}"},
+    "pull.done": {"zh": "已拉取 {ref}：{n} 层（下载 {new} 层，{old} 层本地已有），共 {size}",
+                  "en": "Pulled {ref}: {n} layers ({new} downloaded, {old} already present), {size}"},
+    "pull.phase.download": {"zh": "下载", "en": "download"},
+    "pull.phase.extract": {"zh": "解压", "en": "extract"},
+    "pull.phase.done": {"zh": "完成", "en": "done"},
+    "pull.present": {"zh": "本地已有", "en": "already present"},
+})
+
+
+def pull_result_html(result: PullResult) -> str:
+    new = sum(not x.already_present for x in result.layers)
+    head = t("pull.done", ref=esc(result.ref), n=len(result.layers), new=new,
+             old=len(result.layers) - new, size=human_size(result.downloaded_bytes))
+    rows = "".join(
+        f"<tr><td><code>{x.id}</code></td><td>{t('pull.present') if x.already_present else human_size(x.size)}</td></tr>"
+        for x in result.layers)
+    log = esc("\n".join(result.log))
+    return (f"<div class='dockerlab-pull'><b>{head}</b><table>{rows}</table>"
+            f"<pre style='font-size:90%'>{log}</pre></div>")
+
+
+def _bar_label(layer: Any) -> str:
+    if layer.already_present:
+        return f"{layer.id}  {t('pull.present')}"
+    size = f" {human_size(layer.total)}" if layer.total else ""
+    return f"{layer.id}  {layer.status}{size}"
+
+
+class PullView:
+    """A VBox of per-layer progress bars and a log; ``update(progress)`` is the pull's listener."""
+
+    def __init__(self, ref: str) -> None:
+        import ipywidgets as w
+
+        self._w = w
+        self.ref = ref
+        self.title = w.HTML(f"<b>{esc(t('pull.title', ref=ref))}</b>")
+        self.bars: dict[str, Any] = {}
+        self.bar_box = w.VBox([])
+        self.log = w.HTML("")
+        self.box = _QuietVBox([self.title, self.bar_box, self.log], ref=ref)
+
+    def update(self, progress: PullProgress) -> None:
+        w = self._w
+        added = False
+        for lid, layer in progress.layers.items():
+            bar = self.bars.get(lid)
+            if bar is None:
+                bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="",
+                                      layout=w.Layout(width="50%"))
+                label = w.Label("")
+                self.bars[lid] = (bar, label)
+                added = True
+            bar, label = self.bars[lid]
+            bar.value = layer.fraction
+            bar.bar_style = "success" if layer.phase == "done" else ("info" if layer.phase == "extract" else "")
+            label.value = _bar_label(layer)
+        if added:
+            self.bar_box.children = tuple(w.HBox([b, lab]) for b, lab in self.bars.values())
+        self.log.value = f"<pre style='font-size:90%;margin:0'>{esc(chr(10).join(progress.log[-12:]))}</pre>"
+        if progress.done:
+            self.title.value = f"<b>{esc(progress.status or progress.ref)}</b>"
+            self.box.done = True
+            self.box.layers = len(progress.layers)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.box._repr_mimebundle_(**kwargs)
+
+
+def _quiet_vbox_class() -> Any:
+    import ipywidgets as w
+
+    class QuietVBox(w.VBox):  # type: ignore[misc]
+        """A VBox whose text/plain is a stable sentence (nbval compares it), not the widget tree."""
+
+        def __init__(self, children: list[Any], ref: str) -> None:
+            super().__init__(children)
+            self.ref = ref
+            self.done = False
+            self.layers = 0
+
+        def __repr__(self) -> str:
+            return f"<{t('pull.title', ref=self.ref)}>"
+
+    return QuietVBox
+
+
+def _QuietVBox(children: list[Any], ref: str) -> Any:  # noqa: N802 (a class factory, lazily)
+    return _quiet_vbox_class()(children, ref)
+
+
+def live_pull_view(ref: str) -> Any:
+    """Listener factory used by ``Lab.pull`` in a notebook: displays the view, returns its updater."""
+    from IPython.display import display
+
+    view = PullView(ref)
+    display(view.box)
+    return view.update
