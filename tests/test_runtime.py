@@ -1,0 +1,159 @@
+"""The lab runtime: engine, registries, course images, `./lab` itself (real processes only)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import docker
+import pytest
+
+from labctl.engine import Engine, pick_subnet
+from labctl.images import load_catalogue
+from labctl.state import REPO, paths
+
+pytestmark = pytest.mark.engine
+
+
+def test_engine_answers_with_our_mirror(client, state) -> None:
+    info = client.info()
+    assert info["Driver"] == "overlay2"
+    assert f"http://{state.mirror}/" in info["RegistryConfig"]["Mirrors"]
+    sock = Path(state.docker_host.removeprefix("unix://"))
+    assert oct(sock.stat().st_mode & 0o777) == "0o660"  # not world-readable
+
+
+@pytest.fixture(scope="module")
+def fresh_engine(state):  # type: ignore[no-untyped-def]
+    """A throwaway engine that has never pulled anything, using the lab's mirror."""
+    p = paths()
+    tag = secrets.token_hex(3)
+    eng = Engine(name=f"t{tag}", data_root=p.home / "test-engines" / tag, run=p.run, logs=p.logs,
+                 bridge=f"dlt-{tag}", subnet=pick_subnet(int(tag[:2], 16) + 40), mirror=state.mirror)
+    eng.start()
+    c = docker.DockerClient(base_url=eng.host, timeout=300)
+    yield c
+    c.close()
+    eng.destroy()
+    assert not eng.socket.exists()
+
+
+def test_every_catalogue_image_pulls_by_unqualified_name_through_the_mirror(fresh_engine, state) -> None:
+    mirror_log = paths().logs / "registry-mirror.log"
+    before = mirror_log.stat().st_size
+    refs = sorted({f"{i.name.removeprefix('library/')}:{t}" for i in load_catalogue() for t in i.tags})
+    for ref in refs:
+        repo, tag = ref.rsplit(":", 1)
+        fresh_engine.images.pull(repo, tag=tag)
+        assert ref in fresh_engine.images.get(ref).tags
+    served = mirror_log.read_text(errors="replace")[before:]
+    assert "/v2/library/nginx/manifests/latest" in served  # the mirror, not the upstream, served it
+    assert "/v2/dockerlab/greeting/manifests/v1" in served
+
+
+def test_hello_world_prints_its_greeting(fresh_engine) -> None:
+    out = fresh_engine.containers.run("hello-world", remove=True).decode()
+    assert "Hello from Docker Lab!" in out and "The Docker client sent your command" in out
+
+
+def test_nginx_serves_http_on_a_published_port(fresh_engine) -> None:
+    from labctl.proc import free_port
+
+    port = free_port(18080)
+    c = fresh_engine.containers.run("nginx", detach=True, ports={"80/tcp": port})
+    try:
+        body = ""
+        for _ in range(50):
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert "Welcome to nginx!" in body
+    finally:
+        c.remove(force=True)
+
+
+def test_images_record_real_history_and_labels(fresh_engine) -> None:
+    img = fresh_engine.images.get("nginx:latest")
+    steps = [h["CreatedBy"] for h in img.history()]
+    assert any("apt-get install" in s and "nginx-light" in s for s in steps)
+    assert any("ADD file:" in s for s in steps)  # debian's root file system layer underneath
+    assert img.labels["org.opencontainers.image.title"] == "nginx"
+    assert len(img.attrs["RootFS"]["Layers"]) >= 2
+
+
+def test_moving_a_tag_upstream_leaves_a_dangling_image(fresh_engine, state) -> None:
+    from kernel_ext.registry import manifest_digest, move_tag
+
+    v1 = manifest_digest("dockerlab/greeting", "v1", state.upstream)
+    try:
+        fresh_engine.images.pull("dockerlab/greeting", tag="latest")
+        old = fresh_engine.images.get("dockerlab/greeting:latest").id
+        for other in fresh_engine.images.get(old).tags:  # only `latest` may point at it
+            if other != "dockerlab/greeting:latest":
+                fresh_engine.images.remove(other)
+        move_tag("dockerlab/greeting", "latest", "v2", state.upstream)
+        fresh_engine.images.pull("dockerlab/greeting", tag="latest")
+        new = fresh_engine.images.get("dockerlab/greeting:latest").id
+        assert new != old
+        dangling = [i.id for i in fresh_engine.images.list(filters={"dangling": True})]
+        assert old in dangling
+    finally:
+        move_tag("dockerlab/greeting", "latest", "v1", state.upstream)
+    assert manifest_digest("dockerlab/greeting", "latest", state.upstream) == v1
+
+
+def _lab(home: Path, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LAB_HOME": str(home), **(env_extra or {})}
+    env.pop("DOCKER_HOST", None)
+    return subprocess.run([str(REPO / "lab"), *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.mark.slow
+def test_second_up_is_idempotent_and_down_leaves_nothing(tmp_path, state) -> None:
+    """A second lab (its own home, ports, engine) seeded with the published images: `up` twice
+    builds nothing the second time, and `down` stops every process it started."""
+    home = tmp_path / "lab2"
+    (home / "registry").mkdir(parents=True)
+    shutil.copytree(paths().home / "registry" / "upstream", home / "registry" / "upstream")
+    ports = {"LAB_UPSTREAM_PORT": "15300", "LAB_MIRROR_PORT": "15301"}
+    try:
+        first = _lab(home, "up", "--no-jupyter", env_extra=ports)
+        assert first.returncode == 0, first.stderr
+        second = _lab(home, "up", "--no-jupyter", env_extra=ports)
+        assert second.returncode == 0, second.stderr
+        assert "building" not in second.stderr and "started" not in second.stderr
+        env_out = _lab(home, "env").stdout
+        assert "export DOCKER_HOST=unix:///run/dockerlab-" in env_out
+        status = _lab(home, "status").stdout
+        assert status.count("running") >= 3
+    finally:
+        down = _lab(home, "down")
+    assert down.returncode == 0, down.stderr
+    run_dir = Path(f"/run/dockerlab-{__import__('hashlib').sha256(str(home.resolve()).encode()).hexdigest()[:6]}")
+    procs = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(run_dir) not in procs and str(home) not in procs
+
+
+def test_port_taken_is_reported_and_another_port_used(tmp_path) -> None:
+    """A registry port that another program holds: the lab says so and picks a free one."""
+    from labctl.registry import Registry
+
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        taken = s.getsockname()[1]
+        reg = Registry("probe", taken, tmp_path / "store", tmp_path, tmp_path)
+        from labctl.proc import LabFailure
+
+        with pytest.raises(LabFailure, match=f"Port {taken} .* is taken"):
+            reg.start()
+        assert reg.pid() is None  # nothing half-started
