@@ -29,14 +29,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:  # graph and check import graphviz lazily
+    import importlib
+
     if name in ("layer_graph", "efficiency"):
-        from . import graph
-
-        return getattr(graph, name)
-    if name == "check":
-        from . import check
-
-        return check
+        return getattr(importlib.import_module(".graph", __name__), name)
+    if name in ("check", "registry", "graph"):
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(name)
 
 

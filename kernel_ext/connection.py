@@ -98,7 +98,7 @@ def engine_errors(host: str, ref: str = "", name: str = "") -> Iterator[None]:
             raise errors.PortInUse("port.taken", port=port, alt=int(port) + 1) from e
         if e.status_code == 409 and "already in use" in text:
             raise errors.Conflict("name.conflict", name=name or "?") from e
-        if e.status_code == 409 and "is using its referenced image" in text or "being used by" in text:
+        if e.status_code == 409 and ("is using its referenced image" in text or "being used by" in text):
             import re
 
             m = re.search(r"container ([0-9a-f]{12})", text)

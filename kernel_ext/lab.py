@@ -44,7 +44,8 @@ class Lab:
     def __init__(self, config: LabConfig, session: str | None = None) -> None:
         self.config = config
         self.session = session or new_session_id()
-        self.client = docker.DockerClient(base_url=config.docker_host, timeout=300)
+        with engine_errors(config.docker_host):
+            self.client = docker.DockerClient(base_url=config.docker_host, timeout=300)
         self.api = self.client.api
 
     def __repr__(self) -> str:

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 
 from . import lab as _lab
 from .connection import lab_config
@@ -60,6 +60,7 @@ def run_cli(args: list[str], out: Any = None) -> int:
 
 @magics_class
 class DockerLabMagics(Magics):  # type: ignore[misc]
+    @no_var_expand
     @line_magic
     def docker(self, line: str) -> Any:
         """Run the docker CLI against the lab engine: ``%docker image ls -f dangling=true``.

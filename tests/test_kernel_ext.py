@@ -1,0 +1,154 @@
+"""kernel_ext against the real lab engine: every API function, its views' text, and bad input."""
+
+from __future__ import annotations
+
+import docker
+import pytest
+
+import kernel_ext
+from kernel_ext import check, efficiency, layer_graph
+from kernel_ext.errors import (BadReference, Conflict, ContainerNotFound, EngineUnavailable, ImageNotFound,
+                               LabError, PortInUse)
+from kernel_ext.pull import PullProgress, follow_pull_stream
+
+pytestmark = pytest.mark.engine
+
+
+def test_pull_reports_layers_digest_and_presence(lab, client) -> None:
+    for ref in ("busybox:1.35", "busybox:latest"):
+        try:
+            client.images.remove(ref)
+        except docker.errors.NotFound:
+            pass
+    seen: list[int] = []
+    result = lab.pull("busybox:1.35", progress=lambda p: seen.append(len(p.layers)))
+    assert result.image_id.startswith("sha256:") and result.digest.startswith("sha256:")
+    assert len(result.layers) == 3 and not any(x.already_present for x in result.layers)
+    assert sum(x.size for x in result.layers) > 1_000_000  # busybox-static is ~1 MB compressed
+    assert result.log[-2].startswith("Status: Downloaded newer image")
+    assert seen and seen[-1] == 3  # the listener saw the final state
+    text = result._repr_mimebundle_()["text/plain"]
+    assert "Pull complete" in text and f"Digest: {result.digest}" in text
+    # a second tag of a present image: nothing downloaded
+    assert lab.pull("busybox:latest", progress=False).downloaded_bytes == 0
+
+
+def test_pull_model_from_a_recorded_real_stream(lab) -> None:
+    events = list(lab.api.pull("dockerlab/greeting", tag="v2", stream=True, decode=True))
+    prog = follow_pull_stream(events, PullProgress("dockerlab/greeting:v2"))
+    assert prog.done and prog.digest.startswith("sha256:")
+    assert all(x.fraction == 1.0 for x in prog.layers.values())
+    lab.remove("dockerlab/greeting:v2")
+
+
+def test_images_filters_shared_and_unique(lab) -> None:
+    lab.pull("nginx", progress=False)
+    lab.pull("redis", progress=False)
+    table = lab.images(filters={"reference": ["nginx", "redis"]})
+    rows = {r.ref: r for r in table.rows}
+    assert {"nginx:latest", "redis:latest"} <= set(rows)
+    assert rows["nginx:latest"].shared_size > 70_000_000  # debian's layer is shared with redis
+    assert rows["nginx:latest"].unique_size == rows["nginx:latest"].size - rows["nginx:latest"].shared_size
+    assert "REPOSITORY" in table.text() and "nginx" in table.text()
+    since = lab.images(filters={"since": "hello-world"}).refs()
+    assert "hello-world:latest" not in since
+    labelled = lab.images(filters={"label": "org.opencontainers.image.title=nginx"}).refs()
+    assert labelled == ["nginx:latest"] or "nginx:latest" in labelled
+    assert "Images" in lab.disk_usage().text()
+
+
+def test_run_exec_diff_commit_history_cleanup(lab, unique) -> None:
+    c = lab.run("nginx", name=f"web-{unique}")
+    lab.exec(c, ["sh", "-c", "echo '<h1>Hello, Docker!</h1>' > /usr/share/nginx/html/index.html"])
+    tree = lab.diff(c)
+    assert "C /usr/share/nginx/html/index.html" in tree.lines()
+    assert "<details" in tree.html()
+    img = lab.commit(c, f"nginx:v2-{unique}", author="Learner <l@example.com>", message="change the page")
+    hist = lab.history(f"nginx:v2-{unique}")
+    assert hist.rows[0].comment == "change the page"
+    assert any(r.id == "<missing>" for r in hist.rows)
+    assert check.expect_file_in_image(f"nginx:v2-{unique}", "/usr/share/nginx/html/index.html",
+                                      content="Hello, Docker!", lab=lab)
+    report = lab.cleanup()
+    assert f"web-{unique}" in report.containers and f"nginx:v2-{unique}" in report.images
+    with pytest.raises(ImageNotFound):
+        lab.image(img.id)
+
+
+def test_cleanup_leaves_unlabelled_things_alone(lab, client, unique) -> None:
+    mine = client.containers.create("busybox", name=f"learner-{unique}")
+    try:
+        lab.run("busybox", "true", name=f"lab-{unique}")
+        assert lab.cleanup().containers == [f"lab-{unique}"]
+        assert client.containers.get(f"learner-{unique}")
+    finally:
+        mine.remove(force=True)
+
+
+def test_remove_explains_what_stayed(lab, unique) -> None:
+    lab.pull("busybox", progress=False)
+    lab.client.images.get("busybox").tag("busybox", f"copy-{unique}")
+    report = lab.remove(f"busybox:copy-{unique}")
+    assert report.untagged == [f"busybox:copy-{unique}"] and not report.deleted
+    assert any("busybox:latest" in k.why or "busybox:" in k.why for k in report.kept)
+    base = lab.run("busybox", "sleep 60", name=f"base-{unique}")
+    lab.commit(base, f"solo:{unique}")
+    user = lab.run(f"solo:{unique}", "sleep 60", name=f"hold-{unique}")
+    blocked = lab.remove(f"solo:{unique}", "busybox:nope-not-here")
+    assert [k.what for k in blocked.kept] == [f"solo:{unique}"]
+    assert user.id[:12] in blocked.kept[0].why
+    assert blocked.errors and "nope-not-here" in blocked.errors[0]
+
+
+def test_bad_input_gives_one_lab_error(lab, unique) -> None:
+    with pytest.raises(BadReference):
+        lab.pull("Not A Name")
+    with pytest.raises(ImageNotFound, match="nosuchimage"):
+        lab.pull("nosuchimage:1.0", progress=False)
+    with pytest.raises(ContainerNotFound):
+        lab.diff(f"no-such-{unique}")
+    lab.run("busybox", "sleep 60", name=f"dup-{unique}")
+    with pytest.raises(Conflict, match=f"dup-{unique}"):
+        lab.run("busybox", "sleep 60", name=f"dup-{unique}")
+    from labctl.proc import free_port
+
+    port = free_port(18500)
+    lab.run("nginx", name=f"p1-{unique}", ports={"80/tcp": port})
+    with pytest.raises(PortInUse, match=str(port)):
+        lab.run("nginx", name=f"p2-{unique}", ports={"80/tcp": port})
+    err = pytest.raises(LabError, lab.history, "nosuch:tag").value
+    assert "/" in err.bilingual()
+
+
+def test_engine_down_is_one_sentence() -> None:
+    with pytest.raises(EngineUnavailable, match="./lab up"):
+        kernel_ext.connect("unix:///tmp/no-such-engine.sock")
+
+
+def test_layer_graph_draws_shared_layers_once(lab) -> None:
+    lab.pull("nginx", progress=False)
+    lab.pull("redis", progress=False)
+    g = layer_graph(lab, ["nginx", "redis"])
+    svg = g.svg()
+    nginx = lab.image("nginx")["Id"][7:19]
+    assert svg.startswith("<?xml") and nginx in svg
+    base = lab.image("nginx")["RootFS"]["Layers"][0][7:19]  # first layer: chain id == diff id
+    assert svg.count(f">{base}<") == 1
+    assert "1" in repr(g) and g._repr_mimebundle_()["text/plain"] == repr(g)
+
+
+def test_efficiency_counts_files_in_more_than_one_layer(lab) -> None:
+    lab.pull("nginx", progress=False)
+    eff = efficiency(lab, "nginx")
+    assert 0.5 < eff.score < 1.0 and eff.wasted_bytes > 0
+    assert any(p.endswith("var/lib/dpkg/status") for p, _, _ in eff.inefficient)
+
+
+def test_checks_render_pass_and_fail(lab, unique) -> None:
+    ok = check.expect_image("busybox", lab=lab)
+    bad = check.expect_image(f"web:{unique}", lab=lab)
+    assert ok and not bad and bad.text().startswith("✘")
+    with pytest.raises(AssertionError, match=f"web:{unique}"):
+        bad.assert_ok()
+    assert not check.expect_container(f"none-{unique}", lab=lab)
+    assert not check.expect_http("http://127.0.0.1:9/", "x")
