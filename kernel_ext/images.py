@@ -20,7 +20,7 @@ class ImageRow:
     digest: str  # "sha256:..." or "<none>"
     created: float  # unix time
     size: int
-    shared_size: int
+    shared_size: int  # -1: not asked for (Lab.images(shared=True) asks)
     unique_size: int
     containers: int
     labels: dict[str, str]
@@ -37,15 +37,16 @@ class ImageRow:
 def image_rows(images: list[dict[str, Any]], df_images: list[dict[str, Any]] | None = None) -> list[ImageRow]:
     """One row per tag, as the CLI lists them; newest first."""
     shared = {i["Id"]: i for i in (df_images or [])}
+    known = df_images is not None
     rows: list[ImageRow] = []
     for img in images:
         extra = shared.get(img["Id"], {})
         size = int(img.get("Size", 0))
-        sh = max(0, int(extra.get("SharedSize", img.get("SharedSize", -1)) or 0))
+        sh = max(0, int(extra.get("SharedSize", 0) or 0)) if known else -1
         digests = img.get("RepoDigests") or []
         tags = [t for t in (img.get("RepoTags") or []) if t != "<none>:<none>"]
         common = dict(id=img["Id"], created=float(img.get("Created", 0)), size=size, shared_size=sh,
-                      unique_size=size - sh, containers=int(extra.get("Containers", img.get("Containers", -1))),
+                      unique_size=size - sh if known else -1, containers=int(extra.get("Containers", img.get("Containers", -1))),
                       labels=dict(img.get("Labels") or {}))
         if not tags:
             repo = digests[0].rsplit("@", 1)[0] if digests else "<none>"
@@ -86,13 +87,17 @@ class ImageTable:
                          for line in [head, *body])
 
     def html(self) -> str:
-        head = "".join(f"<th>{h}</th>" for h in ("REPOSITORY", "TAG", "IMAGE ID", "DIGEST", "CREATED",
-                                                   "SIZE", "SHARED", "UNIQUE"))
+        known = all(r.shared_size >= 0 for r in self.rows)
+        cols = ("REPOSITORY", "TAG", "IMAGE ID", "DIGEST", "CREATED", "SIZE", *(("SHARED", "UNIQUE") if known else ()))
+        head = "".join(f"<th>{h}</th>" for h in cols)
+
+        def extra(r: ImageRow) -> str:
+            return f"<td>{human_size(r.shared_size)}</td><td>{human_size(r.unique_size)}</td>" if known else ""
+
         body = "".join(
             f"<tr{DIM if r.dangling else ''}><td>{esc(r.repository)}</td><td>{esc(r.tag)}</td>"
             f"<td><code>{short_id(r.id)}</code></td><td><code>{esc(r.digest[:19])}</code></td>"
-            f"<td>{ago(r.created)}</td><td>{human_size(r.size)}</td><td>{human_size(r.shared_size)}</td>"
-            f"<td>{human_size(r.unique_size)}</td></tr>" for r in self.rows)
+            f"<td>{ago(r.created)}</td><td>{human_size(r.size)}</td>{extra(r)}</tr>" for r in self.rows)
         return f"<table class='dockerlab-images'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:

@@ -100,11 +100,14 @@ class Lab:
                           layers=layers, log=tuple(state.log))
 
     def images(self, all: bool = False, filters: dict[str, Any] | None = None,
-               digests: bool = False) -> ImageTable:
-        """``docker image ls [-a] [-f ...]``; filters: dangling, before, since, label, reference."""
+               digests: bool = False, shared: bool = False) -> ImageTable:
+        """``docker image ls [-a] [-f ...]``; filters: dangling, before, since, label, reference.
+
+        ``shared=True`` also asks the engine (``system df``, slower) for each image's shared and unique size.
+        """
         with self._errors():
             imgs = self.api.images(all=all, filters=filters or None)
-            df = self.api.df().get("Images") or []
+            df = (self.api.df().get("Images") or []) if shared else None
         return ImageTable(tuple(image_rows(imgs, df)), digests=digests)
 
     def disk_usage(self) -> DiskUsage:

@@ -44,7 +44,8 @@ def test_pull_model_from_a_recorded_real_stream(lab) -> None:
 def test_images_filters_shared_and_unique(lab) -> None:
     lab.pull("nginx", progress=False)
     lab.pull("redis", progress=False)
-    table = lab.images(filters={"reference": ["nginx", "redis"]})
+    lab.pull("hello-world", progress=False)
+    table = lab.images(filters={"reference": ["nginx", "redis"]}, shared=True)
     rows = {r.ref: r for r in table.rows}
     assert {"nginx:latest", "redis:latest"} <= set(rows)
     assert rows["nginx:latest"].shared_size > 70_000_000  # debian's layer is shared with redis
