@@ -12,19 +12,50 @@ from __future__ import annotations
 from typing import Any
 
 from .containers import DiffTree, ExecResult, HistoryTable
-from .errors import (BadReference, Conflict, ContainerNotFound, EngineUnavailable, ImageNotFound,
-                     LabError, PortInUse, RegistryUnavailable, ToolMissing)
+from .errors import (
+    BadReference,
+    Conflict,
+    ContainerNotFound,
+    EngineUnavailable,
+    ImageNotFound,
+    LabError,
+    PortInUse,
+    RegistryUnavailable,
+    ToolMissing,
+)
 from .images import DiskUsage, ImageRow, ImageTable
 from .lab import CleanupReport, Lab, connect
 from .pull import LayerPull, PullProgress, PullResult
 from .removal import RemovalReport
 
 __all__ = [
-    "connect", "Lab", "PullResult", "PullProgress", "LayerPull", "ImageTable", "ImageRow", "DiskUsage",
-    "RemovalReport", "DiffTree", "HistoryTable", "ExecResult", "CleanupReport", "layer_graph",
-    "efficiency", "check", "LabError", "EngineUnavailable", "ImageNotFound", "ContainerNotFound",
-    "BadReference", "Conflict", "PortInUse", "RegistryUnavailable", "ToolMissing",
-    "load_ipython_extension", "unload_ipython_extension",
+    "BadReference",
+    "CleanupReport",
+    "Conflict",
+    "ContainerNotFound",
+    "DiffTree",
+    "DiskUsage",
+    "EngineUnavailable",
+    "ExecResult",
+    "HistoryTable",
+    "ImageNotFound",
+    "ImageRow",
+    "ImageTable",
+    "Lab",
+    "LabError",
+    "LayerPull",
+    "PortInUse",
+    "PullProgress",
+    "PullResult",
+    "RegistryUnavailable",
+    "RemovalReport",
+    "ToolMissing",
+    "check",
+    "connect",
+    "efficiency",
+    "layer_graph",
+    "load_ipython_extension",
+    "unload_ipython_extension",
 ]
 
 

@@ -11,8 +11,14 @@ from .errors import LabError
 from .formatting import esc
 from .messages import register, t
 
-__all__ = ["CheckResult", "expect_image", "expect_file_in_image", "expect_container",
-           "expect_no_dangling", "expect_http"]
+__all__ = [
+    "CheckResult",
+    "expect_container",
+    "expect_file_in_image",
+    "expect_http",
+    "expect_image",
+    "expect_no_dangling",
+]
 
 register({
     "chk.image.ok": {"zh": "镜像 {ref} 存在", "en": "image {ref} exists"},

@@ -17,7 +17,7 @@ import requests.exceptions
 
 from . import errors
 
-__all__ = ["SESSION_LABEL", "LabConfig", "lab_config", "engine_errors", "new_session_id"]
+__all__ = ["SESSION_LABEL", "LabConfig", "engine_errors", "lab_config", "new_session_id"]
 
 SESSION_LABEL = "org.dockerlab.session"
 

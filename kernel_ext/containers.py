@@ -9,7 +9,7 @@ from typing import Any
 from .formatting import ago, esc, human_size, short_id
 from .messages import register, t
 
-__all__ = ["DiffEntry", "DiffTree", "HistoryRow", "HistoryTable", "ExecResult", "diff_tree", "history_table"]
+__all__ = ["DiffEntry", "DiffTree", "ExecResult", "HistoryRow", "HistoryTable", "diff_tree", "history_table"]
 
 register({
     "diff.title": {"zh": "容器 {name} 的存储层变化：新增 {a}，修改 {c}，删除 {d}",

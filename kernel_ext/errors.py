@@ -12,12 +12,12 @@ from . import _catalogue  # noqa: F401  (registers the shared messages)
 from .messages import t
 
 __all__ = [
-    "LabError",
-    "EngineUnavailable",
-    "ImageNotFound",
-    "ContainerNotFound",
     "BadReference",
     "Conflict",
+    "ContainerNotFound",
+    "EngineUnavailable",
+    "ImageNotFound",
+    "LabError",
     "PortInUse",
     "RegistryUnavailable",
     "ToolMissing",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 
-__all__ = ["human_size", "short_id", "ago", "esc"]
+__all__ = ["ago", "esc", "human_size", "short_id"]
 
 
 def human_size(n: float) -> str:

@@ -20,8 +20,18 @@ from .formatting import human_size, short_id
 from .messages import register, t
 from .removal import chain_ids
 
-__all__ = ["GraphImage", "GraphContainer", "GraphSnapshot", "LayerGraph", "graph_snapshot",
-           "build_layer_graph", "layer_graph", "Efficiency", "efficiency", "efficiency_from_layers"]
+__all__ = [
+    "Efficiency",
+    "GraphContainer",
+    "GraphImage",
+    "GraphSnapshot",
+    "LayerGraph",
+    "build_layer_graph",
+    "efficiency",
+    "efficiency_from_layers",
+    "graph_snapshot",
+    "layer_graph",
+]
 
 register({
     "graph.dot_missing": {"zh": "画图需要 Graphviz 的 dot 程序：运行 ./lab up（或 apt-get install graphviz）后重试。",

@@ -9,7 +9,7 @@ from .formatting import ago, esc, human_size, short_id
 
 DIM = ' style="color:#999"'
 
-__all__ = ["ImageRow", "ImageTable", "DiskUsage", "image_rows", "disk_usage_from"]
+__all__ = ["DiskUsage", "ImageRow", "ImageTable", "disk_usage_from", "image_rows"]
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,14 @@ import docker.errors
 from . import containers as _c
 from . import errors
 from .connection import SESSION_LABEL, LabConfig, engine_errors, lab_config, new_session_id
+from .formatting import short_id
 from .images import DiskUsage, ImageTable, disk_usage_from, image_rows
+from .messages import t
 from .pull import LayerPull, PullProgress, PullResult, follow_pull_stream
 from .refs import is_image_id, parse
 from .removal import Kept, RemovalReport, chain_ids
-from .formatting import short_id
-from .messages import t
 
-__all__ = ["Lab", "connect", "CleanupReport", "default_pull_listener"]
+__all__ = ["CleanupReport", "Lab", "connect", "default_pull_listener"]
 
 # Set by the IPython extension to a factory that makes a live view; the API never imports widgets.
 default_pull_listener: list[Callable[[str], Callable[[PullProgress], None]] | None] = [None]

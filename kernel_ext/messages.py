@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["register", "t", "language", "set_language"]
+__all__ = ["language", "register", "set_language", "t"]
 
 _CATALOGUE: dict[str, dict[str, str]] = {}
 _LANG: list[str] = [os.environ.get("DOCKERLAB_LANG", "zh")]

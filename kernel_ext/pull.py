@@ -15,7 +15,7 @@ from typing import Any
 
 from .formatting import human_size
 
-__all__ = ["LayerProgress", "PullProgress", "LayerPull", "PullResult", "follow_pull_stream"]
+__all__ = ["LayerProgress", "LayerPull", "PullProgress", "PullResult", "follow_pull_stream"]
 
 
 @dataclass

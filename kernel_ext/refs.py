@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .errors import BadReference
 
-__all__ = ["Reference", "parse", "is_image_id"]
+__all__ = ["Reference", "is_image_id", "parse"]
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"

@@ -10,7 +10,7 @@ import urllib.request
 from .connection import lab_config
 from .errors import RegistryUnavailable
 
-__all__ = ["MANIFEST_TYPES", "tags", "manifest_digest", "move_tag"]
+__all__ = ["MANIFEST_TYPES", "manifest_digest", "move_tag", "tags"]
 
 MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",

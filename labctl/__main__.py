@@ -162,6 +162,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grade(args: argparse.Namespace) -> int:
+    setup("auto")  # graders seed their throwaway engines from the lab's mirror
+    from labs.grading.cli import main as grade_main
+
+    return int(grade_main(list(args.rest)))
+
+
 def cmd_env(args: argparse.Namespace) -> int:
     state = load_state()
     if not state.docker_host:
@@ -184,11 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     down = sub.add_parser("down", help="stop what the lab started")
     down.add_argument("--purge", action="store_true", help="also delete the lab's data (.lab)")
+    grade = sub.add_parser("grade", help="instructor: generate, autograde, export (see labs/README.md)")
+    grade.add_argument("rest", nargs=argparse.REMAINDER)
     sub.add_parser("status")
     sub.add_parser("env")
     sub.add_parser("doctor")
     args = ap.parse_args(argv)
-    handlers = {"up": cmd_up, "test": cmd_test, "down": cmd_down, "status": cmd_status,
+    handlers = {"grade": cmd_grade, "up": cmd_up, "test": cmd_test, "down": cmd_down, "status": cmd_status,
                 "env": cmd_env, "doctor": lambda a: doctor.run(load_state())}
     if args.cmd is None:
         args = ap.parse_args(["up"])

@@ -13,17 +13,18 @@ import json
 import shutil
 import subprocess
 import sys
-import tomllib
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomllib
+
 from .proc import LabFailure
 from .state import REPO
 
-__all__ = ["CatalogueImage", "load_catalogue", "content_hashes", "registry_label", "publish"]
+__all__ = ["CatalogueImage", "content_hashes", "load_catalogue", "publish", "registry_label"]
 
 CATALOGUE = REPO / "images" / "catalogue.toml"
 CONTENT_LABEL = "org.dockerlab.content"

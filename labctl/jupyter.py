@@ -14,7 +14,7 @@ from pathlib import Path
 from . import proc
 from .state import REPO, LabPaths, State
 
-__all__ = ["KERNEL_NAME", "install_kernel", "kernel_env", "start_jupyter", "stop_jupyter", "jupyter_pid"]
+__all__ = ["KERNEL_NAME", "install_kernel", "jupyter_pid", "kernel_env", "start_jupyter", "stop_jupyter"]
 
 KERNEL_NAME = "dockerlab"
 INDEX = "notebooks/00-index.ipynb"

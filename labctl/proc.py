@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["LabFailure", "start", "stop", "running_pid", "port_free", "wait_for", "free_port"]
+__all__ = ["LabFailure", "free_port", "port_free", "running_pid", "start", "stop", "wait_for"]
 
 
 class LabFailure(Exception):

@@ -13,7 +13,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["REPO", "LabPaths", "State", "paths", "load_state", "save_state"]
+__all__ = ["REPO", "LabPaths", "State", "load_state", "paths", "save_state"]
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,8 +7,15 @@ import pytest
 
 import kernel_ext
 from kernel_ext import check, efficiency, layer_graph
-from kernel_ext.errors import (BadReference, Conflict, ContainerNotFound, EngineUnavailable, ImageNotFound,
-                               LabError, PortInUse)
+from kernel_ext.errors import (
+    BadReference,
+    Conflict,
+    ContainerNotFound,
+    EngineUnavailable,
+    ImageNotFound,
+    LabError,
+    PortInUse,
+)
 from kernel_ext.pull import PullProgress, follow_pull_stream
 
 pytestmark = pytest.mark.engine
@@ -146,6 +153,7 @@ def test_efficiency_counts_files_in_more_than_one_layer(lab) -> None:
 
 
 def test_checks_render_pass_and_fail(lab, unique) -> None:
+    lab.pull("busybox", progress=False)
     ok = check.expect_image("busybox", lab=lab)
     bad = check.expect_image(f"web:{unique}", lab=lab)
     assert ok and not bad and bad.text().startswith("✘")

@@ -143,9 +143,9 @@ def test_second_up_is_idempotent_and_down_leaves_nothing(tmp_path, state) -> Non
 
 def test_port_taken_is_reported_and_another_port_used(tmp_path) -> None:
     """A registry port that another program holds: the lab says so and picks a free one."""
-    from labctl.registry import Registry
-
     import socket
+
+    from labctl.registry import Registry
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ from ..messages import register, t
 if TYPE_CHECKING:
     from ..pull import PullProgress, PullResult
 
-__all__ = ["pull_result_html", "PullView", "live_pull_view"]
+__all__ = ["PullView", "live_pull_view", "pull_result_html"]
 
 register({
     "pull.title": {"zh": "正在拉取 {ref}", "en": "Pulling {ref}"},
@@ -101,7 +101,7 @@ def _quiet_vbox_class() -> Any:
     return QuietVBox
 
 
-def _QuietVBox(children: list[Any], ref: str) -> Any:  # noqa: N802 (a class factory, lazily)
+def _QuietVBox(children: list[Any], ref: str) -> Any:
     return _quiet_vbox_class()(children, ref)
 
 
