@@ -161,3 +161,20 @@ def test_checks_render_pass_and_fail(lab, unique) -> None:
         bad.assert_ok()
     assert not check.expect_container(f"none-{unique}", lab=lab)
     assert not check.expect_http("http://127.0.0.1:9/", "x")
+
+
+def test_registry_down_during_pull_is_one_sentence(lab) -> None:
+    from kernel_ext.errors import RegistryUnavailable
+
+    with pytest.raises(RegistryUnavailable, match="./lab up"):
+        lab.pull("127.0.0.1:9/nothing/here:v1", progress=False)
+
+
+def test_dot_missing_names_the_fix(lab, monkeypatch) -> None:
+    from kernel_ext.errors import ToolMissing
+
+    lab.pull("hello-world", progress=False)
+    g = layer_graph(lab, ["hello-world"])
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ToolMissing, match="graphviz"):
+        g.svg()
