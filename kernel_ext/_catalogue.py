@@ -43,6 +43,10 @@ register({
         "zh": "容器中的命令失败了（退出码 {code}）：{detail}",
         "en": "The command in the container failed (exit code {code}): {detail}",
     },
+    "cleanup.done": {
+        "zh": "已清理本会话创建的 {containers} 个容器、{images} 个镜像、{volumes} 个卷、{networks} 个网络",
+        "en": "Removed what this session made: {containers} containers, {images} images, {volumes} volumes, {networks} networks",
+    },
     "engine.error": {
         "zh": "Docker 引擎拒绝了这个操作：{detail}",
         "en": "The Docker Engine refused: {detail}",

@@ -8,17 +8,17 @@ import html
 __all__ = ["ago", "esc", "human_size", "short_id"]
 
 
-def human_size(n: float) -> str:
-    """Decimal units, like the docker CLI: 1.99MB, 94.9MB, 13.4kB.
+def human_size(n: float, precision: int = 3) -> str:
+    """Decimal units, like the docker CLI: ``image ls`` keeps 3 significant digits, ``system df`` 4.
 
-    >>> human_size(1990000), human_size(13400), human_size(12)
-    ('1.99MB', '13.4kB', '12B')
+    >>> human_size(1990000), human_size(13400), human_size(12), human_size(114_100_000, 4)
+    ('1.99MB', '13.4kB', '12B', '114.1MB')
     """
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if abs(n) < 1000 or unit == "TB":
             if unit == "B":
                 return f"{int(n)}B"
-            return f"{n:.3g}{unit}"
+            return f"{n:.{precision}g}{unit}"
         n /= 1000
     return f"{n}TB"
 

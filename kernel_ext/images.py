@@ -115,7 +115,7 @@ class DiskUsage:
         body = []
         for kind, total, active, size, reclaim in self.rows:
             pct = f" ({100 * reclaim // size}%)" if size else ""
-            body.append((kind, str(total), str(active), human_size(size), human_size(reclaim) + pct))
+            body.append((kind, str(total), str(active), human_size(size, 4), human_size(reclaim, 4) + pct))
         widths = [max(len(x) for x in col) for col in zip(head, *body)]
         return "\n".join("   ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in [head, *body])
 

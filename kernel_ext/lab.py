@@ -33,8 +33,8 @@ class CleanupReport:
     networks: list[str] = field(default_factory=list)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        text = (f"removed {len(self.containers)} containers, {len(self.images)} images, "
-                f"{len(self.volumes)} volumes, {len(self.networks)} networks")
+        text = t("cleanup.done", containers=len(self.containers), images=len(self.images),
+                 volumes=len(self.volumes), networks=len(self.networks))
         return {"text/plain": text}
 
 

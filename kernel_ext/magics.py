@@ -66,7 +66,9 @@ class DockerLabMagics(Magics):  # type: ignore[misc]
         """Run the docker CLI against the lab engine: ``%docker image ls -f dangling=true``.
 
         ``%docker pull REF`` shows the live per-layer progress view instead of the CLI's text.
-        Shell syntax ``$(...)`` is expanded by a shell, as the book's examples need.
+        Shell syntax ``$(...)`` is expanded by a shell, as the book's examples need. Python
+        variables are *not* expanded (so Go templates like ``{{.ID}}`` reach docker intact): use
+        ``!docker ... {var}`` when a command needs a Python value.
         """
         if not line.strip():
             raise UsageError(t("magic.usage.docker"))

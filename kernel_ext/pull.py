@@ -111,8 +111,8 @@ class PullResult:
         return sum(layer.size for layer in self.layers)
 
     def text(self) -> str:
-        lines = [*self.log, self.ref]
-        return "\n".join(lines)
+        """What ``docker pull`` prints (the log ends with the reference, as the CLI's does)."""
+        return "\n".join(self.log)
 
     def summary(self) -> str:
         new = sum(not layer.already_present for layer in self.layers)

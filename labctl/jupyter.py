@@ -14,7 +14,7 @@ from pathlib import Path
 from . import proc
 from .state import REPO, LabPaths, State
 
-__all__ = ["KERNEL_NAME", "install_kernel", "jupyter_pid", "kernel_env", "start_jupyter", "stop_jupyter"]
+__all__ = ["KERNEL_NAME", "kernel_name", "install_kernel", "jupyter_pid", "kernel_env", "start_jupyter", "stop_jupyter"]
 
 KERNEL_NAME = "dockerlab"
 INDEX = "notebooks/00-index.ipynb"
@@ -38,9 +38,17 @@ def kernel_env(state: State, p: LabPaths) -> dict[str, str]:
     }
 
 
+def kernel_name(p: LabPaths) -> str:
+    """``dockerlab`` for the lab in the repository's own ``.lab``; another LAB_HOME (a second lab,
+    e.g. in tests) gets its own name, so it never re-points the course's kernel at its engine."""
+    if p.home == (REPO / ".lab").resolve():
+        return KERNEL_NAME
+    return f"{KERNEL_NAME}-{p.run.name.rpartition('-')[2]}"
+
+
 def install_kernel(state: State, p: LabPaths) -> Path:
     """The course kernel, installed into the venv (sys.prefix), so notebooks find it by name."""
-    kdir = Path(sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
+    kdir = Path(sys.prefix) / "share" / "jupyter" / "kernels" / kernel_name(p)
     kdir.mkdir(parents=True, exist_ok=True)
     spec = {
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
@@ -74,7 +82,7 @@ def start_jupyter(state: State, p: LabPaths, port: int = 8888) -> str:
     argv = [exe, "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
             f"--ServerApp.root_dir={REPO}", f"--IdentityProvider.token={token}",
             f"--LabApp.default_url=/lab/tree/{INDEX}", "--ServerApp.open_browser=False",
-            f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}"]
+            f"--MappingKernelManager.default_kernel_name={kernel_name(p)}"]
     if os.geteuid() == 0:
         argv.append("--allow-root")
     log = p.logs / "jupyter.log"
