@@ -52,6 +52,7 @@ __all__ = [
     "ToolMissing",
     "check",
     "connect",
+    "vmcompare",
     "efficiency",
     "layer_graph",
     "load_ipython_extension",
@@ -64,7 +65,7 @@ def __getattr__(name: str) -> Any:  # graph and check import graphviz lazily
 
     if name in ("layer_graph", "efficiency"):
         return getattr(importlib.import_module(".graph", __name__), name)
-    if name in ("check", "registry", "graph"):
+    if name in ("check", "registry", "graph", "vmcompare"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(name)
 

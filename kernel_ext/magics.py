@@ -146,6 +146,10 @@ def load(ipython: Any) -> None:
     ipython.set_custom_exc((LabError,), _show_lab_error)
     _STATE["previous_listener"] = _lab.default_pull_listener[0]
     _lab.default_pull_listener[0] = live_pull_view
+    from . import vmcompare
+
+    _STATE["previous_vm_progress"] = vmcompare.default_progress[0]
+    vmcompare.default_progress[0] = vmcompare.LiveProgress
 
 
 def unload(ipython: Any) -> None:
@@ -154,4 +158,7 @@ def unload(ipython: Any) -> None:
         magics.pop(name, None)
     ipython.set_custom_exc((), None)
     _lab.default_pull_listener[0] = _STATE.pop("previous_listener", None)
+    from . import vmcompare
+
+    vmcompare.default_progress[0] = _STATE.pop("previous_vm_progress", None)
     _STATE.pop("lab", None)

@@ -35,7 +35,7 @@ register({
         "en": "No usable /dev/kvm on this machine, so the VM runs under TCG software emulation.",
     },
     "vm.boot_timeout": {
-        "zh": "虚拟机在 {seconds} 秒内没有启动完成（重试 {tries} 次后放弃），这一轮没有数据。",
+        "zh": "虚拟机在 {seconds} 秒内没有启动完成（共尝试 {tries} 次），这一轮没有数据。",
         "en": "The VM did not finish booting within {seconds} s ({tries} tries), so this round has no figure.",
     },
     "vm.boot_failed": {
@@ -78,6 +78,7 @@ register({
     "vm.t.feature": {"zh": "特性", "en": "Feature"},
     "vm.t.container": {"zh": "容器", "en": "Container"},
     "vm.t.vm": {"zh": "虚拟机", "en": "Virtual machine"},
+    "vm.t.vm_short": {"zh": "虚拟机", "en": "VM"},
     "vm.t.book": {"zh": "书中", "en": "book"},
     "vm.t.measured": {"zh": "实测", "en": "measured"},
     "vm.t.start": {"zh": "启动", "en": "Start-up"},
@@ -95,9 +96,14 @@ register({
     "vm.b.count_vm": {"zh": "一般几十个", "en": "usually dozens"},
     "vm.b.memory": {"zh": "（书中未列）", "en": "(not in the book)"},
     "vm.m.na": {"zh": "未测得", "en": "not measured"},
-    "vm.m.native_x": {"zh": "原生的 {x}", "en": "{x} of native"},
-    "vm.m.fit": {"zh": "约 {n} 个（{budget} MiB 内推算）", "en": "≈{n} (extrapolated to {budget} MiB)"},
+    "vm.m.native_x": {"zh": "耗时为原生的 {x} 倍", "en": "{x}× the native time"},
+    "vm.m.fit": {"zh": "约 {n} 个（按 {budget} MiB 可用内存推算）", "en": "≈{n} (extrapolated to {budget} MiB available)"},
     "vm.m.started": {"zh": "实启 {ok}/{k}，{seconds} 秒", "en": "started {ok}/{k} in {seconds} s"},
+    "vm.m.disk_ct": {"zh": "{mb} MB（{image} 镜像）", "en": "{mb} MB ({image} image)"},
+    "vm.m.disk_vm": {"zh": "{mb} MB（内核 + initramfs）", "en": "{mb} MB (kernel + initramfs)"},
+    "vm.m.notes": {"zh": "说明", "en": "Notes"},
+    "vm.m.why": {"zh": "为什么是这些数字", "en": "Why these numbers"},
+    "vm.m.running": {"zh": "（进行中……）", "en": "(running…)"},
     "vm.m.summary": {
         "zh": "加速方式：{accel}；机器类型：{machine}；每项重复 {runs} 次，取中位数（括号内为最小–最大）；总用时 {seconds} 秒。",
         "en": "Accelerator: {accel}; machine: {machine}; each figure is the median of {runs} runs (min–max in brackets); total {seconds} s.",
@@ -124,8 +130,8 @@ register({
         "en": "Performance: one static program run in three places. In a container the host CPU runs it directly, within a few per cent; the VM under {accel} {accel_note}",
     },
     "vm.x.cpu_tcg": {
-        "zh": "要把每条客户机指令翻译成宿主指令，所以慢好几倍；有 KVM 硬件虚拟化时，这个差距通常只有几个百分点。",
-        "en": "translates every guest instruction, so it is several times slower; with KVM hardware virtualisation the gap is usually a few per cent.",
+        "zh": "要把每条客户机指令翻译成宿主指令，所以明显更慢；有 KVM 硬件虚拟化时，这个差距通常只有几个百分点。",
+        "en": "translates every guest instruction, so it is clearly slower; with KVM hardware virtualisation the gap is usually a few per cent.",
     },
     "vm.x.cpu_kvm": {
         "zh": "由硬件虚拟化直接执行客户机指令，计算密集的任务接近原生。",
