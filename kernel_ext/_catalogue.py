@@ -4,8 +4,8 @@ from .messages import register
 
 register({
     "engine.down": {
-        "zh": "连接不上 Docker 引擎（{host}）：请在终端运行 ./lab up 启动实验环境，然后重新运行本单元格。",
-        "en": "Cannot reach the Docker Engine ({host}): run ./lab up in a terminal, then run this cell again.",
+        "zh": "连接不上 Docker 引擎 {host} 。请在终端运行 ./lab up 启动实验环境，然后重新运行本单元格。",
+        "en": "Cannot reach the Docker Engine at {host} . Run ./lab up in a terminal, then run this cell again.",
     },
     "image.notfound": {
         "zh": "找不到镜像 {ref}：检查名字和标签是否拼写正确（可用 docker image ls 查看本地镜像）。",
@@ -51,4 +51,14 @@ register({
         "zh": "Docker 引擎拒绝了这个操作：{detail}",
         "en": "The Docker Engine refused: {detail}",
     },
+
+    "pull.title": {"zh": "正在拉取 {ref}", "en": "Pulling {ref}"},
+    "pull.done": {"zh": "已拉取 {ref}：{n} 层（下载 {new} 层，{old} 层本地已有），共 {size}",
+                  "en": "Pulled {ref}: {n} layers ({new} downloaded, {old} already present), {size}"},
+    "pull.phase.download": {"zh": "下载", "en": "download"},
+    "pull.phase.extract": {"zh": "解压", "en": "extract"},
+    "pull.phase.done": {"zh": "完成", "en": "done"},
+    "pull.uptodate": {"zh": "{ref} 本地已是最新（{status}），没有下载任何层",
+                      "en": "{ref} is already up to date locally ({status}); no layer was downloaded"},
+    "pull.present": {"zh": "本地已有", "en": "already present"},
 })

@@ -69,11 +69,13 @@ class DiffTree:
         def render(node: _Node, depth: int) -> str:
             badge = (f"<span style='color:{COLOURS[node.kind]};font-weight:bold'>{node.kind}</span> "
                      if node.kind else "")
-            label = f"{badge}<code>{esc(node.name)}{'/' if node.children else ''}</code>"
+            slash = "/" if node.children and node.name != "/" else ""
+            label = f"{badge}<code>{esc(node.name)}{slash}</code>"
             if not node.children:
                 return f"<div style='margin-left:1.2em'>{label}</div>"
             kids = "".join(render(ch, depth + 1) for ch in sorted(node.children.values(), key=lambda n: n.name))
-            return (f"<details {'open' if depth < 3 else ''} style='margin-left:1.2em'><summary>{label}</summary>"
+            opened = "open" if depth < 3 or len(self.entries) <= 60 else ""
+            return (f"<details {opened} style='margin-left:1.2em'><summary>{label}</summary>"
                     f"{kids}</details>")
 
         body = render(self._tree(), 0) if self.entries else esc(t("diff.empty", name=self.container))

@@ -117,7 +117,8 @@ class LayerGraph(graphviz.Digraph):  # type: ignore[misc]
 
 def build_layer_graph(snap: GraphSnapshot) -> LayerGraph:
     g = LayerGraph("layers", graph_attr={"rankdir": "BT", "fontname": "Helvetica", "fontsize": "10",
-                                         "nodesep": "0.25", "ranksep": "0.3"},
+                                         "nodesep": "0.25", "ranksep": "0.3",
+                                         "size": "10.5,14"},  # inches: wide graphs shrink to the output area
                    node_attr={"fontname": "Helvetica", "fontsize": "9", "shape": "box", "style": "rounded,filled",
                               "fillcolor": "#f6f8fa", "color": "#8c959f"})
     users: dict[str, int] = defaultdict(int)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .formatting import human_size
+from .messages import t
 
 __all__ = ["LayerProgress", "LayerPull", "PullProgress", "PullResult", "follow_pull_stream"]
 
@@ -115,9 +116,11 @@ class PullResult:
         return "\n".join(self.log)
 
     def summary(self) -> str:
+        if not self.layers:
+            return t("pull.uptodate", ref=self.ref, status=self.status)
         new = sum(not layer.already_present for layer in self.layers)
-        return (f"{self.ref}: {len(self.layers)} layers ({new} downloaded, "
-                f"{len(self.layers) - new} already present), {human_size(self.downloaded_bytes)}")
+        return t("pull.done", ref=self.ref, n=len(self.layers), new=new, old=len(self.layers) - new,
+                 size=human_size(self.downloaded_bytes))
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         from .views.pull import pull_result_html

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.parse
 import webbrowser
 
 from . import doctor, jupyter, proc
@@ -99,6 +100,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.no_jupyter:
         return 0
     url = jupyter.start_jupyter(state, p, port=args.port)
+    used = urllib.parse.urlsplit(url).port
+    if used != args.port:
+        say(f"port {args.port} is taken by another program; JupyterLab uses {used} instead")
     state.jupyter_url = url
     save_state(state, p)
     say(f"JupyterLab is running: {url}")

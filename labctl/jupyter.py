@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -64,6 +65,16 @@ def install_kernel(state: State, p: LabPaths) -> Path:
     return kdir
 
 
+def _course_settings() -> None:
+    """JupyterLab defaults for an offline classroom: no news or update checks (they cannot work)."""
+    target = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    text = json.dumps({"@jupyterlab/apputils-extension:notification":
+                       {"fetchNews": "false", "checkForUpdates": False}}, indent=1)
+    if not target.exists() or target.read_text() != text:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
 def _pidfile(p: LabPaths) -> Path:
     return p.run / "jupyter.pid"
 
@@ -86,6 +97,13 @@ def start_jupyter(state: State, p: LabPaths, port: int = 8888) -> str:
     if os.geteuid() == 0:
         argv.append("--allow-root")
     log = p.logs / "jupyter.log"
+    _course_settings()
+    # Stored widget and SVG outputs render only in trusted (signed) notebooks: the course's own are.
+    trust = shutil.which("jupyter-trust", path=str(Path(sys.executable).parent))
+    notebooks = sorted(str(x) for x in (REPO / "notebooks").glob("*.ipynb"))
+    if trust and notebooks:
+        subprocess.run([trust, *notebooks], env={**os.environ, **kernel_env(state, p)},
+                       capture_output=True, check=False)
     proc.start(argv, _pidfile(p), log, env=kernel_env(state, p))
     url = f"http://127.0.0.1:{port}/lab/tree/{INDEX}?token={token}"
 

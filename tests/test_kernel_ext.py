@@ -21,23 +21,26 @@ from kernel_ext.pull import PullProgress, follow_pull_stream
 pytestmark = pytest.mark.engine
 
 
-def test_pull_reports_layers_digest_and_presence(lab, client) -> None:
-    for ref in ("busybox:1.35", "busybox:latest"):
-        try:
-            client.images.remove(ref)
-        except docker.errors.NotFound:
-            pass
+def test_pull_reports_layers_digest_and_presence(fresh_engine) -> None:
+    """On an engine nobody else uses, so what is 'already present' is known exactly."""
+    lab = kernel_ext.connect(fresh_engine.dockerlab_engine.host, session="test-pull")
+    for img in fresh_engine.images.list(name="busybox"):
+        fresh_engine.images.remove(img.id, force=True)
     seen: list[int] = []
     result = lab.pull("busybox:1.35", progress=lambda p: seen.append(len(p.layers)))
     assert result.image_id.startswith("sha256:") and result.digest.startswith("sha256:")
     assert len(result.layers) == 3 and not any(x.already_present for x in result.layers)
-    assert sum(x.size for x in result.layers) > 1_000_000  # busybox-static is ~1 MB compressed
+    assert result.downloaded_bytes > 1_000_000  # busybox-static is ~1 MB compressed
     assert result.log[-2].startswith("Status: Downloaded newer image")
     assert seen and seen[-1] == 3  # the listener saw the final state
     text = result._repr_mimebundle_()["text/plain"]
     assert "Pull complete" in text and f"Digest: {result.digest}" in text
     # a second tag of a present image: nothing downloaded
-    assert lab.pull("busybox:latest", progress=False).downloaded_bytes == 0
+    again = lab.pull("busybox:latest", progress=False)
+    assert again.downloaded_bytes == 0 and "busybox:latest" in again.summary()
+    # an image on top of busybox's layers: those are reported as already present
+    greet = lab.pull("dockerlab/greeting:v1", progress=False)
+    assert sum(x.already_present for x in greet.layers) == 3 and len(greet.layers) == 4
 
 
 def test_pull_model_from_a_recorded_real_stream(lab) -> None:
@@ -84,6 +87,7 @@ def test_run_exec_diff_commit_history_cleanup(lab, unique) -> None:
 
 
 def test_cleanup_leaves_unlabelled_things_alone(lab, client, unique) -> None:
+    lab.pull("busybox", progress=False)
     mine = client.containers.create("busybox", name=f"learner-{unique}")
     try:
         lab.run("busybox", "true", name=f"lab-{unique}")

@@ -28,21 +28,6 @@ def test_engine_answers_with_our_mirror(client, state) -> None:
     assert oct(sock.stat().st_mode & 0o777) == "0o660"  # not world-readable
 
 
-@pytest.fixture(scope="module")
-def fresh_engine(state):  # type: ignore[no-untyped-def]
-    """A throwaway engine that has never pulled anything, using the lab's mirror."""
-    p = paths()
-    tag = secrets.token_hex(3)
-    eng = Engine(name=f"t{tag}", data_root=p.home / "test-engines" / tag, run=p.run, logs=p.logs,
-                 bridge=f"dlt-{tag}", subnet=pick_subnet(int(tag[:2], 16) + 40), mirror=state.mirror)
-    eng.start()
-    c = docker.DockerClient(base_url=eng.host, timeout=300)
-    yield c
-    c.close()
-    eng.destroy()
-    assert not eng.socket.exists()
-
-
 def test_every_catalogue_image_pulls_by_unqualified_name_through_the_mirror(fresh_engine, state) -> None:
     mirror_log = paths().logs / "registry-mirror.log"
     before = mirror_log.stat().st_size

@@ -5,28 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..formatting import esc, human_size
-from ..messages import register, t
+from ..messages import t
 
 if TYPE_CHECKING:
     from ..pull import PullProgress, PullResult
 
 __all__ = ["PullView", "live_pull_view", "pull_result_html"]
 
-register({
-    "pull.title": {"zh": "正在拉取 {ref}", "en": "Pulling {ref}"},
-    "pull.done": {"zh": "已拉取 {ref}：{n} 层（下载 {new} 层，{old} 层本地已有），共 {size}",
-                  "en": "Pulled {ref}: {n} layers ({new} downloaded, {old} already present), {size}"},
-    "pull.phase.download": {"zh": "下载", "en": "download"},
-    "pull.phase.extract": {"zh": "解压", "en": "extract"},
-    "pull.phase.done": {"zh": "完成", "en": "done"},
-    "pull.present": {"zh": "本地已有", "en": "already present"},
-})
 
 
 def pull_result_html(result: PullResult) -> str:
-    new = sum(not x.already_present for x in result.layers)
-    head = t("pull.done", ref=esc(result.ref), n=len(result.layers), new=new,
-             old=len(result.layers) - new, size=human_size(result.downloaded_bytes))
+    head = esc(result.summary())
     rows = "".join(
         f"<tr><td><code>{x.id}</code></td><td>{t('pull.present') if x.already_present else human_size(x.size)}</td></tr>"
         for x in result.layers)

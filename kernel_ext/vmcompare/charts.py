@@ -11,7 +11,31 @@ from typing import Any
 from ..messages import language, t
 from .results import Comparison
 
-__all__ = ["cjk_font", "comparison_figure"]
+__all__ = ["ChartView", "cjk_font", "comparison_figure"]
+
+
+class ChartView:
+    """A figure as a notebook shows it: PNG (rendered by ``savefig``, no pyplot backend needed)
+    and a text/plain line for exports and nbval. ``.figure`` is the matplotlib Figure."""
+
+    def __init__(self, figure: Any, caption: str) -> None:
+        self.figure = figure
+        self.caption = caption
+
+    def __repr__(self) -> str:
+        return self.caption
+
+    def png(self) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        self.figure.savefig(buf, format="png", dpi=100)
+        return buf.getvalue()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        import base64
+
+        return {"image/png": base64.b64encode(self.png()).decode(), "text/plain": self.caption}
 
 CT_COLOUR, VM_COLOUR, NATIVE_COLOUR = "#2a7ab9", "#d9822b", "#8a8a8a"
 

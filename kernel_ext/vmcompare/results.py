@@ -135,7 +135,8 @@ class Comparison:
         return render_text(self)
 
     def chart(self) -> Any:
-        """A matplotlib Figure of start-up, memory and CPU (see :mod:`.charts`)."""
-        from .charts import comparison_figure
+        """Start-up, memory and CPU as one chart (PNG in a notebook; ``.figure`` is the Figure)."""
+        from .charts import ChartView, comparison_figure
 
-        return comparison_figure(self)
+        fig = comparison_figure(self)
+        return ChartView(fig, fig._suptitle.get_text() if fig._suptitle else "chart")
