@@ -115,8 +115,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     state, p = setup(args.engine)
     env = {**os.environ, **jupyter.kernel_env(state, p)}
     selection = list(args.pytest_args)
-    argv = [sys.executable, "-m", "pytest", *(selection or ["tests", "notebooks", "--nbval",
-            "--nbval-sanitize-with", "tests/sanitize.cfg"])]
+    argv = [sys.executable, "-m", "pytest", *(selection or ["tests", "notebooks", "labs/source", "--nbval",
+            "--nbval-sanitize-with", "tests/sanitize.cfg", "--durations=15"])]
     say("running: " + " ".join(argv[2:]))
     rc = subprocess.call(argv, cwd=REPO, env=env)
     if rc == 5:

@@ -18,9 +18,10 @@ class ChartView:
     """A figure as a notebook shows it: PNG (rendered by ``savefig``, no pyplot backend needed)
     and a text/plain line for exports and nbval. ``.figure`` is the matplotlib Figure."""
 
-    def __init__(self, figure: Any, caption: str) -> None:
+    def __init__(self, figure: Any, caption: str, rc: dict[str, Any] | None = None) -> None:
         self.figure = figure
         self.caption = caption
+        self.rc = rc or getattr(figure, "dockerlab_rc", {})
 
     def __repr__(self) -> str:
         return self.caption
@@ -28,8 +29,11 @@ class ChartView:
     def png(self) -> bytes:
         import io
 
+        import matplotlib
+
         buf = io.BytesIO()
-        self.figure.savefig(buf, format="png", dpi=100)
+        with matplotlib.rc_context(self.rc):  # text is laid out when drawn: the CJK font must apply then
+            self.figure.savefig(buf, format="png", dpi=100)
         return buf.getvalue()
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
@@ -75,6 +79,7 @@ def comparison_figure(c: Comparison) -> Any:
         _cpu_panel(ax_cpu, c, ct, vm, lang)
         accel = (c.accel or "—").upper()
         fig.suptitle(f"{t('vm.p.title', lang=lang)} · {accel} · {c.machine or '—'} · n={c.runs}")
+    fig.dockerlab_rc = rc  # type: ignore[attr-defined]
     return fig
 
 

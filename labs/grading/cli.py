@@ -1,0 +1,125 @@
+"""``./lab grade``: nbgrader's workflow for the labs, each submission on its own throwaway engine.
+
+    ./lab grade generate                    student versions -> <course>/release/labN/labN.ipynb
+    ./lab grade autograde SUBMISSIONS       autograde <SUBMISSIONS>/<student>/<labN>/labN.ipynb
+    ./lab grade export [--to FILE]          gradebook as CSV (nbgrader export)
+    ./lab grade feedback                    one HTML per learner and lab (nbgrader generate_feedback)
+    ./lab grade all SUBMISSIONS [--out DIR] all of the above; grades.csv, feedback/, report.* in DIR
+
+Common options: --course DIR (default $LAB_HOME/grading), --jobs N (parallel submissions,
+default 2), --cell-timeout S (default 60), --submission-timeout S (default 600).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from labctl.state import load_state
+
+from .collect import collect
+from .course import Course
+from .messages import t
+from .report import build, write
+from .runner import grade_all
+from .sandbox import Limits
+
+__all__ = ["main"]
+
+
+def say(msg: str) -> None:
+    print(f"\033[1m[grade]\033[0m {msg}", file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="./lab grade", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("--course", type=Path, default=None, help="nbgrader course directory")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("generate", help="make the student versions (hidden tests removed)")
+    for name in ("autograde", "all"):
+        p = sub.add_parser(name, help="grade a folder of submissions" if name == "autograde"
+                           else "generate, autograde, export and feedback in one go")
+        p.add_argument("submissions", type=Path, help="folder of <student>/<labN>/labN.ipynb")
+        p.add_argument("--jobs", type=int, default=2, help="submissions graded at once (default 2)")
+        p.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default 60)")
+        p.add_argument("--submission-timeout", type=int, default=600,
+                       help="seconds per submission before it is stopped (default 600)")
+        p.add_argument("--memory-mb", type=int, default=Limits.memory_mb,
+                       help=f"memory limit of one submission's sandbox (default {Limits.memory_mb})")
+        p.add_argument("--out", type=Path, default=None, help="where grades.csv, feedback/ and report.* go")
+    e = sub.add_parser("export", help="gradebook as CSV")
+    e.add_argument("--to", type=Path, default=None)
+    sub.add_parser("feedback", help="HTML feedback per learner and lab")
+    return ap
+
+
+def _mirror_ok(mirror: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{mirror}/v2/", timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    course = Course(args.course.resolve()) if args.course else Course.default()
+    try:
+        if args.cmd == "generate":
+            for nb in course.generate():
+                say(f"student version: {nb}")
+            return 0
+        if args.cmd == "export":
+            say(f"gradebook: {course.export(args.to or course.root / 'grades.csv')}")
+            return 0
+        if args.cmd == "feedback":
+            say(f"{len(course.generate_feedback())} feedback files in {course.root / 'feedback'}")
+            return 0
+        return _autograde(course, args)
+    except RuntimeError as e:
+        print(f"\033[1;31m[grade]\033[0m {e}", file=sys.stderr)
+        return 1
+
+
+def _autograde(course: Course, args: argparse.Namespace) -> int:
+    mirror = load_state().mirror
+    if not mirror or not _mirror_ok(mirror):
+        print(f"\033[1;31m[grade]\033[0m {t('grade.engine_missing', mirror=mirror or '?')}", file=sys.stderr)
+        return 1
+    if args.cmd == "all" or not course.generated():
+        say("generating the student versions (nbgrader generate_assignment)")
+        course.generate()
+    subs, problems = collect(args.submissions)
+    for p in problems:
+        say(f"{p.where}: {p.message}")
+    course.add_students({s.student for s in subs} | {p.student for p in problems if p.student})
+    say(f"grading {len(subs)} submissions, {args.jobs} at a time, each on its own engine")
+    t0 = time.monotonic()
+    limits = Limits(memory_mb=args.memory_mb)
+    outcomes = grade_all(course, subs, mirror, jobs=args.jobs, cell_timeout=args.cell_timeout,
+                         submission_timeout=args.submission_timeout, limits=limits)
+    took = time.monotonic() - t0
+    reports = build(course, outcomes, problems, args.cell_timeout)
+    out = (args.out or course.root / "results").resolve()
+    _, txt = write(reports, out)
+    csv = course.export(out / "grades.csv")
+    n = len(course.generate_feedback())
+    if (course.root / "feedback").exists():
+        shutil.copytree(course.root / "feedback", out / "feedback", dirs_exist_ok=True)
+    print(txt.read_text(), end="")
+    per = took / len(subs) if subs else 0.0
+    peak = max((o.peak_memory for o in outcomes), default=0) / 2**20
+    say(f"{len(subs)} graded in {took:.0f} s ({per:.1f} s per submission, {args.jobs} at a time; "
+        f"peak memory of one sandbox {peak:.0f} MB); {len(problems)} not gradable")
+    say(f"gradebook {csv}; report {txt}; {n} feedback files in {out / 'feedback'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

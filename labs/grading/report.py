@@ -1,0 +1,145 @@
+"""The grading report: per submission the score nbgrader's gradebook holds, per task the points
+and, for a failed task, the reason (the test cell's error, read from the autograded notebook).
+
+Scores come from the gradebook (nbgrader's numbers); this module only puts them side by side
+with the reasons, the timings, the peak memory and the problems found while collecting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .collect import Problem
+from .course import LABS, Course
+from .messages import t
+from .runner import Outcome
+
+__all__ = ["SubmissionReport", "TaskResult", "build", "write"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class TaskResult:
+    task: str  # the test cell's grade_id, e.g. "task3-serve"
+    score: float
+    max_score: float
+    reason: str = ""
+
+
+@dataclass
+class SubmissionReport:
+    student: str
+    lab: str
+    score: float
+    max_score: float
+    tasks: list[TaskResult] = field(default_factory=list)
+    problem: str = ""
+    seconds: float = 0.0
+    peak_memory_mb: float = 0.0
+    limit_hits: dict[str, int] = field(default_factory=dict)  # e.g. {"pids_ctr": 5120}: a fork bomb met its limit
+    tampered: list[str] = field(default_factory=list)  # locked cells edited or deleted (nbgrader restored them)
+
+
+def _reasons(nb_path: Path, cell_timeout: int) -> dict[str, str]:
+    """grade_id -> the last error of that test cell (its assertion's reason, if it has one)."""
+    if not nb_path.exists():
+        return {}
+    nb = nbformat.read(nb_path, as_version=4)
+    found: dict[str, str] = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if not meta.get("grade") or cell.cell_type != "code":
+            continue
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if not errors:
+            continue
+        e = errors[-1]
+        if e.get("ename") == "CellTimeoutError":
+            reason = t("grade.cell_timeout", s=cell_timeout)
+        elif e.get("ename") == "AssertionError" and e.get("evalue"):
+            reason = e["evalue"]
+        else:
+            reason = f"{e.get('ename')}: {_ANSI.sub('', str(e.get('evalue', '')))}"[:300]
+        if "was missing from the submission" in cell.source.split("\n", 1)[0]:
+            reason = t("grade.cell_missing") + "; " + reason
+        found[meta["grade_id"]] = reason
+    return found
+
+
+def _tampered(submitted: Path, release: Path) -> list[str]:
+    """Locked cells of the student version that the submission edited or deleted (nbgrader
+    grades with the instructor's version anyway; this is for a human to look at)."""
+    try:
+        sub = nbformat.read(submitted, as_version=4)
+        rel = nbformat.read(release, as_version=4)
+    except Exception:  # unreadable: reported elsewhere
+        return []
+    have = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in sub.cells}
+    return [gid for c in rel.cells
+            if (m := c.metadata.get("nbgrader", {})).get("locked") and (gid := m.get("grade_id"))
+            and have.get(gid) != c.source]
+
+
+def build(course: Course, outcomes: list[Outcome], problems: list[Problem],
+          cell_timeout: int) -> list[SubmissionReport]:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    reports: list[SubmissionReport] = []
+    with Gradebook(course.db_url, "dockerlab") as gb:
+        def graded(student: str, lab: str) -> tuple[float, float, list[TaskResult]]:
+            nb = gb.find_notebook(lab, lab)
+            reasons = _reasons(course.autograded(student, lab), cell_timeout)
+            tasks = []
+            for cell in sorted(nb.grade_cells, key=lambda c: c.name):
+                try:
+                    score = float(gb.find_grade(cell.name, lab, lab, student).score)
+                except MissingEntry:
+                    score = 0.0
+                reason = reasons.get(cell.name, "") if score < cell.max_score else ""
+                tasks.append(TaskResult(cell.name, score, float(cell.max_score), reason))
+            return sum(x.score for x in tasks), float(nb.max_score), tasks
+
+        for o in outcomes:
+            score, max_score, tasks = graded(o.student, o.lab)
+            if o.error:  # nbgrader did not finish: nothing it left behind counts
+                score, tasks = 0.0, [TaskResult(x.task, 0.0, x.max_score, o.error) for x in tasks]
+            hits = {k: v for k, v in dict(o.detail.get("limit_hits") or {}).items() if v}  # type: ignore[call-overload]
+            reports.append(SubmissionReport(o.student, o.lab, score, max_score, tasks, o.error,
+                                            o.seconds, round(o.peak_memory / 2**20, 1), hits,
+                                            _tampered(course.submitted(o.student, o.lab) / f"{o.lab}.ipynb",
+                                                      course.release(o.lab))))
+        for p in problems:
+            lab = p.lab or ""
+            max_score = float(gb.find_notebook(lab, lab).max_score) if lab in LABS else 0.0
+            reports.append(SubmissionReport(p.student or "", lab, 0.0, max_score, problem=f"{p.where}: {p.message}"))
+    return reports
+
+
+def write(reports: list[SubmissionReport], out_dir: Path) -> tuple[Path, Path]:
+    """``report.json`` (for scripts and tests) and ``report.txt`` (for people)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    js = out_dir / "report.json"
+    js.write_text(json.dumps([asdict(r) for r in reports], ensure_ascii=False, indent=1))
+    lines = []
+    for r in reports:
+        if r.problem and not r.tasks:
+            lines.append(f"!  {r.problem}")
+            continue
+        hits = "   limits hit: " + ", ".join(f"{k} ×{v}" for k, v in r.limit_hits.items()) if r.limit_hits else ""
+        lines.append(f"{r.student:<14} {r.lab:<5} {r.score:g}/{r.max_score:g}   "
+                     f"{r.seconds:.1f} s   {r.peak_memory_mb:.0f} MB{hits}")
+        if r.tampered:
+            lines.append("     ⚠ " + t("grade.tampered", cells=", ".join(r.tampered)))
+        for task in r.tasks:
+            mark = "✔" if task.score >= task.max_score else "✘"
+            reason = f"  {task.reason}" if task.reason else ""
+            lines.append(f"     {mark} {task.task:<16} {task.score:g}/{task.max_score:g}{reason}")
+    txt = out_dir / "report.txt"
+    txt.write_text("\n".join(lines) + "\n")
+    return js, txt

@@ -1,0 +1,61 @@
+"""Small helpers the chapter sources use to describe cells (pure data; build.py turns it into ipynb)."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Cell:
+    kind: str  # "md" or "code"
+    source: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass
+class Chapter:
+    key: str  # "ch06": prefix of the cell ids
+    filename: str
+    cells: list[Cell] = field(default_factory=list)
+
+    def md(self, text: str) -> None:
+        self.cells.append(Cell("md", textwrap.dedent(text).strip("\n")))
+
+    def code(self, text: str, *tags: str) -> None:
+        self.cells.append(Cell("code", textwrap.dedent(text).strip("\n"), tuple(tags)))
+
+    def now(self, text: str) -> None:
+        """A "现在的情况" box: what changed since the book was written (2018)."""
+        body = textwrap.dedent(text).strip("\n")
+        quoted = "\n".join("> " + line if line else ">" for line in body.splitlines())
+        self.cells.append(Cell("md", "> **🕒 现在的情况**\n>\n" + quoted))
+
+    def exercise(self, n: int, title: str, task: str, hint: str, solution: str,
+                 work: str, check: str) -> None:
+        """Task (markdown), the learner's cell, the check cell, then hint and hidden solution."""
+        self.md(f"### ✍️ 练习 {n}：{title}\n\n{textwrap.dedent(task).strip()}")
+        self.code(work)
+        self.code(check)
+        sol = textwrap.dedent(solution).strip("\n")
+        self.md(f"<details><summary>💡 提示</summary>\n\n{textwrap.dedent(hint).strip()}\n\n</details>\n\n"
+                f"<details><summary>🔑 参考答案（先自己试一试）</summary>\n\n```python\n{sol}\n```\n\n</details>")
+
+
+def reset_line(containers: str = "", images: str = "", volumes: str = "", extra: str = "") -> str:
+    """A silent shell line that removes what a chapter makes, whether or not it is there."""
+    parts = []
+    if containers:
+        parts.append(f"docker rm -f {containers} >/dev/null 2>&1")
+    if images:
+        parts.append(f"docker image rm -f {images} >/dev/null 2>&1")
+    if volumes:
+        parts.append(f"docker volume rm -f {volumes} >/dev/null 2>&1")
+    if extra:
+        parts.append(extra)
+    return "!" + "; ".join(parts + ["true"])
+
+
+SETUP = """%load_ext kernel_ext
+from kernel_ext import connect, check, registry
+lab = connect()"""

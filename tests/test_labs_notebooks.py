@@ -1,0 +1,112 @@
+"""The four lab sources are well-formed nbgrader assignments, and their student versions hide
+what they must hide. No engine needed (nbgrader's generate_assignment runs offline)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labs.grading import Verdict, must, tasks
+from labs.grading.checks import _plain
+from labs.grading.collect import collect
+from labs.grading.course import LABS, SOURCE, Course
+
+SAMPLES = Path(__file__).parent / "labs_submissions" / "submitted"
+
+
+def cells(nb: nbformat.NotebookNode, **want: object) -> list[nbformat.NotebookNode]:
+    return [c for c in nb.cells
+            if all(c.metadata.get("nbgrader", {}).get(k) == v for k, v in want.items())]
+
+
+@pytest.fixture(scope="module")
+def sources() -> dict[str, nbformat.NotebookNode]:
+    return {lab: nbformat.read(SOURCE / lab / f"{lab}.ipynb", as_version=4) for lab in LABS}
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory: pytest.TempPathFactory) -> dict[str, nbformat.NotebookNode]:
+    course = Course(tmp_path_factory.mktemp("course"))
+    return {p.parent.name: nbformat.read(p, as_version=4) for p in course.generate()}
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_source_is_a_ten_point_assignment_for_the_course_kernel(sources, lab):
+    nb = sources[lab]
+    assert nb.metadata.kernelspec.name == "dockerlab"
+    assert nb.metadata.kernelspec.display_name == "Docker Lab (Python 3)"
+    graded = cells(nb, grade=True)
+    assert len(graded) == 3
+    assert sum(c.metadata.nbgrader.points for c in graded) == 10
+    for c in graded:  # every task: a visible self-check and a hidden, independent one
+        assert c.metadata.nbgrader.locked
+        visible, hidden = c.source.split("### BEGIN HIDDEN TESTS")
+        assert "must(" in visible
+        assert "independently(" in hidden and "### END HIDDEN TESTS" in hidden
+    for c in cells(nb, solution=True):
+        assert c.source.startswith("### BEGIN SOLUTION") and c.source.endswith("### END SOLUTION")
+    assert re.search(r"[\u4e00-\u9fff]", nb.cells[0].source), "instructions are in Chinese"
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_source_is_stored_executed_without_errors(sources, lab):
+    for c in sources[lab].cells:
+        if c.cell_type == "code":
+            assert c.execution_count is not None, c.id
+            assert not [o for o in c.outputs if o.output_type == "error"], c.id
+    ticks = [o.text for c in cells(sources[lab], grade=True) for o in c.outputs if "text" in o]
+    assert len(ticks) == 3 and all(t.startswith("✔") for t in ticks)
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_student_version_hides_solutions_and_hidden_tests(released, lab):
+    nb = released[lab]
+    text = json.dumps(nb, ensure_ascii=False)
+    assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
+    assert "assert independently(" not in text
+    for c in cells(nb, solution=True):
+        assert "raise NotImplementedError()" in c.source
+    for c in cells(nb, grade=True):
+        assert c.metadata.nbgrader.get("checksum"), "locked test cells carry nbgrader's checksum"
+        assert not c.outputs
+
+
+def test_given_constants_match_the_checks(sources):
+    setup = next(c.source for c in sources["lab3"].cells if c.id == "setup")
+    assert f'PAGE = "{tasks.PAGE}"' in setup
+    assert f'AUTHOR = "{tasks.AUTHOR}"' in setup
+    assert f'MESSAGE = "{tasks.MESSAGE}"' in setup
+    assert f"PORT = {tasks.PORT}" in setup
+
+
+def test_collect_reports_what_cannot_be_graded():
+    subs, problems = collect(SAMPLES)
+    found = {(s.student, s.lab) for s in subs}
+    assert ("alice", "lab1") in found and ("eve", "lab1") in found
+    assert not {("frank", "lab1"), ("frank", "lab2")} & found
+    by_where = {p.where: p for p in problems}
+    assert set(by_where) == {"frank/lab1", "frank/lab2", "grace/lab-3"}
+    assert "JSON" in by_where["frank/lab1"].message
+    assert "lab2.ipynb" in by_where["frank/lab2"].message and "实验2-副本.ipynb" in by_where["frank/lab2"].message
+    assert "lab3" in by_where["grace/lab-3"].message.split("lab-3")[1]  # "did you mean lab3"
+    assert by_where["grace/lab-3"].student == "grace"
+
+
+def test_collect_a_missing_folder(tmp_path):
+    subs, problems = collect(tmp_path / "nope")
+    assert not subs and len(problems) == 1
+
+
+def test_must_prints_and_raises(capsys):
+    must(Verdict(True, "好"))
+    with pytest.raises(AssertionError, match="不好"):
+        must(Verdict(False, "不好"))
+    assert capsys.readouterr().out == "✔ 好\n✘ 不好\n"
+
+
+def test_answers_travel_as_json():
+    assert _plain(({"b", "a"}, (1, 2), {"k": None})) == [["a", "b"], [1, 2], {"k": None}]
