@@ -66,10 +66,13 @@ def install_kernel(state: State, p: LabPaths) -> Path:
 
 
 def _course_settings() -> None:
-    """JupyterLab defaults for an offline classroom: no news or update checks (they cannot work)."""
+    """JupyterLab defaults for the course: no news or update checks (offline), all cells rendered."""
     target = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
-    text = json.dumps({"@jupyterlab/apputils-extension:notification":
-                       {"fetchNews": "false", "checkForUpdates": False}}, indent=1)
+    text = json.dumps({
+        "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+        # Render every cell (no virtual scrolling): stored views are all there, and find-in-page works.
+        "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+    }, indent=1)
     if not target.exists() or target.read_text() != text:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)

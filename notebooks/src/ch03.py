@@ -135,9 +135,10 @@ def chapter() -> Chapter:
     """)
     c.code("%layers busybox:1.35 dockerlab/greeting:v1 dockerlab/greeting:v2")
     c.md("""
-    三个镜像一共只有 5 层：busybox 的 3 层存了一份，三个镜像共用。`docker system df` 的 SIZE 是去重后的实际占用：
+    三个镜像一共只有 5 层：busybox 的 3 层存了一份，三个镜像共用。`docker system df` 的 SIZE 是去重后的实际占用
+    （它统计引擎里的所有镜像：如果你还拉过别的镜像，它们也算在里面，所以这里的数字因人而异）：
     """)
-    c.code("%docker system df --format '{{.Type}}: {{.Size}}'")
+    c.code("%docker system df --format '{{.Type}}: {{.Size}}'", "nbval-ignore-output")
     c.md("""
     ## 3.5 Docker 容器
 

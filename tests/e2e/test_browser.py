@@ -119,7 +119,10 @@ def test_stored_views_render_before_running(lab: LabPage) -> None:
     first_pull = next(i for i, s in enumerate(sources) if cells[i]["code"] and PULL_LINE.search(s))
     first_layers = next(i for i, s in enumerate(sources) if cells[i]["code"] and s.lstrip().startswith("%layers"))
     lab.shot("06-stored-pull", first_pull)
+    pull_cell = lab.cells()[first_pull]  # read after scrolling to it: JupyterLab renders lazily
     lab.shot("06-stored-layers", first_layers)
+    cells = lab.cells()
+    cells[first_pull] = pull_cell
     assert not lab.dialogs()
     assert cells[first_pull]["widgets"], f"stored pull view shows only its text: {cells[first_pull]['plain']}"
     assert cells[first_layers]["svgs"], f"stored layer graph shows only its text: {cells[first_layers]['plain']}"
