@@ -142,3 +142,11 @@ def test_port_taken_is_reported_and_another_port_used(tmp_path) -> None:
         with pytest.raises(LabFailure, match=f"Port {taken} .* is taken"):
             reg.start()
         assert reg.pid() is None  # nothing half-started
+
+
+def test_doctor_checks_this_machine(state) -> None:
+    out = subprocess.run([str(REPO / "lab"), "doctor"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for name in ("engine", "storage driver", "cgroup", "registry mirror", "socket permissions", "KVM", "graphviz"):
+        assert name in out.stdout
+    assert "overlay2" in out.stdout
