@@ -7,6 +7,7 @@ uses the live view instead); ``%layers``, ``%diff``, ``%history``, ``%lab``.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -41,6 +42,18 @@ def _get_lab() -> _lab.Lab:
     return lab
 
 
+_NAME = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
+
+
+def expand_names(line: str, namespace: dict[str, Any]) -> str:
+    """``{REG}`` -> the value of ``REG``; ``{{.ID}}`` and unknown names stay as they are.
+
+    >>> expand_names("push {REG}/x --format '{{.ID}}' {nope}", {"REG": "127.0.0.1:5000"})
+    "push 127.0.0.1:5000/x --format '{{.ID}}' {nope}"
+    """
+    return _NAME.sub(lambda m: str(namespace[m.group(1)]) if m.group(1) in namespace else m.group(0), line)
+
+
 def run_cli(args: list[str], out: Any = None) -> int:
     """Run the docker CLI against the lab engine, streaming stdout+stderr line by line."""
     cfg = lab_config()
@@ -66,12 +79,13 @@ class DockerLabMagics(Magics):  # type: ignore[misc]
         """Run the docker CLI against the lab engine: ``%docker image ls -f dangling=true``.
 
         ``%docker pull REF`` shows the live per-layer progress view instead of the CLI's text.
-        Shell syntax ``$(...)`` is expanded by a shell, as the book's examples need. Python
-        variables are *not* expanded (so Go templates like ``{{.ID}}`` reach docker intact): use
-        ``!docker ... {var}`` when a command needs a Python value.
+        Shell syntax ``$(...)`` is expanded by a shell, as the book's examples need. ``{name}``
+        (a plain Python variable in single braces) is replaced by its value; Go templates such as
+        ``{{.ID}}`` reach docker intact.
         """
         if not line.strip():
             raise UsageError(t("magic.usage.docker"))
+        line = expand_names(line, self.shell.user_ns if self.shell is not None else {})
         if "$(" in line or "|" in line or "`" in line:
             args = ["__shell__", line]
         else:

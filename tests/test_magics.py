@@ -42,3 +42,9 @@ def test_layers_diff_history_and_errors(ip, unique, lab) -> None:
 def test_reload_ext_works(ip) -> None:
     ip.run_line_magic("reload_ext", "kernel_ext")
     assert "docker" in ip.magics_manager.magics["line"]
+
+
+def test_docker_magic_expands_plain_names_not_go_templates(ip, capsys) -> None:
+    ip.user_ns["WHICH"] = "hello-world"
+    ip.run_line_magic("docker", "image ls {WHICH} --format '{{.Repository}}'")
+    assert capsys.readouterr().out.strip() == "hello-world"

@@ -4,7 +4,7 @@ from cells import SETUP, Chapter, reset_line
 
 CONTAINERS = "ch03-note ch03-keep"
 IMAGES = ("busybox:1.35 busybox:latest dockerlab/greeting:latest dockerlab/greeting:v1 dockerlab/greeting:v2 "
-          "127.0.0.1:5000/course/busybox:mine")
+          "{lab.config.upstream}/course/busybox:mine")
 VOLUMES = "ch03-notes"
 
 
@@ -214,14 +214,15 @@ def chapter() -> Chapter:
 
     本实验的「Docker Hub」就是一个这样的私有 Registry（Debian 打包的 distribution），地址是：
     """)
-    c.code("print(lab.config.upstream)")
+    c.code("REG = lab.config.upstream   # 书中和本实验通常都是 127.0.0.1:5000\nprint(REG)")
     c.md("""
     要推送到某个 Registry，镜像名要以它的地址开头。先用 `docker tag` 给 `busybox:1.35` 起一个新名字
-    （这只是给同一个镜像加一个名字，不会复制任何东西），再 `docker push`：
+    （这只是给同一个镜像加一个名字，不会复制任何东西），再 `docker push`。地址放在变量 `REG` 里
+    （5000 端口被别的程序占用时，实验环境会换一个端口），`%docker` 会把 `{REG}` 换成变量的值：
     """)
     c.code("""
-    %docker tag busybox:1.35 127.0.0.1:5000/course/busybox:mine
-    %docker push 127.0.0.1:5000/course/busybox:mine
+    %docker tag busybox:1.35 {REG}/course/busybox:mine
+    %docker push {REG}/course/busybox:mine
     """)
     c.md("""
     推送也是一层一层进行的，Registry 里已经有的层不会重复上传（输出里是 `Layer already exists` 或 `Mounted from …`）。
@@ -230,8 +231,8 @@ def chapter() -> Chapter:
     c.code('registry.tags("course/busybox")')
     c.md("删掉本地的这个名字，再从私有 Registry 拉回来：")
     c.code("""
-    %docker image rm 127.0.0.1:5000/course/busybox:mine
-    !docker pull 127.0.0.1:5000/course/busybox:mine
+    %docker image rm {REG}/course/busybox:mine
+    %docker pull {REG}/course/busybox:mine
     """)
     c.now("""
     书中提到的 VMware Harbor 已经捐给 CNCF，是毕业项目，仓库地址现在是 <https://github.com/goharbor/harbor>。
