@@ -23,7 +23,7 @@ __all__ = [
 register({
     "chk.image.ok": {"zh": "镜像 {ref} 存在", "en": "image {ref} exists"},
     "chk.image.missing": {"zh": "本地没有镜像 {ref}：先 docker pull 或 docker commit 得到它", "en": "no local image {ref}: pull or commit it first"},
-    "chk.image.label": {"zh": "镜像 {ref} 缺少标签 {key}={value}（现在是 {actual}）", "en": "image {ref} lacks label {key}={value} (it has {actual})"},
+    "chk.image.label": {"zh": "镜像 {ref} 缺少标签 {label}={value}（现在是 {actual}）", "en": "image {ref} lacks label {label}={value} (it has {actual})"},
     "chk.file.ok": {"zh": "镜像 {ref} 中有 {path}", "en": "{path} is in image {ref}"},
     "chk.file.missing": {"zh": "镜像 {ref} 中没有文件 {path}：是否在提交（commit）之前写入了它？", "en": "image {ref} has no {path}: did you write it before committing?"},
     "chk.file.content": {"zh": "镜像 {ref} 中的 {path} 不含 “{content}”：检查写入的内容", "en": "{path} in image {ref} does not contain \"{content}\": check what you wrote"},
@@ -80,7 +80,7 @@ def expect_image(ref: str, labels: dict[str, str] | None = None, lab: Any = None
     have = (info.get("Config") or {}).get("Labels") or {}
     for k, v in (labels or {}).items():
         if have.get(k) != v:
-            return CheckResult(False, t("chk.image.label", ref=ref, key=k, value=v, actual=have.get(k)))
+            return CheckResult(False, t("chk.image.label", ref=ref, label=k, value=v, actual=have.get(k)))
     return CheckResult(True, t("chk.image.ok", ref=ref))
 
 

@@ -146,10 +146,10 @@ def build_layer_graph(snap: GraphSnapshot) -> LayerGraph:
                color="#9a6700" if img.tags else "#cf222e")
         if below:
             g.edge("L" + short_id(below), "I" + short_id(img.id), style="dashed", arrowhead="none")
-    for c in snap.containers:
-        g.node("C" + c.name, f"{_dot_esc(c.name)}\\n(writable layer · {human_size(c.size_rw)})",
+    for ctr in snap.containers:
+        g.node("C" + ctr.name, f"{_dot_esc(ctr.name)}\\n(writable layer · {human_size(ctr.size_rw)})",
                shape="box", style="filled,dashed", fillcolor="#dafbe1", color="#1a7f37")
-        g.edge("I" + short_id(c.image), "C" + c.name, arrowhead="none")
+        g.edge("I" + short_id(ctr.image), "C" + ctr.name, arrowhead="none")
     g.summary = t("graph.summary", images=len(snap.images), layers=len(drawn),
                   shared=sum(1 for c in drawn if users[c] > 1), containers=len(snap.containers))
     return g

@@ -158,7 +158,9 @@ def test_efficiency_counts_files_in_more_than_one_layer(lab) -> None:
 
 def test_checks_render_pass_and_fail(lab, unique) -> None:
     lab.pull("busybox", progress=False)
-    ok = check.expect_image("busybox", lab=lab)
+    ok = check.expect_image("busybox", labels={"org.opencontainers.image.title": "busybox"}, lab=lab)
+    wrong_label = check.expect_image("busybox", labels={"org.opencontainers.image.title": "nginx"}, lab=lab)
+    assert not wrong_label and "org.opencontainers.image.title=nginx" in wrong_label.reason
     bad = check.expect_image(f"web:{unique}", lab=lab)
     assert ok and not bad and bad.text().startswith("✘")
     with pytest.raises(AssertionError, match=f"web:{unique}"):
