@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 from .connection import lab_config
-from .errors import RegistryUnavailable
+from .errors import ImageNotFound, LabError, RegistryUnavailable
 
 __all__ = ["MANIFEST_TYPES", "manifest_digest", "move_tag", "tags"]
 
@@ -33,8 +33,12 @@ def _request(url: str, method: str = "GET", data: bytes | None = None,
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.read(), dict(r.headers)
-    except urllib.error.HTTPError:
-        raise
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            path = url.split("/v2/", 1)[-1]
+            repo, _, rest = path.partition("/tags/list") if "/tags/list" in path else path.partition("/manifests/")
+            raise ImageNotFound("image.notfound.remote", ref=f"{repo}:{rest}" if rest else repo) from e
+        raise LabError("engine.error", detail=f"registry: HTTP {e.code} {e.reason}") from e
     except OSError as e:
         raise RegistryUnavailable("registry.down", detail=str(e)[:160]) from e
 
