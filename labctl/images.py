@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,7 @@ __all__ = ["CatalogueImage", "content_hashes", "load_catalogue", "publish", "reg
 
 CATALOGUE = REPO / "images" / "catalogue.toml"
 CONTENT_LABEL = "org.dockerlab.content"
+SOURCE_EPOCH = 1_704_067_200  # 2024-01-01T00:00:00Z: the time every build input carries
 MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -90,7 +92,7 @@ def content_hashes(images: list[CatalogueImage]) -> dict[str, str]:
     for img in images:
         h = hashlib.sha256()
         h.update(json.dumps([img.name, img.tags, img.context, img.prepare, img.base,
-                             sorted(img.buildargs.items())]).encode())
+                             sorted(img.buildargs.items()), SOURCE_EPOCH]).encode())
         _hash_tree(h, REPO / "images" / img.context)
         if img.prepare == "busybox":
             h.update(Path("/bin/busybox").read_bytes())
@@ -143,6 +145,10 @@ def _build(client: Any, img: CatalogueImage, upstream: str, home: Path, digest: 
     shutil.rmtree(build, ignore_errors=True)
     shutil.copytree(REPO / "images" / img.context, build)
     _prepare(img, build)
+    # Reproducible layers: COPY keeps file times, and a compiled binary's time would change the
+    # compressed layer (and the sizes the chapters show) with every build.
+    for f in [build, *build.rglob("*")]:
+        os.utime(f, (SOURCE_EPOCH, SOURCE_EPOCH), follow_symlinks=False)
     args = dict(img.buildargs)
     if img.base:
         args["BASE"] = f"{upstream}/{img.base}"
