@@ -168,6 +168,13 @@ def _build(client: Any, img: CatalogueImage, upstream: str, home: Path, digest: 
     return image_id
 
 
+def _epoch(created: str) -> int:
+    """The engine's RFC 3339 ``Created`` (nanoseconds, Z) as whole Unix seconds."""
+    import datetime as dt
+
+    return int(dt.datetime.fromisoformat(created[:19]).replace(tzinfo=dt.timezone.utc).timestamp())
+
+
 def _explain(error: str, doing: str) -> str:
     if "no space left" in error.lower():
         return f"The disk is full while {doing}: free some space (df -h), then run ./lab up again."
@@ -179,13 +186,19 @@ def publish(client: Any, upstream: str, home: Path) -> dict[str, str]:
     images = load_catalogue()
     hashes = content_hashes(images)
     made: list[str] = []
+    last_created = 0
     try:
         for img in images:
             digest = hashes[img.key]
             if all(registry_label(upstream, img.name, t) == digest for t in img.tags):
                 continue
             print(f"[lab] building {img.short}  ({', '.join(img.tags)})", file=sys.stderr, flush=True)
+            # `docker image ls` orders by creation time in whole seconds: give every course image its
+            # own second, so listings in the chapters come out in the same order on every machine.
+            while time.time() < last_created + 1:
+                time.sleep(0.05)
             image_id = _build(client, img, upstream, home, digest)
+            last_created = _epoch(client.api.inspect_image(image_id)["Created"])
             for tag in img.tags:
                 repo = f"{upstream}/{img.name}"
                 client.api.tag(image_id, repo, tag)
