@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
-import docker
 import pytest
 
-from labctl.engine import Engine, pick_subnet
 from labctl.images import load_catalogue
 from labctl.state import REPO, paths
 
