@@ -238,7 +238,7 @@ def test_chapter2_charts_render_as_images(lab: LabPage) -> None:
 
 def test_kernel_death_is_reported_with_its_cell(lab: LabPage) -> None:
     rel = "notebooks/e2e-kernel-death.ipynb"
-    sources = write_notebook(lab.server.root / rel, ["x = 1", "import os\nos._exit(1)  # the kernel dies here",
+    sources = write_notebook(lab.server.root / rel, ["x = 1", "import os\nimport time\ntime.sleep(1)  # cell 1's reply is delivered first\nos._exit(1)  # the kernel dies here",
                                                       "print('never runs')"])
     lab.open(rel)
     with pytest.raises(KernelDied, match=r"cell 2 \(`import os`\)") as died:
