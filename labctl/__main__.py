@@ -146,7 +146,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     if p.home.exists():
         save_state(state, p)
     if args.purge:
-        subprocess.run(["sh", "-c", f"grep -o ' {p.home}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l"])
+        proc.unmount_below(p.home)
         shutil.rmtree(p.home, ignore_errors=True)
         say(f"removed {p.home}")
     return 0

@@ -176,7 +176,6 @@ class Engine:
         self.stop()
         self.remove_bridge()
         # overlay mounts may linger after a crash; unmount before deleting
-        subprocess.run(["sh", "-c", f"grep -o ' {self.data_root}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l"],
-                       check=False)
+        proc.unmount_below(self.data_root)
         shutil.rmtree(self.data_root, ignore_errors=True)
         shutil.rmtree(self.run / f"{self.name}-exec", ignore_errors=True)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["LabFailure", "free_port", "port_free", "running_pid", "start", "stop", "wait_for"]
+__all__ = ["unmount_below", "LabFailure", "free_port", "port_free", "running_pid", "start", "stop", "wait_for"]
 
 
 class LabFailure(Exception):
@@ -106,3 +106,12 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, log: Path | N
         tail = " Last log lines:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-5:])
     why = "exited at start" if timeout == 0 else f"did not become ready within {timeout:.0f} s"
     raise LabFailure(f"{what} {why}; see {log}.{tail}")
+
+
+def unmount_below(root: Path) -> None:
+    """Lazily unmount every mount under ``root`` (overlays a crashed engine left), deepest first."""
+    prefix = str(root.resolve()).rstrip("/") + "/"
+    with open("/proc/mounts") as f:
+        points = [line.split()[1] for line in f if line.split()[1].startswith(prefix)]
+    for point in sorted(points, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from ..formatting import esc, human_size
@@ -72,6 +73,7 @@ class PullView:
         return self.box._repr_mimebundle_(**kwargs)
 
 
+@functools.cache
 def _quiet_vbox_class() -> Any:
     import ipywidgets as w
 
