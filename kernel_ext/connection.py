@@ -28,6 +28,8 @@ class LabConfig:
     docker_host: str
     upstream: str = ""
     mirror: str = ""
+    registry: str = ""  # the learner's own registry (where pushes go)
+    publisher: str = ""  # the course's writable view of the upstream (unix socket)
     docker_cli: str = "docker"
     engine: str = "lab"
 
@@ -52,6 +54,7 @@ def lab_config(engine: str | None = None) -> LabConfig:
     host = engine or os.environ.get("DOCKER_HOST") or state.get("docker_host") or "unix:///var/run/docker.sock"
     cli = state.get("docker_cli") or "docker"
     return LabConfig(docker_host=host, upstream=state.get("upstream", ""), mirror=state.get("mirror", ""),
+                     registry=state.get("registry", ""), publisher=state.get("publisher", ""),
                      docker_cli=cli if Path(cli).exists() else "docker", engine=state.get("engine", "lab"))
 
 
