@@ -52,11 +52,11 @@ __all__ = [
     "ToolMissing",
     "check",
     "connect",
-    "vmcompare",
     "efficiency",
     "layer_graph",
     "load_ipython_extension",
     "unload_ipython_extension",
+    "vmcompare",
 ]
 
 

@@ -1,7 +1,12 @@
 """All images and their shared layers as one graph, and dive's efficiency score of one image.
 
-Layers are named by chain id (a layer together with everything under it), so a layer two images
-share is one node. Snapshot first (:func:`graph_snapshot`), then draw (:func:`build_layer_graph`, pure).
+A layer is shown by its DiffID (the digest of its uncompressed tar: what ``docker image inspect``
+lists under ``RootFS.Layers``, on either image store), and placed by its chain id (the layer together
+with every layer under it), so a stack of layers two images share is drawn once. Which image is built
+on which comes from the same place: an image whose layers start with all of another image's layers is
+built on it (``Parent`` and ``ContainerConfig`` are gone from the engine API since Docker 26, and
+pulled images never had them). Snapshot first (:func:`graph_snapshot`), then draw
+(:func:`build_layer_graph`, pure).
 """
 
 from __future__ import annotations
@@ -29,8 +34,11 @@ __all__ = [
     "build_layer_graph",
     "efficiency",
     "efficiency_from_layers",
+    "graph_image",
     "graph_snapshot",
+    "image_parents",
     "layer_graph",
+    "read_saved_layers",
 ]
 
 register({
@@ -51,7 +59,9 @@ class GraphImage:
     chain: tuple[str, ...]
     sizes: tuple[int, ...]  # per layer, or () when unknown
     created_by: tuple[str, ...]
-    size: int
+    size: int  # as ``docker image ls`` shows it (containerd store: disk usage)
+    diff_ids: tuple[str, ...] = ()  # RootFS.Layers, bottom first
+    created: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -77,19 +87,53 @@ def _layer_steps(history: list[dict[str, Any]], n: int) -> tuple[tuple[int, ...]
                                                               for h in steps)
 
 
+def graph_image(info: dict[str, Any], history: list[dict[str, Any]],
+                listed: dict[str, Any] | None = None) -> GraphImage:
+    """One image from its inspect data, its history and (for the size) its ``docker image ls`` row."""
+    layers = list(info.get("RootFS", {}).get("Layers", []))
+    sizes, by = _layer_steps(history, len(layers))
+    return GraphImage(info["Id"], tuple(t for t in info.get("RepoTags") or [] if t != "<none>:<none>"),
+                      tuple(chain_ids(layers)), sizes, by, int((listed or info).get("Size", 0)),
+                      tuple(layers), _epoch(info.get("Created")))
+
+
 def graph_snapshot(api: Any, refs: list[str] | None = None) -> GraphSnapshot:
-    imgs = api.images() if not refs else [api.inspect_image(r) for r in refs]
-    out = []
-    for img in imgs:
-        info = img if "RootFS" in img else api.inspect_image(img["Id"])
-        layers = info.get("RootFS", {}).get("Layers", [])
-        sizes, by = _layer_steps(api.history(info["Id"]), len(layers))
-        out.append(GraphImage(info["Id"], tuple(t for t in info.get("RepoTags") or [] if t != "<none>:<none>"),
-                              tuple(chain_ids(layers)), sizes, by, int(info.get("Size", 0))))
+    listed = {i["Id"]: i for i in api.images()}  # sizes as `docker image ls` shows them
+    infos = [api.inspect_image(r) for r in (refs or listed)]
+    out = [graph_image(info, api.history(info["Id"]), listed.get(info["Id"])) for info in infos]
     ids = {i.id for i in out}
     cons = tuple(GraphContainer(c["Names"][0].lstrip("/"), c["ImageID"], int(c.get("SizeRw", 0) or 0))
                  for c in api.containers(size=True) if c["ImageID"] in ids)
     return GraphSnapshot(tuple(sorted(out, key=lambda i: i.tags or ("~",))), cons)
+
+
+def _epoch(created: Any) -> float:
+    """``Created``: unix seconds in image lists, RFC 3339 text in inspect data."""
+    if isinstance(created, (int, float)):
+        return float(created)
+    import datetime as _dt
+
+    text = str(created or "").rstrip("Z").split(".")[0]
+    try:
+        return _dt.datetime.fromisoformat(text).replace(tzinfo=_dt.timezone.utc).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def image_parents(images: tuple[GraphImage, ...] | list[GraphImage]) -> dict[str, str]:
+    """Image id -> the id of the image it is built on: the one whose layers are the longest strict
+    prefix of its own (the newest such, when several images share those layers)."""
+    by_layers: dict[tuple[str, ...], list[GraphImage]] = defaultdict(list)
+    for img in images:
+        by_layers[img.chain].append(img)
+    out: dict[str, str] = {}
+    for img in images:
+        for n in range(len(img.chain) - 1, 0, -1):
+            below = [b for b in by_layers.get(img.chain[:n], []) if b.created <= img.created or not img.created]
+            if below:
+                out[img.id] = max(below, key=lambda b: (b.created, b.id)).id
+                break
+    return out
 
 
 class LayerGraph(graphviz.Digraph):  # type: ignore[misc]
@@ -126,13 +170,16 @@ def build_layer_graph(snap: GraphSnapshot) -> LayerGraph:
         for c in img.chain:
             users[c] += 1
     drawn: set[str] = set()
+    parents = image_parents(snap.images)  # shown as the image node's tooltip (SVG title)
+    names = {img.id: (img.tags[0] if img.tags else short_id(img.id)) for img in snap.images}
     for img in snap.images:
         below = None
         for i, cid in enumerate(img.chain):
             if cid not in drawn:
                 size = f"\\n{human_size(img.sizes[i])}" if img.sizes else ""
                 step = img.created_by[i].replace("/bin/sh -c #(nop) ", "")[:38] if img.created_by else ""
-                label = f"{short_id(cid)}{size}" + (f"\\n{_dot_esc(step)}" if step else "")
+                shown = img.diff_ids[i] if img.diff_ids else cid
+                label = f"{short_id(shown)}{size}" + (f"\\n{_dot_esc(step)}" if step else "")
                 shared = users[cid] > 1
                 g.node("L" + short_id(cid), label, fillcolor="#ddf4ff" if shared else "#f6f8fa",
                        penwidth="2" if shared else "1")
@@ -141,7 +188,8 @@ def build_layer_graph(snap: GraphSnapshot) -> LayerGraph:
                     g.edge("L" + short_id(below), "L" + short_id(cid), arrowhead="none")
             below = cid
         name = "\\n".join(_dot_esc(x) for x in img.tags) or f"<none>\\n{t('graph.dangling')}"
-        g.node("I" + short_id(img.id), f"{name}\\n{short_id(img.id)} · {human_size(img.size)}",
+        tip = {"tooltip": _dot_esc(f"FROM {names[parents[img.id]]}")} if img.id in parents else {}
+        g.node("I" + short_id(img.id), f"{name}\\n{short_id(img.id)} · {human_size(img.size)}", **tip,
                shape="box", style="filled,bold", fillcolor="#fff8c5" if img.tags else "#ffebe9",
                color="#9a6700" if img.tags else "#cf222e")
         if below:
@@ -204,14 +252,39 @@ def efficiency_from_layers(ref: str, layers: list[list[tuple[str, int]]]) -> Eff
     return Efficiency(ref, 1.0 - (wasted / total if total else 0.0), wasted, total, tuple(bad))
 
 
+def read_saved_layers(archive: bytes) -> list[list[tuple[str, int]]]:
+    """Per layer (bottom first), the (path, size) of each non-directory entry of a ``docker save``
+    archive: a graph driver's docker-archive (``manifest.json`` -> ``<id>/layer.tar``) or the
+    containerd store's OCI layout (also carrying ``manifest.json``, whose layers are compressed
+    blobs; without it, ``index.json`` -> manifest -> layers)."""
+    outer = tarfile.open(fileobj=io.BytesIO(archive))  # noqa: SIM115 (in memory; nothing to close)
+    names = set(outer.getnames())
+
+    def read_json(name: str) -> Any:
+        return json.load(outer.extractfile(name))  # type: ignore[arg-type]
+
+    if "manifest.json" in names:
+        paths = list(read_json("manifest.json")[0]["Layers"])
+    else:
+        desc = read_json("index.json")["manifests"][0]
+        while "index" in desc.get("mediaType", "") or "list" in desc.get("mediaType", ""):
+            desc = read_json(_blob(desc["digest"]))["manifests"][0]
+        paths = [_blob(x["digest"]) for x in read_json(_blob(desc["digest"]))["layers"]]
+    layers = []
+    for name in paths:
+        with tarfile.open(fileobj=outer.extractfile(name)) as inner:  # transparent gzip (OCI blobs)
+            layers.append([(m.name.removeprefix("./"), m.size) for m in inner.getmembers()
+                           if not m.isdir()])
+    return layers
+
+
+def _blob(digest: str) -> str:
+    algo, _, hexpart = digest.partition(":")
+    return f"blobs/{algo}/{hexpart}"
+
+
 def efficiency(lab: Any, ref: str) -> Efficiency:
-    """Read ``ref``'s layers (``docker save``) and compute dive's efficiency score."""
+    """Read ``ref``'s own layers (``docker save``) and compute dive's efficiency score."""
     with lab._errors(ref=ref):
         raw = b"".join(lab.api.get_image(ref))
-    outer = tarfile.open(fileobj=io.BytesIO(raw))
-    manifest = json.load(outer.extractfile("manifest.json"))  # type: ignore[arg-type]
-    layers = []
-    for name in manifest[0]["Layers"]:
-        inner = tarfile.open(fileobj=outer.extractfile(name))  # type: ignore[arg-type]
-        layers.append([(m.name.lstrip("./"), m.size) for m in inner.getmembers() if not m.isdir()])
-    return efficiency_from_layers(ref, layers)
+    return efficiency_from_layers(ref, read_saved_layers(raw))

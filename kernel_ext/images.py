@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .engine_api import content_size
 from .formatting import ago, esc, human_size, short_id
 
 DIM = ' style="color:#999"'
@@ -19,11 +20,12 @@ class ImageRow:
     id: str  # full "sha256:..."
     digest: str  # "sha256:..." or "<none>"
     created: float  # unix time
-    size: int
+    size: int  # the engine's Size: under the containerd store, disk usage (content + unpacked)
     shared_size: int  # -1: not asked for (Lab.images(shared=True) asks)
     unique_size: int
     containers: int
     labels: dict[str, str]
+    content_size: int = -1  # compressed blobs (containerd store only; -1: the engine does not say)
 
     @property
     def ref(self) -> str:
@@ -45,9 +47,11 @@ def image_rows(images: list[dict[str, Any]], df_images: list[dict[str, Any]] | N
         sh = max(0, int(extra.get("SharedSize", 0) or 0)) if known else -1
         digests = img.get("RepoDigests") or []
         tags = [t for t in (img.get("RepoTags") or []) if t != "<none>:<none>"]
-        common = dict(id=img["Id"], created=float(img.get("Created", 0)), size=size, shared_size=sh,
-                      unique_size=size - sh if known else -1, containers=int(extra.get("Containers", img.get("Containers", -1))),
-                      labels=dict(img.get("Labels") or {}))
+        common: dict[str, Any] = {
+            "id": img["Id"], "created": float(img.get("Created", 0)), "size": size, "shared_size": sh,
+            "unique_size": size - sh if known else -1,
+            "containers": int(extra.get("Containers", img.get("Containers", -1))),
+            "labels": dict(img.get("Labels") or {}), "content_size": content_size(img)}
         if not tags:
             repo = digests[0].rsplit("@", 1)[0] if digests else "<none>"
             dig = digests[0].rsplit("@", 1)[1] if digests else "<none>"
@@ -86,9 +90,17 @@ class ImageTable:
         return "\n".join("   ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip()
                          for line in [head, *body])
 
+    @property
+    def content_known(self) -> bool:
+        """Whether the engine reports content sizes (the containerd image store does)."""
+        return bool(self.rows) and all(r.content_size >= 0 for r in self.rows)
+
     def html(self) -> str:
+        """Docker 29's columns (DISK USAGE, CONTENT SIZE) under the containerd store, else SIZE."""
         known = all(r.shared_size >= 0 for r in self.rows)
-        cols = ("REPOSITORY", "TAG", "IMAGE ID", "DIGEST", "CREATED", "SIZE", *(("SHARED", "UNIQUE") if known else ()))
+        content = self.content_known
+        sizes = ("DISK USAGE", "CONTENT SIZE") if content else ("SIZE",)
+        cols = ("REPOSITORY", "TAG", "IMAGE ID", "DIGEST", "CREATED", *sizes, *(("SHARED", "UNIQUE") if known else ()))
         head = "".join(f"<th>{h}</th>" for h in cols)
 
         def extra(r: ImageRow) -> str:
@@ -97,7 +109,8 @@ class ImageTable:
         body = "".join(
             f"<tr{DIM if r.dangling else ''}><td>{esc(r.repository)}</td><td>{esc(r.tag)}</td>"
             f"<td><code>{short_id(r.id)}</code></td><td><code>{esc(r.digest[:19])}</code></td>"
-            f"<td>{ago(r.created)}</td><td>{human_size(r.size)}</td>{extra(r)}</tr>" for r in self.rows)
+            f"<td>{ago(r.created)}</td><td>{human_size(r.size)}</td>"
+            f"{f'<td>{human_size(r.content_size)}</td>' if content else ''}{extra(r)}</tr>" for r in self.rows)
         return f"<table class='dockerlab-images'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:

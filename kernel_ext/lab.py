@@ -12,11 +12,12 @@ import docker.errors
 from . import containers as _c
 from . import errors
 from .connection import SESSION_LABEL, LabConfig, engine_errors, lab_config, new_session_id
+from .engine_api import image_list
 from .formatting import short_id
 from .images import DiskUsage, ImageTable, disk_usage_from, image_rows
 from .messages import t
 from .pull import LayerPull, PullProgress, PullResult, follow_pull_stream
-from .refs import is_image_id, parse
+from .refs import Reference, is_image_id, parse
 from .removal import Kept, RemovalReport, chain_ids
 
 __all__ = ["CleanupReport", "Lab", "connect", "default_pull_listener"]
@@ -93,11 +94,30 @@ class Lab:
         pulled = f"{repo}@{tag}" if r.digest else f"{repo}:{tag}"
         with self._errors(ref=ref):
             info = self.api.inspect_image(pulled)
+        manifest = self._manifest_layers(r, state.digest or r.digest, info)
+        if manifest:
+            state.add_manifest(manifest)
+            if listener is not None:
+                listener(state)
         layers = tuple(LayerPull(lid, 0 if lp.already_present else lp.total, lp.already_present)
                        for lid, lp in state.layers.items())
         state.log.append(r.familiar if not r.digest else pulled)
         return PullResult(ref=pulled, image_id=info["Id"], digest=state.digest, status=state.status,
                           layers=layers, log=tuple(state.log))
+
+    def _manifest_layers(self, r: Reference, digest: str, info: dict[str, Any]) -> list[tuple[str, int]]:
+        """The pulled image's layers from the registry that served it (the lab's registries speak
+        plain HTTP on loopback); ``[]`` when that registry cannot be asked."""
+        from .registry import image_layers
+
+        registry = r.domain or self.config.mirror
+        if not digest or not registry:
+            return []
+        platform = (str(info.get("Os", "linux")), str(info.get("Architecture", "amd64")))
+        try:
+            return image_layers(r.path if r.domain else r.hub_path, digest, registry, platform)
+        except errors.LabError:
+            return []
 
     def images(self, all: bool = False, filters: dict[str, Any] | None = None,
                digests: bool = False, shared: bool = False) -> ImageTable:
@@ -106,7 +126,7 @@ class Lab:
         ``shared=True`` also asks the engine (``system df``, slower) for each image's shared and unique size.
         """
         with self._errors():
-            imgs = self.api.images(all=all, filters=filters or None)
+            imgs = image_list(self.api, all=all, filters=filters)
             df = (self.api.df().get("Images") or []) if shared else None
         return ImageTable(tuple(image_rows(imgs, df)), digests=digests)
 
@@ -159,7 +179,10 @@ class Lab:
         out = {}
         with self._errors():
             for img in self.api.images(all=True):
-                info = self.api.inspect_image(img["Id"])
+                try:
+                    info = self.api.inspect_image(img["Id"])
+                except docker.errors.ImageNotFound:  # removed by someone else meanwhile
+                    continue
                 name = (img.get("RepoTags") or [None])[0] or short_id(img["Id"])
                 out[name] = chain_ids(info.get("RootFS", {}).get("Layers", []))
         return out

@@ -1,9 +1,18 @@
 """Pulling an image from the engine's JSON progress stream, as a plain model a view can render.
 
-The engine sends, per layer: ``Pulling fs layer`` -> ``Downloading`` (progressDetail current/total)
--> ``Verifying Checksum`` -> ``Download complete`` -> ``Extracting`` -> ``Pull complete``, or
-``Already exists``; then ``Digest: sha256:...`` and ``Status: ...``. Listeners are called at most
-every ``interval`` seconds (and once at the end), so a slow view never slows the pull.
+Per layer (id: the first 12 hex digits of the compressed layer's digest) the engine sends
+``Pulling fs layer`` -> ``Downloading`` (progressDetail current/total bytes) -> ``Download complete``
+-> ``Extracting`` -> ``Pull complete``; then ``Digest: sha256:...`` and ``Status: ...``.
+The two image stores differ:
+
+- graph drivers (Docker <= 28 default): ``Verifying Checksum`` before ``Download complete``,
+  ``Extracting`` counts bytes, and a layer the engine has is announced as ``Already exists``;
+- the containerd image store (Docker 29 default): small layers skip ``Downloading`` (no size),
+  ``Extracting`` counts seconds (``"units": "s"``), and layers the engine has are not mentioned
+  at all. :meth:`PullProgress.add_manifest` fills in sizes and present layers from the manifest.
+
+Listeners are called at most every ``interval`` seconds (and once at the end), so a slow view never
+slows the pull.
 """
 
 from __future__ import annotations
@@ -25,8 +34,9 @@ class LayerProgress:
     status: str = "Waiting"
     downloaded: int = 0
     extracted: int = 0
-    total: int = 0
+    total: int = 0  # compressed bytes (0: not known yet)
     already_present: bool = False
+    extract_seconds: int = 0  # the containerd store reports extraction in seconds, not bytes
 
     @property
     def phase(self) -> str:
@@ -42,10 +52,10 @@ class LayerProgress:
         """0..1 over download then extract (each counts half)."""
         if self.phase == "done":
             return 1.0
+        if self.phase == "extract":  # downloaded; bytes extracted only when the engine counts them
+            return 0.5 + (0.5 * min(self.extracted, self.total) / self.total if self.total else 0.0)
         if not self.total:
             return 0.0
-        if self.phase == "extract":
-            return 0.5 + 0.5 * min(self.extracted, self.total) / self.total
         return 0.5 * min(self.downloaded, self.total) / self.total
 
 
@@ -80,6 +90,8 @@ class PullProgress:
             if status == "Downloading":
                 layer.downloaded = int(detail.get("current", 0))
                 layer.total = int(detail.get("total", layer.total) or layer.total)
+            elif status == "Extracting" and detail.get("units") == "s":
+                layer.extract_seconds = int(detail.get("current", 0))
             elif status == "Extracting":
                 layer.extracted = int(detail.get("current", 0))
                 layer.total = int(detail.get("total", layer.total) or layer.total)
@@ -89,6 +101,18 @@ class PullProgress:
                 self.log.append(f"{lid}: {status}")
         elif status:
             self.log.append(status)
+
+    def add_manifest(self, layers: list[tuple[str, int]]) -> None:
+        """Order layers as the image's manifest lists them (``(digest, compressed size)``, bottom
+        first), take their sizes from it, and add the layers the stream did not mention (the
+        containerd store says nothing about layers it already has)."""
+        ordered: dict[str, LayerProgress] = {}
+        for digest, size in layers:
+            sid = digest.removeprefix("sha256:")[:12]
+            layer = self.layers.get(sid) or LayerProgress(sid, "Already exists", already_present=True)
+            layer.total = int(size)
+            ordered[sid] = layer
+        self.layers = {**ordered, **{k: v for k, v in self.layers.items() if k not in ordered}}
 
 
 @dataclass(frozen=True)
@@ -116,7 +140,7 @@ class PullResult:
         return "\n".join(self.log)
 
     def summary(self) -> str:
-        if not self.layers:
+        if all(layer.already_present for layer in self.layers):
             return t("pull.uptodate", ref=self.ref, status=self.status)
         new = sum(not layer.already_present for layer in self.layers)
         return t("pull.done", ref=self.ref, n=len(self.layers), new=new, old=len(self.layers) - new,

@@ -15,12 +15,13 @@ import urllib.request
 from .connection import lab_config
 from .errors import ImageNotFound, LabError, RegistryUnavailable
 
-__all__ = ["MANIFEST_TYPES", "manifest_digest", "move_tag", "request", "tags"]
+__all__ = ["MANIFEST_TYPES", "image_layers", "manifest_digest", "move_tag", "request", "tags"]
 
 MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",  # multi-platform images (Docker 29 pushes these)
 ])
 
 
@@ -97,3 +98,20 @@ def move_tag(repo: str, tag: str, to: str, registry: str | None = None) -> str:
     ctype = headers.get("Content-Type", "application/vnd.docker.distribution.manifest.v2+json")
     request(reg, f"/v2/{_path(repo)}/manifests/{tag}", "PUT", data=body, headers={"Content-Type": ctype})
     return manifest_digest(repo, tag, reg)
+
+
+def image_layers(repo: str, reference: str, registry: str | None = None,
+                 platform: tuple[str, str] = ("linux", "amd64")) -> list[tuple[str, int]]:
+    """``(digest, compressed size)`` of each layer of ``repo:reference`` (a tag or a digest),
+    bottom first; an index (multi-platform image) is resolved to ``platform``'s manifest.
+    ``repo`` is the path in the registry, as is (``library/nginx``, not ``nginx``)."""
+    reg = _registry(registry)
+    body, _ = request(reg, f"/v2/{repo}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES})
+    manifest = json.loads(body)
+    if "manifests" in manifest:
+        want = [m for m in manifest["manifests"]
+                if (m.get("platform", {}).get("os"), m.get("platform", {}).get("architecture")) == platform]
+        if not want:
+            return []
+        return image_layers(repo, want[0]["digest"], reg, platform)
+    return [(str(x["digest"]), int(x.get("size", 0))) for x in manifest.get("layers") or []]

@@ -29,7 +29,8 @@ def _bar_label(layer: Any) -> str:
     if layer.already_present:
         return f"{layer.id}  {t('pull.present')}"
     size = f" {human_size(layer.total)}" if layer.total else ""
-    return f"{layer.id}  {layer.status}{size}"
+    secs = f" {layer.extract_seconds} s" if layer.status == "Extracting" and layer.extract_seconds else ""
+    return f"{layer.id}  {layer.status}{size}{secs}"
 
 
 class PullView:
