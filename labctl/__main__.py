@@ -1,10 +1,16 @@
-"""`./lab` subcommands, once the venv exists (the bash bootstrap calls ``python -m labctl``)."""
+"""`./lab` subcommands, once the venv exists (the bash bootstrap calls ``python -m labctl``).
+
+Run by root, ``./lab`` does the one-time system step (``labctl.system``) and then runs everything
+else as the lab's unprivileged account (``dockerlab``, or ``LAB_USER``): the engine is rootless,
+JupyterLab and its kernels are that account's processes. Run by an ordinary account, it needs no root
+at all once ``sudo ./lab setup`` has been done.
+"""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -12,75 +18,107 @@ import time
 import urllib.parse
 import webbrowser
 
-from . import doctor, jupyter, proc
-from .engine import Engine, pick_subnet
-from .images import publish
+from . import cgroups, doctor, enginepkgs, jupyter, proc, system
 from .proc import LabFailure
 from .registry import lab_registries
+from .rootless import RootlessEngine
 from .state import REPO, LabPaths, State, load_state, paths, save_state
+
+HOME_MARK = ".dockerlab-home"  # ./lab down --purge deletes only a directory that has it
+DEFAULT_PORTS = {"upstream": 5100, "mirror": 5101, "learner": 5102}
 
 
 def say(msg: str) -> None:
     print(f"\033[1m[lab]\033[0m {msg}", file=sys.stderr, flush=True)
 
 
-def lab_engine(p: LabPaths, state: State, mirror: str) -> Engine:
-    tag = hashlib.sha256(str(p.home).encode()).hexdigest()[:6]
-    bridge = state.bridge or f"dlab-{tag}"
-    subnet = state.subnet or pick_subnet(int(tag[:2], 16))
-    return Engine(name="lab", data_root=p.home / "engine" / "data", run=p.run, logs=p.logs,
-                  bridge=bridge, subnet=subnet, mirror=mirror, owner=os.environ.get("LAB_USER"))
+def lab_engine(p: LabPaths, binaries: enginepkgs.EngineBinaries, mirror: str,
+               insecure: tuple[str, ...] = ()) -> RootlessEngine:
+    return RootlessEngine(name="lab", data_root=p.home / "engine" / "data", run=p.run, logs=p.logs,
+                          binaries=binaries, mirror=mirror, insecure=insecure,
+                          cgroup=cgroups.Delegated.for_engine(f"lab-{p.run.name.rpartition('-')[2]}"))
 
 
-def setup(engine_choice: str) -> tuple[State, LabPaths]:
-    """Everything but JupyterLab: registries, engine, course images. Idempotent and quick when warm."""
+def _prerequisites() -> None:
+    """What only root can give; one sentence naming the one-time step if it is missing."""
+    user = pwd.getpwuid(os.getuid()).pw_name
+    if os.getuid() == 0:
+        raise LabFailure("The lab's engine, JupyterLab and kernels never run as root: run ./lab as an "
+                         "ordinary account, or as root without LAB_AS_ACCOUNT (it switches to 'dockerlab').")
+    if system.subid_range(user) is None or system.subid_range(user, "gid") is None:
+        raise LabFailure(f"The account {user} has no subuid/subgid range for a rootless engine: "
+                         "run 'sudo ./lab setup' once, then ./lab up again.")
+    if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+        raise LabFailure("/dev/net/tun is not usable by ordinary accounts: run 'sudo ./lab setup' once, then ./lab up again.")
+    for tool in ("newuidmap", "slirp4netns", "nsenter"):
+        if not shutil.which(tool):
+            raise LabFailure(f"{tool} is missing: run 'sudo ./lab setup' once (it installs uidmap and slirp4netns).")
+
+
+def setup() -> tuple[State, LabPaths]:
+    """Everything but JupyterLab: engine binaries, registries, rootless engine, course images.
+    Idempotent and quick when warm."""
     t0 = time.monotonic()
+    os.umask(0o077)
+    _prerequisites()
     p = paths()
     p.ensure()
+    (p.home / HOME_MARK).touch()
     state = load_state(p)
-    up_port = int(os.environ.get("LAB_UPSTREAM_PORT", state.upstream.rpartition(":")[2] or 5000))
-    mirror_port = int(os.environ.get("LAB_MIRROR_PORT", state.mirror.rpartition(":")[2] or 5001))
-    upstream, mirror = lab_registries(p, up_port, mirror_port)
-    for reg in (upstream, mirror):
-        if reg.pid() is None and not proc.port_free(reg.port):
-            new = proc.free_port(reg.port + 10, avoid={upstream.port, mirror.port})
+    binaries = enginepkgs.ensure(say)
+    ports = {}
+    for name, default in DEFAULT_PORTS.items():
+        known = getattr(state, name if name != "learner" else "registry", "")
+        ports[name] = int(os.environ.get(f"LAB_{name.upper()}_PORT") or known.rpartition(":")[2] or default)
+    regs = lab_registries(p, ports["upstream"], ports["mirror"], ports["learner"])
+    taken: set[int] = set()
+    for reg in (regs.upstream, regs.mirror, regs.learner):
+        if reg.pid() is None and not proc.port_free(reg.port) or reg.port in taken:
+            new = proc.free_port(reg.port + 10, avoid=taken | {r.port for r in regs.all()})
             say(f"port {reg.port} is taken by another program; the {reg.name} registry uses {new} instead")
             reg.port = new
-    mirror.remote = f"http://{upstream.addr}"
-    for reg in (upstream, mirror):
+        taken.add(reg.port)
+    regs.mirror.remote = f"http://{regs.upstream.addr}"
+    for reg in regs.all():
         if reg.start():
             say(f"{reg.name} registry started on {reg.addr}")
-    state.upstream, state.mirror = upstream.addr, mirror.addr
-    if engine_choice == "existing" or (engine_choice == "auto" and state.engine == "existing"):
-        host = os.environ.get("DOCKER_HOST") or state.docker_host
-        if not host:
-            raise LabFailure("--engine existing needs DOCKER_HOST to point at your engine "
-                             "(e.g. export DOCKER_HOST=unix:///var/run/docker.sock).")
-        state.engine, state.docker_host = "existing", host
-        say(f"using your engine at {host}; for offline pulls of names like 'nginx' its daemon.json "
-            f"needs \"registry-mirrors\": [\"http://{mirror.addr}\"]")
-    else:
-        engine = lab_engine(p, state, mirror.addr)
-        state.engine, state.bridge, state.subnet = "lab", engine.bridge, engine.subnet
-        if engine.start():
-            say(f"lab engine started ({engine.host}, bridge {engine.bridge} {engine.subnet})")
-        state.docker_host = engine.host
-    if not shutil.which("docker") and not os.path.exists(state.docker_cli):
-        raise LabFailure("The docker CLI is missing: run ./lab up as root so it can install docker.io.")
-    if not os.path.exists(state.docker_cli):
-        state.docker_cli = shutil.which("docker") or state.docker_cli
+    state.upstream, state.mirror, state.registry = regs.upstream.addr, regs.mirror.addr, regs.learner.addr
+    state.publisher = regs.publisher.addr
+    engine = lab_engine(p, binaries, regs.mirror.addr,
+                        (regs.mirror.addr, regs.upstream.addr, regs.learner.addr))
+    if engine.start():
+        say(f"rootless Docker Engine {binaries.version} started ({engine.host})")
+    engine.forward([regs.upstream.port, regs.mirror.port, regs.learner.port])
+    state.engine, state.docker_host = "lab", engine.host
+    state.docker_cli = binaries.docker
+    state.engine_version, state.engine_source = binaries.version, binaries.source
     save_state(state, p)
-    import docker
-
-    client = docker.DockerClient(base_url=state.docker_host, timeout=600)
-    state.images = publish(client, upstream.addr, p.home)
-    client.close()
+    _publish_images(state, p, regs)
     vm_assets(p)
     jupyter.install_kernel(state, p)
     save_state(state, p)
-    say(f"ready in {time.monotonic() - t0:.1f} s: engine {state.docker_host}, "
-        f"mirror {state.mirror}, upstream {state.upstream}")
+    say(f"ready in {time.monotonic() - t0:.1f} s: rootless engine {binaries.version} ({state.docker_host}), "
+        f"mirror {state.mirror}, upstream {state.upstream} (read-only), your registry {state.registry}")
     return state, p
+
+
+def _publish_images(state: State, p: LabPaths, regs) -> None:  # type: ignore[no-untyped-def]
+    """Build what changed and push it; the upstream is writable only while this runs."""
+    import docker
+
+    from .images import publish, stale
+
+    if not stale(regs.upstream.addr):
+        return
+    regs.upstream.readonly = False
+    regs.upstream.start()
+    client = docker.DockerClient(base_url=state.docker_host, timeout=600)
+    try:
+        state.images = publish(client, regs.upstream.addr, p.home)
+    finally:
+        client.close()
+        regs.upstream.readonly = True
+        regs.upstream.start()
 
 
 def vm_assets(p: LabPaths) -> None:
@@ -96,10 +134,10 @@ def vm_assets(p: LabPaths) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    state, p = setup(args.engine)
+    state, p = setup()
     if args.no_jupyter:
         return 0
-    url = jupyter.start_jupyter(state, p, port=args.port)
+    url = jupyter.start_jupyter(state, p, port=args.port, ip=args.ip)
     used = urllib.parse.urlsplit(url).port
     if used != args.port:
         say(f"port {args.port} is taken by another program; JupyterLab uses {used} instead")
@@ -111,14 +149,24 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def test_home() -> str:
+    """The tests' own lab home: its own engine and registries, never the learner's."""
+    return str(paths().home / "test")
+
+
 def cmd_test(args: argparse.Namespace) -> int:
-    state, p = setup(args.engine)
-    env = {**os.environ, **jupyter.kernel_env(state, p)}
+    os.environ["LAB_HOME"] = os.environ.get("LAB_TEST_HOME") or test_home()
+    state, p = setup()
+    env = {**os.environ, **jupyter.jupyter_env(p), **jupyter.kernel_env(state, p)}
     selection = list(args.pytest_args)
     argv = [sys.executable, "-m", "pytest", *(selection or ["tests", "notebooks", "labs/source", "--nbval",
-            "--nbval-sanitize-with", "tests/sanitize.cfg", "--durations=15"])]
+            "--nbval-sanitize-with", "tests/sanitize.cfg", "--ignore=tests/host", "--durations=15"])]
     say("running: " + " ".join(argv[2:]))
-    rc = subprocess.call(argv, cwd=REPO, env=env)
+    try:
+        rc = subprocess.call(argv, cwd=REPO, env=env)
+    finally:
+        if not os.environ.get("LAB_TEST_KEEP"):  # root's ./lab test runs its host checks first
+            _down(p, load_state(p), destroy_engine=True)
     if rc == 5:
         if selection:
             say("pytest collected no tests for that selection")
@@ -128,26 +176,34 @@ def cmd_test(args: argparse.Namespace) -> int:
     return rc
 
 
-def cmd_down(args: argparse.Namespace) -> int:
-    p = paths()
-    state = load_state(p)
+def _down(p: LabPaths, state: State, destroy_engine: bool = False) -> None:
     if jupyter.stop_jupyter(p):
         say("JupyterLab stopped")
-    if state.engine == "lab":
-        engine = lab_engine(p, state, state.mirror)
-        if engine.stop():
-            say("lab engine stopped")
-        engine.remove_bridge()
-    up, mirror = lab_registries(p, 0, 0)
-    for reg in (mirror, up):
+    binaries = enginepkgs.EngineBinaries(root="/", version=state.engine_version, source="", packages={})
+    engine = lab_engine(p, binaries, state.mirror)
+    if destroy_engine:
+        engine.destroy()
+        say("the tests' engine and its data are gone")
+    elif engine.stop():
+        say("lab engine stopped")
+    regs = lab_registries(p, 0, 0, 0)
+    for reg in regs.all():
         if reg.stop():
             say(f"{reg.name} registry stopped")
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    p = paths()
+    if args.purge and p.home.exists() and not (p.home / HOME_MARK).exists():
+        raise LabFailure(f"{p.home} is not a lab home (no {HOME_MARK} in it): nothing was deleted.")
+    state = load_state(p)
+    _down(p, state, destroy_engine=args.throwaway)
     state.jupyter_url = ""
     if p.home.exists():
         save_state(state, p)
     if args.purge:
-        proc.unmount_below(p.home)
-        shutil.rmtree(p.home, ignore_errors=True)
+        proc.remove_tree(p.home)
+        shutil.rmtree(p.run, ignore_errors=True)
         say(f"removed {p.home}")
     return 0
 
@@ -155,57 +211,118 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     p = paths()
     state = load_state(p)
-    up, mirror = lab_registries(p, *(int(a.rpartition(":")[2] or 0) for a in (state.upstream, state.mirror)))
-    rows = [("upstream registry", up.pid(), state.upstream), ("mirror registry", mirror.pid(), state.mirror)]
-    if state.engine == "lab":
-        rows.append(("lab engine", lab_engine(p, state, state.mirror).pid(), state.docker_host))
-    rows.append(("JupyterLab", jupyter.jupyter_pid(p), state.jupyter_url))
+    regs = lab_registries(p, *(int(a.rpartition(":")[2] or 0) for a in (state.upstream, state.mirror, state.registry)))
+    rows = [(f"{r.name} registry", r.pid(), r.addr) for r in regs.all()]
+    binaries = enginepkgs.EngineBinaries(root="/", version=state.engine_version, source="", packages={})
+    rows.append(("lab engine", lab_engine(p, binaries, state.mirror).pid(), state.docker_host))
+    rows.append(("JupyterLab", jupyter.jupyter_pid(p), state.jupyter_url.split("?")[0]))
     for name, pid, where in rows:
-        print(f"{name:18} {'running' if pid else 'stopped':8} {('pid ' + str(pid)) if pid else '':10} {where}")
+        print(f"{name:20} {'running' if pid else 'stopped':8} {('pid ' + str(pid)) if pid else '':10} {where}")
+    if state.engine_version:
+        print(f"engine: rootless docker.io {state.engine_version}, from {state.engine_source}")
     print(doctor.versions(state))
     return 0
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    setup("auto")  # graders seed their throwaway engines from the lab's mirror
+    # Graders seed their throwaway engines from the lab's mirror. Grading still uses root-made
+    # sandboxes (rootful engines in cgroups): the per-submission rootless sandbox is its own issue.
+    if os.geteuid() != 0:
+        raise LabFailure("Grading needs root for its sandboxes for now: run 'sudo ./lab grade ...'.")
     from labs.grading.cli import main as grade_main
 
     return int(grade_main(list(args.rest)))
 
 
 def cmd_env(args: argparse.Namespace) -> int:
-    state = load_state()
+    p = paths()
+    state = load_state(p)
     if not state.docker_host:
         raise LabFailure("The lab is not set up yet: run ./lab up first.")
     print(f"export DOCKER_HOST={state.docker_host}")
+    print(f"export DOCKER_CONFIG={p.home / 'docker-config'}")
+    print(f"export PATH={p.home / 'bin'}:$PATH")
     print("# use it in this shell with:  eval \"$(./lab env)\"")
     return 0
 
 
+def cmd_setup(args: argparse.Namespace) -> int:
+    user = args.user or _account()
+    changed = system.prepare(user, paths().home, create=user == system.LAB_ACCOUNT)
+    say("one-time system step done: " + (", ".join(changed) or "nothing needed changing")
+        + f"; now run ./lab up as {user}")
+    return 0
+
+
+def _account() -> str:
+    sudo_user = os.environ.get("SUDO_USER", "")
+    return os.environ.get("LAB_USER") or (sudo_user if sudo_user not in ("", "root") else system.LAB_ACCOUNT)
+
+
+def _as_account(user: str, argv: list[str], env_extra: dict[str, str] | None = None) -> list[str]:
+    """The command line that runs ``python -m labctl argv`` as ``user``, with a clean environment."""
+    pw = pwd.getpwnam(user)
+    keep = {k: v for k, v in os.environ.items()
+            if k.startswith("LAB_") or k in ("TERM", "DISPLAY", "LANG", "LC_ALL", "PYTEST_ADDOPTS")}
+    env = {"HOME": pw.pw_dir, "USER": user, "LOGNAME": user, "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+           "LAB_AS_ACCOUNT": "1", "LAB_HOME": str(paths().home), **keep, **(env_extra or {})}
+    return ["runuser", "-u", user, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items()),
+            sys.executable, "-m", "labctl", *argv]
+
+
+def as_root(args: argparse.Namespace, argv: list[str]) -> int:
+    """Root: the one-time system step, then the command as the lab's account (and, for `test`,
+    the checks that need root: grading sandboxes and what a second account can see)."""
+    user = _account()
+    changed = system.prepare(user, paths().home, create=user == system.LAB_ACCOUNT)
+    say("one-time system step as root: " + (", ".join(changed) or "already done")
+        + f"; the lab runs as '{user}', never as root")
+    cgroups.enter(user)  # everything started from here on is inside the account's cgroup
+    if args.cmd != "test":
+        cmd = _as_account(user, argv)
+        os.execvp(cmd[0], cmd)
+    home = str(paths().home / "test")
+    rc = subprocess.call(_as_account(user, argv, {"LAB_TEST_KEEP": "1", "LAB_TEST_HOME": home}))
+    host_rc = 0
+    if not args.pytest_args:
+        say("running the checks that need root: tests/host (grading sandboxes, what other accounts can reach)")
+        env = {**os.environ, "LAB_HOME": home, "LAB_ACCOUNT": user}
+        host_rc = subprocess.call([sys.executable, "-m", "pytest", "tests/host", "--durations=10"], cwd=REPO, env=env)
+    down_rc = subprocess.call(_as_account(user, ["down", "--throwaway"], {"LAB_HOME": home}))
+    return rc or host_rc or down_rc
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(prog="./lab", description="Docker Lab launcher")
     sub = ap.add_subparsers(dest="cmd")
     up = sub.add_parser("up", help="set up everything and start JupyterLab")
-    up.add_argument("--engine", choices=["lab", "existing", "auto"], default="auto")
     up.add_argument("--no-jupyter", action="store_true")
     up.add_argument("--no-browser", action="store_true")
     up.add_argument("--port", type=int, default=8888)
-    test = sub.add_parser("test", help="set up, then run every test")
-    test.add_argument("--engine", choices=["lab", "existing", "auto"], default="auto")
+    up.add_argument("--ip", default="127.0.0.1", help="address JupyterLab listens on (default: this machine only)")
+    test = sub.add_parser("test", help="set up a throwaway lab, then run every test")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     down = sub.add_parser("down", help="stop what the lab started")
     down.add_argument("--purge", action="store_true", help="also delete the lab's data (.lab)")
+    down.add_argument("--throwaway", action="store_true", help=argparse.SUPPRESS)
     grade = sub.add_parser("grade", help="instructor: generate, autograde, export (see labs/README.md)")
     grade.add_argument("rest", nargs=argparse.REMAINDER)
+    setup_p = sub.add_parser("setup", help="root, once: what a rootless lab needs from this machine")
+    setup_p.add_argument("--user", help="the account that will run ./lab (default: the one that ran sudo, else dockerlab)")
     sub.add_parser("status")
     sub.add_parser("env")
     sub.add_parser("doctor")
     args = ap.parse_args(argv)
-    handlers = {"grade": cmd_grade, "up": cmd_up, "test": cmd_test, "down": cmd_down, "status": cmd_status,
-                "env": cmd_env, "doctor": lambda a: doctor.run(load_state())}
     if args.cmd is None:
-        args = ap.parse_args(["up"])
+        argv = ["up"]
+        args = ap.parse_args(argv)
+    handlers = {"grade": cmd_grade, "up": cmd_up, "test": cmd_test, "down": cmd_down, "status": cmd_status,
+                "env": cmd_env, "setup": cmd_setup, "doctor": lambda a: doctor.run(load_state())}
     try:
+        if os.geteuid() == 0 and args.cmd in ("up", "test", "down", "status", "env", "doctor") \
+                and not os.environ.get("LAB_AS_ACCOUNT"):
+            return as_root(args, argv)
         return int(handlers[args.cmd](args))
     except LabFailure as e:
         print(f"\033[1;31m[lab]\033[0m {e}", file=sys.stderr)

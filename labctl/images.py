@@ -26,7 +26,7 @@ import tomllib
 from .proc import LabFailure
 from .state import REPO
 
-__all__ = ["CatalogueImage", "content_hashes", "load_catalogue", "publish", "registry_label"]
+__all__ = ["CatalogueImage", "content_hashes", "load_catalogue", "publish", "registry_label", "stale"]
 
 CATALOGUE = REPO / "images" / "catalogue.toml"
 CONTENT_LABEL = "org.dockerlab.content"
@@ -42,6 +42,8 @@ DEBIAN_SOURCES = [
 ]
 MMDEBSTRAP_ARGS = [
     "--variant=minbase", "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+    # no device nodes in the tar: a rootless engine cannot make them (containers get their own /dev)
+    "--skip=output/dev",
     "--aptopt=Acquire::Languages \"none\"",
     "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-include=/usr/share/doc/*/copyright",
     "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/info/*",
@@ -154,6 +156,7 @@ def _build(client: Any, img: CatalogueImage, upstream: str, home: Path, digest: 
     if img.base:
         args["BASE"] = f"{upstream}/{img.base}"
     image_id = ""
+    steps: list[str] = []  # each step's image: under the containerd store they stay as <none> images
     for chunk in client.api.build(path=str(build), rm=True, forcerm=True, decode=True, buildargs=args,
                                   network_mode="host", labels={CONTENT_LABEL: digest}, pull=False):
         if "error" in chunk:
@@ -161,11 +164,14 @@ def _build(client: Any, img: CatalogueImage, upstream: str, home: Path, digest: 
         line = chunk.get("stream", "")
         if line.startswith("Step "):
             print(f"      {line.strip()[:110]}", file=sys.stderr, flush=True)
+        if line.startswith(" ---> ") and len(line.split()) == 2 and all(c in "0123456789abcdef" for c in line.split()[1]):
+            steps.append(line.split()[1])
         if "aux" in chunk and "ID" in chunk["aux"]:
             image_id = chunk["aux"]["ID"]
     if not image_id:
         raise LabFailure(f"Building {img.key} produced no image; see the build output above.")
     shutil.rmtree(build, ignore_errors=True)
+    _BUILD_STEPS.extend(steps)
     return image_id
 
 
@@ -180,6 +186,13 @@ def _explain(error: str, doing: str) -> str:
     if "no space left" in error.lower():
         return f"The disk is full while {doing}: free some space (df -h), then run ./lab up again."
     return f"Docker failed while {doing}: {error.strip()}"
+
+
+def stale(upstream: str) -> bool:
+    """True if some catalogue tag is missing upstream or carries another content hash."""
+    images = load_catalogue()
+    hashes = content_hashes(images)
+    return any(registry_label(upstream, i.name, t) != hashes[i.key] for i in images for t in i.tags)
 
 
 def publish(client: Any, upstream: str, home: Path) -> dict[str, str]:
@@ -214,13 +227,22 @@ def publish(client: Any, upstream: str, home: Path) -> dict[str, str]:
     return {f"{i.name}:{t}": hashes[i.key] for i in images for t in i.tags}
 
 
+_BUILD_STEPS: list[str] = []
+
+
 def _forget_local(client: Any, upstream: str, made: list[str], images: list[CatalogueImage]) -> None:
-    """Leave the engine as clean as a fresh one: learners pull the course images themselves."""
+    """Leave the engine as clean as a fresh one: learners pull the course images themselves. Only
+    what the builds made goes (their tags, then their step images); nothing of the learner's."""
     import docker.errors
 
     refs = set(made) | {f"{upstream}/{i.base}" for i in images if i.base}
-    for ref in sorted(refs, reverse=True):
+    for step in reversed(_BUILD_STEPS):
+        refs.add(step)
+    _BUILD_STEPS.clear()
+    for ref in sorted(refs, key=lambda r: (":" not in r and "/" not in r, r), reverse=False):
         try:
+            if "/" not in ref and ":" not in ref and client.images.get(ref).tags:
+                continue  # a step image that someone tagged meanwhile: not ours to delete
             client.images.remove(ref, noprune=False)
         except docker.errors.NotFound:
             pass

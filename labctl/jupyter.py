@@ -15,23 +15,25 @@ from pathlib import Path
 from . import proc
 from .state import REPO, LabPaths, State
 
-__all__ = ["KERNEL_NAME", "kernel_name", "install_kernel", "jupyter_pid", "kernel_env", "start_jupyter", "stop_jupyter"]
+__all__ = ["KERNEL_NAME", "copy_course", "install_kernel", "jupyter_env", "jupyter_pid", "kernel_env",
+           "start_jupyter", "stop_jupyter"]
 
 KERNEL_NAME = "dockerlab"
 INDEX = "notebooks/00-index.ipynb"
 
 
 def kernel_env(state: State, p: LabPaths) -> dict[str, str]:
-    """Environment of everything that talks to the lab engine: kernels, tests, `./lab env`."""
+    """Environment of everything that talks to the lab engine: kernels, terminals, tests, `./lab env`."""
     bindir = p.home / "bin"
     bindir.mkdir(parents=True, exist_ok=True)
     link = bindir / "docker"
-    # Debian's CLI matches the engine's version; put it first so `!docker` and `%docker` agree.
+    # The engine's own CLI first, so `!docker`, `%docker` and the terminal agree with the engine.
     if Path(state.docker_cli).exists() and (not link.is_symlink() or os.readlink(link) != state.docker_cli):
         link.unlink(missing_ok=True)
         link.symlink_to(state.docker_cli)
     return {
         "DOCKER_HOST": state.docker_host,
+        "DOCKER_CONFIG": str(docker_config(state, p)),
         "LAB_HOME": str(p.home),
         "PATH": f"{bindir}:{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         "DOCKER_CLI_HINTS": "false",
@@ -39,17 +41,36 @@ def kernel_env(state: State, p: LabPaths) -> dict[str, str]:
     }
 
 
-def kernel_name(p: LabPaths) -> str:
-    """``dockerlab`` for the lab in the repository's own ``.lab``; another LAB_HOME (a second lab,
-    e.g. in tests) gets its own name, so it never re-points the course's kernel at its engine."""
-    if p.home == (REPO / ".lab").resolve():
-        return KERNEL_NAME
-    return f"{KERNEL_NAME}-{p.run.name.rpartition('-')[2]}"
+def docker_config(state: State, p: LabPaths) -> Path:
+    """The CLI's config directory: finds the engine's buildx plugin (it is not installed system-wide)."""
+    d = p.home / "docker-config"
+    d.mkdir(exist_ok=True)
+    plugins = Path(state.docker_cli).parent.parent / "libexec" / "docker" / "cli-plugins"
+    cfg = json.dumps({"cliPluginsExtraDirs": [str(plugins)]} if plugins.is_dir() else {}, indent=1)
+    f = d / "config.json"
+    if not f.exists() or f.read_text() != cfg:
+        f.write_text(cfg)
+    return d
+
+
+def jupyter_env(p: LabPaths) -> dict[str, str]:
+    """Jupyter's own files live in the lab's home (0700): config with the token, kernels, runtime."""
+    j = p.jupyter
+    return {
+        "JUPYTER_CONFIG_DIR": str(j / "config"),
+        "JUPYTER_DATA_DIR": str(j / "data"),
+        "JUPYTER_PATH": str(j / "data"),
+        "JUPYTER_RUNTIME_DIR": str(j / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(j / "lab" / "user-settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(j / "lab" / "workspaces"),
+        "SHELL": "/bin/bash",  # terminals; the lab's own account has no login shell
+    }
 
 
 def install_kernel(state: State, p: LabPaths) -> Path:
-    """The course kernel, installed into the venv (sys.prefix), so notebooks find it by name."""
-    kdir = Path(sys.prefix) / "share" / "jupyter" / "kernels" / kernel_name(p)
+    """The course kernel ``dockerlab``, in this lab's own Jupyter data directory: every lab home
+    (the learner's, the tests') has its own, pointed at its own engine."""
+    kdir = p.jupyter / "data" / "kernels" / KERNEL_NAME
     kdir.mkdir(parents=True, exist_ok=True)
     spec = {
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
@@ -65,17 +86,29 @@ def install_kernel(state: State, p: LabPaths) -> Path:
     return kdir
 
 
-def _course_settings() -> None:
-    """JupyterLab defaults for the course: no news or update checks (offline), all cells rendered."""
-    target = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
-    text = json.dumps({
-        "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+def _course_settings(p: LabPaths) -> None:
+    """JupyterLab defaults for the course (user settings, so a learner can still change them):
+    no news or update checks (offline), every cell rendered."""
+    base = p.jupyter / "lab" / "user-settings" / "@jupyterlab"
+    for rel, value in (
+        ("apputils-extension/notification.jupyterlab-settings", {"fetchNews": "false", "checkForUpdates": False}),
         # Render every cell (no virtual scrolling): stored views are all there, and find-in-page works.
-        "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
-    }, indent=1)
-    if not target.exists() or target.read_text() != text:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
+        ("notebook-extension/tracker.jupyterlab-settings", {"windowingMode": "none"}),
+    ):
+        f = base / rel
+        if not f.exists():
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(json.dumps(value, indent=1))
+
+
+def copy_course(p: LabPaths) -> Path:
+    """The notebooks, copied into the learner's home once: their edits are never overwritten."""
+    dest = p.course / "notebooks"
+    dest.mkdir(parents=True, exist_ok=True)
+    for nb in sorted((REPO / "notebooks").glob("*.ipynb")):
+        if not (dest / nb.name).exists():
+            shutil.copy2(nb, dest / nb.name)
+    return p.course
 
 
 def _pidfile(p: LabPaths) -> Path:
@@ -86,33 +119,47 @@ def jupyter_pid(p: LabPaths) -> int | None:
     return proc.running_pid(_pidfile(p), "jupyter-lab")
 
 
-def start_jupyter(state: State, p: LabPaths, port: int = 8888) -> str:
-    """Start JupyterLab (if not running) and return its URL with the token."""
+def _write_token(p: LabPaths) -> str:
+    """A new token in JupyterLab's config (0600): never on a command line, never in a log."""
+    cfg_dir = p.jupyter / "config"
+    cfg_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(24)
+    f = cfg_dir / "jupyter_server_config.json"
+    f.unlink(missing_ok=True)
+    fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(fd, "w") as out:
+        json.dump({"IdentityProvider": {"token": token}}, out)
+    return token
+
+
+def start_jupyter(state: State, p: LabPaths, port: int = 8888, ip: str = "127.0.0.1") -> str:
+    """Start JupyterLab (if not running) as this account and return its URL with the token."""
     if jupyter_pid(p) and state.jupyter_url:
         return state.jupyter_url
-    port = proc.free_port(port)
-    token = secrets.token_hex(16)
-    exe = shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) or "jupyter-lab"
-    argv = [exe, "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
-            f"--ServerApp.root_dir={REPO}", f"--IdentityProvider.token={token}",
-            f"--LabApp.default_url=/lab/tree/{INDEX}", "--ServerApp.open_browser=False",
-            f"--MappingKernelManager.default_kernel_name={kernel_name(p)}"]
     if os.geteuid() == 0:
-        argv.append("--allow-root")
+        raise proc.LabFailure("JupyterLab never runs as root: run ./lab up (it switches to the lab's account).")
+    port = proc.free_port(port)
+    token = _write_token(p)
+    root = copy_course(p)
+    exe = shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) or "jupyter-lab"
+    argv = [exe, "--no-browser", f"--ip={ip}", f"--port={port}", "--port-retries=0",
+            f"--ServerApp.root_dir={root}", f"--LabApp.default_url=/lab/tree/{INDEX}",
+            "--ServerApp.open_browser=False", f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}"]
     log = p.logs / "jupyter.log"
-    _course_settings()
+    _course_settings(p)
+    env = {**os.environ, **jupyter_env(p), **kernel_env(state, p)}
     # Stored widget and SVG outputs render only in trusted (signed) notebooks: the course's own are.
     trust = shutil.which("jupyter-trust", path=str(Path(sys.executable).parent))
-    notebooks = sorted(str(x) for x in (REPO / "notebooks").glob("*.ipynb"))
+    notebooks = sorted(str(x) for x in (root / "notebooks").glob("*.ipynb"))
     if trust and notebooks:
-        subprocess.run([trust, *notebooks], env={**os.environ, **kernel_env(state, p)},
-                       capture_output=True, check=False)
-    proc.start(argv, _pidfile(p), log, env=kernel_env(state, p))
-    url = f"http://127.0.0.1:{port}/lab/tree/{INDEX}?token={token}"
+        subprocess.run([trust, *notebooks], env=env, capture_output=True, check=False)
+    proc.start(argv, _pidfile(p), log, env=env)
+    url = f"http://{ip}:{port}/lab/tree/{INDEX}?token={token}"
 
     def ready() -> bool:
+        req = urllib.request.Request(f"http://{ip}:{port}/api/status", headers={"Authorization": f"token {token}"})
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=1):
+            with urllib.request.urlopen(req, timeout=1):
                 return True
         except OSError:
             return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -10,7 +11,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["unmount_below", "LabFailure", "free_port", "port_free", "running_pid", "start", "stop", "wait_for"]
+__all__ = ["LabFailure", "free_port", "kill_matching", "port_free", "private_dir", "remove_tree", "running_pid", "start",
+           "stop", "unmount_below", "wait_for"]
 
 
 class LabFailure(Exception):
@@ -27,13 +29,16 @@ def running_pid(pidfile: Path, expect: str) -> int | None:
     return pid if expect in cmdline else None
 
 
-def start(argv: Sequence[str], pidfile: Path, log: Path, env: dict[str, str] | None = None) -> int:
-    """Start ``argv`` detached from this terminal, its output appended to ``log``."""
+def start(argv: Sequence[str], pidfile: Path, log: Path, env: dict[str, str] | None = None,
+          preexec: Callable[[], None] | None = None) -> int:
+    """Start ``argv`` detached from this terminal, its output appended to ``log`` (owner-only)."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    with open(fd, "ab") as out:
         proc = subprocess.Popen(
             list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, **(env or {})},
+            start_new_session=True, env={**os.environ, **(env or {})}, preexec_fn=preexec,
         )
     pidfile.write_text(str(proc.pid))
     return proc.pid
@@ -115,3 +120,60 @@ def unmount_below(root: Path) -> None:
         points = [line.split()[1] for line in f if line.split()[1].startswith(prefix)]
     for point in sorted(points, reverse=True):
         subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+
+
+def kill_matching(text: str) -> list[int]:
+    """SIGKILL this account's processes whose command line contains ``text`` (e.g. container shims
+    that name a dead engine's exec root). Returns their pids."""
+    killed = []
+    me = os.getuid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if entry.stat().st_uid != me:
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only this account can enter; refuses one owned by someone else
+    (e.g. planted in /tmp by another account) or a symlink."""
+    try:
+        path.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    import stat as stat_
+
+    if not stat_.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise LabFailure(f"{path} exists but is not a directory of this account: remove it, then try again.")
+    os.chmod(path, 0o700)
+    return path
+
+
+def remove_tree(path: Path) -> None:
+    """Delete ``path`` even where a rootless engine left files owned by the account's subordinate
+    uids (a container's root): inside a user namespace, as Docker's rootless guide does."""
+    if not path.exists():
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    if path.exists() and os.geteuid() != 0:
+        kit = shutil.which("rootlesskit")
+        from .enginepkgs import cache_dir
+
+        for cand in sorted(cache_dir().glob("*/usr/bin/rootlesskit")):
+            kit = str(cand)
+        if kit:
+            subprocess.run([kit, "--net=host", "rm", "-rf", str(path)], capture_output=True, check=False,
+                           timeout=300)
+    shutil.rmtree(path, ignore_errors=True)
