@@ -45,3 +45,15 @@ def test_chain_ids_follow_the_engine_rule() -> None:
 def test_efficiency_rule() -> None:
     eff = efficiency_from_layers("x", [[("etc/a", 100), ("bin/b", 900)], [("etc/a", 100)], [("etc/.wh.a", 0)]])
     assert eff.wasted_bytes == 200 and eff.total_bytes == 1100 and eff.inefficient[0][:2] == ("etc/a", 3)
+
+
+def test_no_api_version_is_hardcoded() -> None:
+    """Docker 29 refuses API < 1.44: every call uses the version docker-py negotiated."""
+    import re
+    from pathlib import Path
+
+    import kernel_ext
+
+    root = Path(kernel_ext.__file__).parent
+    for f in root.rglob("*.py"):
+        assert not re.search(r"/v1\.\d+/|version=['\"]1\.\d+", f.read_text()), f
