@@ -42,12 +42,23 @@ def checks(state: State) -> list[Check]:
                      else f"no engine answers at {state.docker_host or '(not set up)'}",
                      "run ./lab up (it starts the lab engine)"))
     if info:
-        drv = str(info.get("Driver"))
-        out.append(Check("storage driver", drv == "overlay2", drv,
-                         "use overlay2 (devicemapper and aufs are gone from current engines)"))
+        rootless = any("rootless" in str(o) for o in info.get("SecurityOptions") or [])  # type: ignore[union-attr]
+        out.append(Check("rootless", rootless, "the engine runs as " + ("an ordinary account" if rootless else "root"),
+                         "run ./lab up as an ordinary account (root's ./lab switches to 'dockerlab')"))
+        status = dict((str(k), str(v)) for k, v in (info.get("DriverStatus") or []))  # type: ignore[union-attr]
+        store = status.get("driver-type", "")
+        out.append(Check("image store", store == "io.containerd.snapshotter.v1",
+                         f"{info.get('Driver')} ({store or 'classic graph driver store'})",
+                         "set \"features\": {\"containerd-snapshotter\": true} in daemon.json (Docker 29's default)"))
         cg = str(info.get("CgroupVersion", "1"))
-        out.append(Check("cgroup", cg in ("1", "2"), f"cgroup v{cg}, driver {info.get('CgroupDriver')}"))
-        warnings = [str(w) for w in (info.get("Warnings") or []) if "bridge-nf-call" not in str(w)]
+        limits = cg == "2" and info.get("CgroupDriver") != "none"
+        out.append(Check("cgroup", True, f"cgroup v{cg}, driver {info.get('CgroupDriver')}: " + (
+            "per-container limits (docker run -m, --pids-limit, --cpus) work" if limits else
+            "per-container limits cannot work in a rootless engine on cgroup v1 (docker run -m is ignored); "
+            "the lab's cgroup limits the whole engine instead. Boot with cgroup v2 "
+            "(systemd.unified_cgroup_hierarchy=1) to have them")))
+        warnings = [str(w) for w in (info.get("Warnings") or []) if "bridge-nf-call" not in str(w)
+                    and "rootless-mode without cgroups" not in str(w)]
         out.append(Check("docker info warnings", not warnings, "; ".join(warnings) or "none",
                          "see the warning's text; most name a kernel parameter (book 4.2.9)"))
         mirrors = ((info.get("RegistryConfig") or {}).get("Mirrors") or [])  # type: ignore[union-attr]
@@ -56,8 +67,8 @@ def checks(state: State) -> list[Check]:
     sock = state.docker_host.removeprefix("unix://")
     if sock and os.path.exists(sock):
         mode = stat.S_IMODE(os.stat(sock).st_mode)
-        out.append(Check("socket permissions", not mode & 0o007, f"{sock} mode {oct(mode)}",
-                         "the socket must not be world-accessible: chmod 660 it"))
+        out.append(Check("socket permissions", not mode & 0o077, f"{sock} mode {oct(mode)}",
+                         "the socket is the engine: chmod 600 it (./lab up does)"))
     out.append(_kvm_check())
     dot = shutil.which("dot")
     out.append(Check("graphviz", dot is not None, dot or "dot not found", "apt-get install graphviz"))
@@ -90,6 +101,8 @@ def versions(state: State) -> str:
     info = _info(state) if state.docker_host else None
     if info:
         parts.append(f"engine {info.get('ServerVersion')} ({info.get('Driver')})")
+    if state.engine_version:
+        parts.append(f"docker.io {state.engine_version} from {state.engine_source}")
     r = subprocess.run(["/usr/bin/docker-registry", "--version"], capture_output=True, text=True) \
         if os.path.exists("/usr/bin/docker-registry") else None
     if r and r.returncode == 0:

@@ -145,6 +145,9 @@ class RootlessEngine:
         except proc.LabFailure as e:
             self.stop()
             raise proc.LabFailure(explain_start_failure(self.log) or str(e)) from e
+        # dockerd gives the socket to its "docker" group, which inside the user namespace is one of the
+        # account's subordinate gids: keep it to the account alone.
+        os.chmod(self.socket, 0o600)
         return True
 
     # -- the registries' addresses inside the engine's namespace (see labctl.forward) -------------

@@ -46,14 +46,17 @@ def unique() -> str:
 @pytest.fixture(scope="session")
 def fresh_engine(state):  # type: ignore[no-untyped-def]
     """A throwaway engine that has never pulled anything, using the lab's mirror (destroyed after)."""
-    from labctl.engine import Engine, pick_subnet
+    from labctl import enginepkgs
+    from labctl.rootless import RootlessEngine
     from labctl.state import paths
 
     p = paths()
     tag = secrets.token_hex(3)
-    eng = Engine(name=f"t{tag}", data_root=p.home / "test-engines" / tag, run=p.run, logs=p.logs,
-                 bridge=f"dlt-{tag}", subnet=pick_subnet(int(tag[:2], 16) + 40), mirror=state.mirror)
+    regs = (state.mirror, state.upstream, state.registry)
+    eng = RootlessEngine(name=f"t{tag}", data_root=p.home / "test-engines" / tag, run=p.run, logs=p.logs,
+                         binaries=enginepkgs.ensure(print), mirror=state.mirror, insecure=regs)
     eng.start()
+    eng.forward([int(r.rpartition(":")[2]) for r in regs])
     c = docker.DockerClient(base_url=eng.host, timeout=300)
     c.dockerlab_engine = eng  # type: ignore[attr-defined]
     yield c

@@ -44,7 +44,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 @pytest.fixture(scope="session")
 def course_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CourseServer]:
     from labctl import jupyter, proc
-    from labctl.state import LabPaths, load_state, paths
+    from labctl.state import LabPaths, load_state
 
     state = load_state()
     assert state.docker_host, "the lab is not set up: run ./lab up (./lab test does it for you)"
@@ -52,26 +52,22 @@ def course_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CourseSe
     root = tmp / "course"
     shutil.copytree(REPO / "notebooks", root / "notebooks",
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    # The course kernel pointing at the lab's engine (another lab home may have re-pointed it).
-    jupyter.install_kernel(state, paths())
     own = LabPaths(home=tmp / "home", run=tmp / "run")
     for d in (own.home, own.run, own.logs):
         d.mkdir(parents=True, exist_ok=True)
-    first_time = {"JUPYTER_CONFIG_DIR": str(tmp / "jupyter-config"), "JUPYTER_DATA_DIR": str(tmp / "jupyter-data"),
-                  "JUPYTER_RUNTIME_DIR": str(tmp / "jupyter-runtime")}
+    # The course kernel, in this server's own Jupyter data directory, pointing at the lab's engine.
+    jupyter.install_kernel(state, own)
     preferred = proc.free_port(8888)
     with socket.socket() as blocker, pytest.MonkeyPatch.context() as mp:
         # Fault: the preferred port is taken, so the launcher must pick the next free one.
         blocker.bind(("127.0.0.1", preferred))
         blocker.listen()
-        # start_jupyter serves labctl's REPO; point it at the copy so autosave never touches the repo.
+        # start_jupyter copies labctl's REPO/notebooks into the server's course directory: the copy here.
         mp.setattr(jupyter, "REPO", root)
-        for k, v in first_time.items():
-            mp.setenv(k, v)
         t0 = time.monotonic()
         url = jupyter.start_jupyter(state, own, port=preferred)
         startup = time.monotonic() - t0
-    server = CourseServer(url=url, root=root, preferred_port=preferred, startup_s=startup)
+    server = CourseServer(url=url, root=own.course, preferred_port=preferred, startup_s=startup)
     print(f"\n[e2e] JupyterLab (port {preferred} held busy) started in {startup:.1f} s: {url}", file=sys.stderr)
     try:
         yield server
