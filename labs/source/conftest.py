@@ -29,7 +29,7 @@ def _cleanup(lab: str) -> None:
                 client.containers.get(name).remove(force=True)
             except docker.errors.NotFound:
                 pass
-        prefixes = tuple(spec["prefixes"]) + ((f"{state.upstream}/lab4/",) if lab == "lab4" else ())
+        prefixes = tuple(spec["prefixes"]) + ((f"{state.registry or state.upstream}/lab4/",) if lab == "lab4" else ())
         for img in client.api.images():
             for ref in (img.get("RepoTags") or []) + (img.get("RepoDigests") or []):
                 if prefixes and ref.startswith(prefixes):
