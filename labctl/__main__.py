@@ -73,7 +73,8 @@ def setup() -> tuple[State, LabPaths]:
     regs = lab_registries(p, ports["upstream"], ports["mirror"], ports["learner"])
     taken: set[int] = set()
     for reg in (regs.upstream, regs.mirror, regs.learner):
-        if reg.pid() is None and not proc.port_free(reg.port) or reg.port in taken:
+        ours = reg.pid() is not None and reg.config.exists() and f"'{reg.addr}'" in reg.config.read_text()
+        if (not ours and not proc.port_free(reg.port)) or reg.port in taken:
             new = proc.free_port(reg.port + 10, avoid=taken | {r.port for r in regs.all()})
             say(f"port {reg.port} is taken by another program; the {reg.name} registry uses {new} instead")
             reg.port = new
@@ -165,7 +166,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     env = {**os.environ, **jupyter.jupyter_env(p), **jupyter.kernel_env(state, p)}
     selection = list(args.pytest_args)
     argv = [sys.executable, "-m", "pytest", *(selection or ["tests", "notebooks", "labs/source", "--nbval",
-            "--nbval-sanitize-with", "tests/sanitize.cfg", "--ignore=tests/host", "--durations=15"])]
+            "--nbval-sanitize-with", "tests/sanitize.cfg", "--ignore=tests/host", "--ignore=tests/afterwards",
+            "--durations=15"])]
     say("running: " + " ".join(argv[2:]))
     try:
         rc = subprocess.call(argv, cwd=REPO, env=env)
@@ -307,7 +309,8 @@ def as_root(args: argparse.Namespace, argv: list[str]) -> int:
     if full and not main_was_up:
         down_rc = down_rc or subprocess.call(_as_account(user, ["down"]))
         say("checking that ./lab down left nothing behind: tests/afterwards")
-        env = {**os.environ, "LAB_ACCOUNT": user, "LAB_BEFORE": before}
+        env = {**os.environ, "LAB_ACCOUNT": user, "LAB_BEFORE": before, "LAB_MAIN_HOME": str(paths().home),
+               "LAB_TEST_HOME": home}
         down_rc = down_rc or subprocess.call([sys.executable, "-m", "pytest", "tests/afterwards"], cwd=REPO, env=env)
     return rc or host_rc or down_rc
 

@@ -154,6 +154,19 @@ class Delegated:
                     pass
         return found
 
+    def kill_all(self, timeout: float = 10.0) -> None:
+        """SIGKILL every process of this account left in the cgroup, until none is."""
+        import signal
+
+        deadline = time.monotonic() + timeout
+        while (left := self.pids()) and time.monotonic() < deadline:
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.05)
+
     def remove(self) -> None:
         for d in self.dirs():
             if not d.exists():

@@ -176,9 +176,10 @@ class RootlessEngine:
         was = proc.stop(self.pidfile, self._marker(), timeout=40)
         # Shims of containers outlive a killed dockerd: they name our exec root on their command line.
         proc.kill_matching(str(self.run / f"{self.name}-exec"))
-        self.socket.unlink(missing_ok=True)
-        if self.cgroup:
+        if self.cgroup:  # whatever else the engine left (a container's `runc init`, a shim): its cgroup knows
+            self.cgroup.kill_all()
             self.cgroup.remove()
+        self.socket.unlink(missing_ok=True)
         return was
 
     def destroy(self) -> None:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -24,16 +25,30 @@ def before() -> dict[str, object]:
     return dict(json.loads(raw))
 
 
+def _markers() -> list[str]:
+    """The two labs' homes and private run directories, as their processes name them."""
+    uid = pwd.getpwnam(os.environ.get("LAB_ACCOUNT", "dockerlab")).pw_uid
+    homes = [os.environ[k] for k in ("LAB_MAIN_HOME", "LAB_TEST_HOME") if os.environ.get(k)]
+    assert homes, "root's ./lab test passes LAB_MAIN_HOME and LAB_TEST_HOME"
+    tags = [hashlib.sha256(str(Path(h).resolve()).encode()).hexdigest()[:6] for h in homes]
+    return homes + [f"/tmp/dockerlab-{uid}-{t}" for t in tags]
+
+
 def test_no_process_of_the_lab_is_left() -> None:
+    """Matched by command line and environment (a container's `runc init` names its engine only there)."""
+    markers = _markers()
     uid = pwd.getpwnam(os.environ.get("LAB_ACCOUNT", "dockerlab")).pw_uid
     left = []
     for d in Path("/proc").iterdir():
         try:
-            if d.name.isdigit() and d.stat().st_uid == uid:
-                left.append((d / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120])
+            if not d.name.isdigit() or d.stat().st_uid != uid:
+                continue
+            text = ((d / "cmdline").read_bytes() + (d / "environ").read_bytes()).replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-    assert not [c for c in left if c], left
+        if any(m in text for m in markers):
+            left.append(text[:160])
+    assert not left, left
 
 
 def test_host_network_and_mounts_are_as_they_were(before: dict[str, object]) -> None:
@@ -45,7 +60,8 @@ def test_host_network_and_mounts_are_as_they_were(before: dict[str, object]) -> 
 
 def test_no_engine_cgroup_is_left() -> None:
     user = os.environ.get("LAB_ACCOUNT", "dockerlab")
+    ours = {f"lab-{m.rpartition('-')[2]}" for m in _markers() if m.startswith("/tmp/dockerlab-")}
     for base in cgroups._bases(user):
         if base.is_dir():
-            engines = [d.name for d in base.iterdir() if d.is_dir() and d.name.startswith("lab-")]
+            engines = [d.name for d in base.iterdir() if d.is_dir() and d.name in ours]
             assert not engines, engines

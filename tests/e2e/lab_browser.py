@@ -32,7 +32,8 @@ __all__ = [
     "skip_or_fail",
 ]
 
-ARTIFACTS = REPO / "artifacts" / "e2e"
+# Screenshots and traces: somewhere the lab's account can write (the repository may be root's).
+ARTIFACTS = Path(os.environ.get("LAB_ARTIFACTS") or Path(os.environ.get("LAB_HOME") or REPO / ".lab") / "artifacts" / "e2e")
 CHROMIUM = Path(os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -19,7 +19,7 @@ import pytest
 from labctl import hostcheck
 from labctl.state import REPO, LabPaths, load_state, paths
 
-from .conftest import run_as
+from hostutil import run_as
 
 pytestmark = pytest.mark.engine
 
