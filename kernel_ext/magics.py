@@ -17,11 +17,11 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 
 from . import lab as _lab
-from .connection import lab_config
+from .connection import SESSION_LABEL, lab_config
 from .errors import LabError
 from .messages import register, t
 
-__all__ = ["DockerLabMagics", "load", "unload"]
+__all__ = ["DockerLabMagics", "load", "unload", "with_session_label"]
 
 register({
     "magic.usage.docker": {"zh": "用法：%docker <docker 命令的参数>，例如 %docker image ls", "en": "usage: %docker <docker arguments>, e.g. %docker image ls"},
@@ -52,6 +52,29 @@ def expand_names(line: str, namespace: dict[str, Any]) -> str:
     "push 127.0.0.1:5000/x --format '{{.ID}}' {nope}"
     """
     return _NAME.sub(lambda m: str(namespace[m.group(1)]) if m.group(1) in namespace else m.group(0), line)
+
+
+# Subcommands that make an object: the magic labels it with the session, as Lab.run does, so a
+# chapter's reset (kernel_ext.reset) and `%lab cleanup` can tell it from what the learner made elsewhere.
+# `docker commit` needs nothing: the image keeps the container's labels.
+_LABELLED = (("run",), ("create",), ("container", "run"), ("container", "create"), ("build",),
+             ("image", "build"), ("volume", "create"), ("network", "create"))
+_LABELLED_RE = re.compile(r"\s*(?:" + "|".join(r"\s+".join(sub) for sub in _LABELLED) + r")(?=\s)")
+
+
+def with_session_label(args: list[str], session: str) -> list[str]:
+    """``run``/``create``/``build`` (and volume/network create) get ``--label org.dockerlab.session=ID``.
+
+    >>> with_session_label(["run", "--rm", "busybox"], "ab12cd34")
+    ['run', '--label', 'org.dockerlab.session=ab12cd34', '--rm', 'busybox']
+    >>> with_session_label(["image", "ls"], "ab12cd34")
+    ['image', 'ls']
+    """
+    for sub in _LABELLED:
+        if tuple(args[:len(sub)]) == sub:
+            n = len(sub)
+            return [*args[:n], "--label", f"{SESSION_LABEL}={session}", *args[n:]]
+    return args
 
 
 def run_cli(args: list[str], out: Any = None) -> int:
@@ -96,6 +119,9 @@ class DockerLabMagics(Magics):  # type: ignore[misc]
         if args and args[0] == "pull" and len(args) == 2 and not args[1].startswith("-"):
             return _guard(lambda: _get_lab().pull(args[1]))
         if args[0] == "__shell__":
+            m = _LABELLED_RE.match(line)
+            if m:  # the label goes right after the subcommand; the rest keeps its shell syntax
+                line = f"{m.group(0)} --label {SESSION_LABEL}={_guard(_get_lab).session}{line[m.end():]}"
             cfg = lab_config()
             env = {**os.environ, "DOCKER_HOST": cfg.docker_host, "DOCKER_CLI_HINTS": "false",
                    "PATH": f"{os.path.dirname(cfg.docker_cli)}:{os.environ.get('PATH', '')}"}
@@ -103,6 +129,8 @@ class DockerLabMagics(Magics):  # type: ignore[misc]
             sys.stdout.write(r.stdout + r.stderr)
             code = r.returncode
         else:
+            if any(tuple(args[:len(sub)]) == sub for sub in _LABELLED):
+                args = with_session_label(args, _guard(_get_lab).session)
             code = run_cli(args)
         if code:
             print(t("magic.exit", code=code), file=sys.stderr)

@@ -48,3 +48,32 @@ def test_docker_magic_expands_plain_names_not_go_templates(ip, capsys) -> None:
     ip.user_ns["WHICH"] = "hello-world"
     ip.run_line_magic("docker", "image ls {WHICH} --format '{{.Repository}}'")
     assert capsys.readouterr().out.strip() == "hello-world"
+
+
+def test_docker_run_magic_labels_the_container_and_reset_spares_unlabelled(ip, client, lab, unique) -> None:
+    """`%docker run` labels its container with the session (as Lab.run does); a chapter's reset
+    removes that one and leaves a same-named container the learner made elsewhere (no label)."""
+    from kernel_ext import magics
+    from kernel_ext.connection import SESSION_LABEL
+    from kernel_ext.reset import reset
+
+    name = f"m-lab-{unique}"
+    mine = f"m-own-{unique}"
+    try:
+        ip.run_line_magic("docker", f"run -d --name {name} busybox:1.35 sleep 60")
+        ip.run_line_magic("docker", f"commit {name} m-commit-{unique}:v1")
+        session = magics._get_lab().session
+        labels = client.containers.get(name).labels
+        assert labels.get(SESSION_LABEL) == session
+        assert client.images.get(f"m-commit-{unique}:v1").labels.get(SESSION_LABEL) == session
+        client.containers.run("busybox:1.35", "sleep 60", name=mine, detach=True)  # no label
+        report = reset(lab, containers=[name, mine], images=[f"m-commit-{unique}:v1"])
+        assert report.containers == [name] and report.images == [f"m-commit-{unique}:v1"]
+        assert client.containers.get(mine).status == "running"
+        assert not client.containers.list(all=True, filters={"name": f"^{name}$"})
+    finally:
+        for n in (name, mine):
+            for c in client.containers.list(all=True, filters={"name": f"^{n}$"}):
+                c.remove(force=True)
+        for img in client.images.list(name=f"m-commit-{unique}"):
+            client.images.remove(img.id, force=True)
