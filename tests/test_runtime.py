@@ -122,6 +122,7 @@ def test_second_up_is_idempotent_and_down_leaves_nothing(tmp_path, state) -> Non
         second = _lab(home, "up", "--no-jupyter", env_extra=ports)
         assert second.returncode == 0, second.stderr
         assert "building" not in second.stderr and "started" not in second.stderr
+        assert "fetching" not in second.stderr  # the engine's packages come from the cache
         env_out = _lab(home, "env").stdout
         assert f"export DOCKER_HOST=unix://{run_dir}/lab.sock" in env_out
         status = _lab(home, "status").stdout
@@ -157,3 +158,12 @@ def test_doctor_checks_this_machine(state) -> None:
     for name in ("engine", "rootless", "image store", "cgroup", "registry mirror", "socket permissions", "KVM", "graphviz"):
         assert name in out.stdout
     assert "io.containerd.snapshotter.v1" in out.stdout
+
+
+def test_purge_refuses_a_directory_that_is_not_a_lab_home(tmp_path) -> None:
+    precious = tmp_path / "not-a-lab"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("mine")
+    r = _lab(precious, "down", "--purge")
+    assert r.returncode == 1 and "is not a lab home" in r.stderr
+    assert (precious / "thesis.tex").read_text() == "mine"
