@@ -83,13 +83,19 @@ def test_a_learners_container_cannot_write_as_root(account: str) -> None:
 
 
 def test_privileged_and_host_pid_give_nothing(account: str) -> None:
+    """--privileged and --pid=host are accepted, and are the account's privileges, not root's."""
     p, state = _lab(os.environ["LAB_HOME"])
     env = {"DOCKER_HOST": state.docker_host}  # type: ignore[attr-defined]
-    r = run_as(account, state.docker_cli, "run", "--rm", "--privileged", "--pid=host", "busybox:1.35",  # type: ignore[attr-defined]
-               "sh", "-c", "kill -9 1; mount /dev/vda /mnt 2>&1; ls /root 2>&1; echo done", env=env)
-    assert Path("/proc/1").exists()
-    if r.returncode == 0:
-        assert "Permission denied" in r.stdout or "Operation not permitted" in r.stdout or "denied" in r.stdout
+    mounts = Path("/proc/mounts").read_text()
+    r = run_as(account, state.docker_cli, "run", "--rm", "--privileged", "--pid=host", "-v", "/root:/hostroot",  # type: ignore[attr-defined]
+               "busybox:1.35", "sh", "-c",
+               "kill -9 1; mknod /tmp/disk b 254 0 && mount /tmp/disk /mnt; ls /hostroot; echo done", env=env)
+    out = r.stdout + r.stderr
+    assert "done" in out, out
+    assert Path("/proc/1").exists() and "can't kill pid 1: Operation not permitted" in out
+    assert "Permission denied" in out  # /root of the host stays closed
+    assert "mknod" in out or "mount" in out  # no block device, no mount of the host's disk
+    assert Path("/proc/mounts").read_text().count("\n") <= mounts.count("\n")
 
 
 def test_a_second_account_can_read_nothing_of_the_lab(probe: str, jupyter_up: object) -> None:

@@ -22,7 +22,7 @@ from labs.grading.sandbox import CGROUP_ROOT, Limits
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
-SAMPLES = Path(__file__).parent / "labs_submissions" / "submitted"
+SAMPLES = Path(__file__).parents[1] / "labs_submissions" / "submitted"
 CELL_TIMEOUT = 30
 
 # (student, lab) -> points per task, in grade-cell order. What each learner did is written in
