@@ -328,7 +328,9 @@ def lab4_digest(client: Any, digest: Any = None) -> Verdict:
     if not digest:
         return _unset("PUSHED_DIGEST", digest)
     wanted = f"{repo}@{digest}"
-    if not any(wanted in r["RepoDigests"] for r in _listing(client)):
+    # The containerd image store lists an image pulled by digest under RepoTags (``repo@sha256:…``)
+    # and may leave it out of the merged row's RepoDigests; older engines put it in RepoDigests.
+    if not any(wanted in r["RepoDigests"] or wanted in r["RepoTags"] for r in _listing(client)):
         return Verdict(False, t("lab4.digest.not_pulled", ref=f"{NAMESPACE}/tools@{str(digest)[:19]}…"))
     return Verdict(True, t("lab4.digest.ok"))
 
