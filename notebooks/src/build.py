@@ -86,6 +86,39 @@ def tidy(nb: nbformat.NotebookNode) -> None:
     nb.metadata["language_info"] = {k: li[k] for k in ("name", "mimetype", "file_extension") if k in li}
 
 
+def host_specific() -> dict[str, str]:
+    """Text that names this machine, and what the stored outputs say instead: the host kernel's
+    release (ch02's comparison prints it), the lab's home and run directories. A learner who runs
+    the cell sees their own values."""
+    import os
+    import re
+
+    out = {os.uname().release: "<宿主内核>"}
+    if os.environ.get("LAB_HOME"):
+        out[os.environ["LAB_HOME"]] = "$LAB_HOME"
+    host = os.environ.get("DOCKER_HOST", "")
+    m = re.match(r"unix://(/.*?/dockerlab-[^/]+)/", host)
+    if m:
+        out[m.group(1)] = "<run>"
+    return out
+
+
+def scrub(nb: nbformat.NotebookNode, replace: dict[str, str]) -> None:
+    """Stored outputs hold no host-specific text (streams, text/plain, text/html)."""
+    def fix(text: str) -> str:
+        for old, new in replace.items():
+            text = text.replace(old, new)
+        return text
+
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                out.text = fix(out.text)
+            for key, value in out.get("data", {}).items():
+                if isinstance(value, str) and not key.startswith("image/png"):
+                    out.data[key] = fix(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("only", nargs="*", help="chapter numbers to build, e.g. 06 00")
@@ -101,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_exec:
             took = execute(nb)
         tidy(nb)
+        scrub(nb, host_specific())
         path = NOTEBOOKS / ch.filename
         nbformat.validate(nb)
         path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")

@@ -42,18 +42,20 @@ class Chapter:
                 f"<details><summary>🔑 参考答案（先自己试一试）</summary>\n\n```python\n{sol}\n```\n\n</details>")
 
 
-def reset_line(containers: str = "", images: str = "", volumes: str = "", extra: str = "") -> str:
-    """A silent shell line that removes what a chapter makes, whether or not it is there."""
-    parts = []
-    if containers:
-        parts.append(f"docker rm -f {containers} >/dev/null 2>&1")
+def reset_line(containers: str = "", images: str = "", volumes: str = "", ancestors: str = "",
+               extra: str = "") -> str:
+    """A silent cell that removes, by the names a chapter uses, what the course made there
+    (``kernel_ext.reset``: session-labelled containers and volumes, session-labelled or course
+    images); a learner's own objects of the same names stay. ``images`` may hold ``{lab...}``."""
+    args = [f"{k}={v!r}.split()" for k, v in (("containers", containers), ("volumes", volumes),
+                                               ("ancestors", ancestors)) if v]
     if images:
-        parts.append(f"docker image rm -f {images} >/dev/null 2>&1")
-    if volumes:
-        parts.append(f"docker volume rm -f {volumes} >/dev/null 2>&1")
+        args.insert(1 if containers else 0, f"images=f{images!r}.split()" if "{" in images
+                    else f"images={images!r}.split()")
+    lines = ["from kernel_ext.reset import reset", f"_ = reset(lab, {', '.join(args)})"]
     if extra:
-        parts.append(extra)
-    return "!" + "; ".join(parts + ["true"])
+        lines.append(extra)
+    return "\n".join(lines)
 
 
 SETUP = """%load_ext kernel_ext

@@ -15,7 +15,7 @@ def chapter() -> Chapter:
 
     | 笔记本 | 内容 | 你会亲手做的事 |
     |---|---|---|
-    | [01 什么是 Docker](01-what-is-docker.ipynb) | 容器是什么，和虚拟机有什么不同 | 在容器里看它自己的 PID 1、主机名、命名空间、内存限制和 overlay2 挂载 |
+    | [01 什么是 Docker](01-what-is-docker.ipynb) | 容器是什么，和虚拟机有什么不同 | 在容器里看它自己的 PID 1、主机名、命名空间、cgroup 和 overlay 挂载 |
     | [02 为什么要使用 Docker](02-why-docker.ipynb) | 容器相对虚拟机的优势 | 在这台机器上实测启动时间、磁盘、性能和密度，和书中的表格对照 |
     | [03 基本概念](03-concepts.ipynb) | 引擎、镜像、容器、仓库 | 直接向引擎的 API 发 HTTP 请求；看镜像的层；用数据卷保存数据；推送到私有仓库 |
     | [04 安装 Docker](04-install.ipynb) | 各系统的安装方法 | 检查这台机器的安装是否健康；运行 `hello-world` |

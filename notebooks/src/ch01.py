@@ -19,7 +19,7 @@ def chapter() -> Chapter:
     """)
     c.md("## 准备")
     c.code(SETUP)
-    c.code(reset_line(CONTAINERS, "busybox:latest", extra="docker pull -q busybox:1.35 >/dev/null"))
+    c.code(reset_line(CONTAINERS, "busybox:latest", extra="!docker pull -q busybox:1.35 >/dev/null"))
     c.md("""
     ## 1.1 Docker 从哪里来
 
@@ -41,18 +41,19 @@ def chapter() -> Chapter:
     c.now("""
     - 书里说 Docker 起初基于 LXC，0.7 以后改用自研的 libcontainer，1.11 起拆分出 **runC** 和 **containerd**。
       这条路线延续到了今天：dockerd 把容器交给 containerd，containerd 再调用 runc 真正创建容器；runc 和 containerd
-      都已捐给了 OCI 和 CNCF。书中提到的 AUFS 已被淘汰，现在的默认存储驱动是 **overlay2**（见 1.4）。
+      都已捐给了 OCI 和 CNCF。书中提到的 AUFS 已被淘汰；后来的默认存储驱动是 **overlay2**，今天的 Docker 把镜像交给 containerd 保存
+      （containerd 镜像存储，用它的 `overlayfs` 快照器，底层仍是内核的 overlay 文件系统，见 1.4）。
     - 「GitHub 上 4 万 6 千个星标」是 2018 年的数字，请以今天的页面为准。
     - 下面看看这台机器上的各个组件和版本：
     """)
     c.code("%docker version --format 'Docker 引擎 {{.Server.Version}}（Go {{.Server.GoVersion}}）'")
-    c.code("%docker info --format 'containerd {{.ContainerdCommit.ID}} · runc {{.RuncCommit.ID}} · 存储驱动 {{.Driver}}'")
+    c.code("%docker info --format '存储驱动 {{.Driver}} · 安全选项 {{join .SecurityOptions \", \"}}'")
     c.md("""
     ## 1.2 命名空间：容器有「自己的」进程号和主机名
 
     在容器里运行 `ps`：容器里的第一个进程，进程号是 **1**——就像一台刚开机的机器上的 init。
     """)
-    c.code("%docker run --rm busybox:1.35 ps")
+    c.code("%docker run --rm busybox:1.35 ps -o pid,comm")
     c.md("""
     可在这台机器上，PID 1 早就被占了。容器进程其实是主机上的一个普通进程，只是被放进了一个新的 **PID 命名空间**，
     在里面它看到的编号从 1 开始。主机名也一样，容器有自己的 **UTS 命名空间**，默认的主机名就是容器 ID 的前 12 位：
@@ -77,20 +78,36 @@ def chapter() -> Chapter:
     """)
     c.md("""
     进程（pid）、网络（net）、挂载点（mnt）、主机名（uts）、进程间通信（ipc）都是容器自己的。
-    `user` 命名空间相同：容器里的 root 就是主机上的 root（除非专门开启 user namespace 重映射）——这是后面讲安全时要记住的一点。
+    `user` 命名空间在这里也不同：本实验的引擎以**无 root 模式**（rootless，上面安全选项里的 `rootless`）运行在一个普通账户下，
+    容器里的 root 在主机上只是这个普通账户。用默认的（以 root 运行的）引擎时 `user` 是相同的：容器里的 root 就是主机上的 root
+    （除非专门开启 user namespace 重映射）——这是后面讲安全时要记住的一点。
     `cgroup` 命名空间是否独立取决于主机用的是 cgroup v1 还是 v2：这台机器上的引擎报告：
     """)
     c.code("%docker info --format 'cgroup 版本 {{.CgroupVersion}}，驱动 {{.CgroupDriver}}'")
     c.md("""
     ## 1.3 控制组：给容器的内存设上限
 
-    用 `-m 64m` 运行容器，引擎会为它建一个 cgroup，把内存上限设为 64 MiB。在容器里就能读到这个上限
-    （cgroup v1 的文件是 `memory.limit_in_bytes`，v2 是 `memory.max`，下面的命令两种都试）：
+    用 `-m 64m` 运行容器，引擎会为它建一个 cgroup，把内存上限设为 64 MiB，在容器里就能读到这个上限
+    （cgroup v1 的文件是 `memory.limit_in_bytes`，v2 是 `memory.max`，下面的命令两种都试）。
+    先看看这台机器上的引擎能不能这样做：
+    """)
+    c.code("""
+    info = lab.client.info()
+    print("cgroup 版本", info["CgroupVersion"], "· cgroup 驱动", info["CgroupDriver"])
+    for w in info.get("Warnings") or []:
+        if "cgroup" in w:
+            print(w)
+    """)
+    c.md("""
+    驱动是 `none`：这台主机用的是 cgroup v1，而无 root 模式的引擎只有在 cgroup v2 的主机上才能（通过 systemd 委派）
+    管理 cgroup。所以在这台机器上，引擎**不会**给容器设内存上限，`-m` 被默默忽略了。读一读容器里的值：
     """)
     c.code("%docker run --rm -m 64m busybox:1.35 sh -c 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes'")
     c.code("print(64 * 1024 * 1024, '字节 = 64 MiB')")
     c.md("""
-    超过上限时，内核会在容器里触发 OOM，杀掉占内存的进程——这只影响这个容器，不会拖垮整台机器。
+    读到的是 9223372036854771712 这样的巨大数字（cgroup v1 表示「不限」的值），而不是 64 MiB 对应的 67108864。
+    在 cgroup v2 的主机上，或者用以 root 运行的引擎，这里会读到 67108864。设了上限时，超过上限，内核会在容器里触发 OOM，
+    杀掉占内存的进程——这只影响这个容器，不会拖垮整台机器。
 
     ## 1.4 联合文件系统：容器的根目录是「叠」出来的
 
@@ -106,26 +123,22 @@ def chapter() -> Chapter:
     print("文件系统类型:", fstype)
     print("lowerdir（只读，镜像的各层 + 一个 init 层）:", len(opts["lowerdir"].split(":")), "层")
     print("upperdir（可写，容器存储层）:", opts["upperdir"].replace(data_root, "$DOCKER_ROOT"))
+    print("存储驱动:", lab.container("ch01-box").attrs["GraphDriver"]["Name"])
     """)
     c.md("""
-    `overlay` 就是 overlay2 驱动用的内核文件系统：几层只读的 **lowerdir**（`busybox:1.35` 的 3 层，加一层引擎放
-    `/etc/hostname` 等文件的 init 层）和一层可写的 **upperdir** 叠在一起，合成容器看到的根目录。
-    引擎自己也报告了这几个目录：
+    `overlay` 就是内核的联合文件系统（containerd 的 `overlayfs` 快照器和旧的 overlay2 驱动用的都是它）：几层只读的
+    **lowerdir**（`busybox:1.35` 的 3 层，加一层引擎放 `/etc/hostname` 等文件的 init 层）和一层可写的 **upperdir**
+    叠在一起，合成容器看到的根目录。
+
+    在容器里写一个文件，它只落在 upperdir（容器的存储层）里，镜像的层一点没变。`docker diff` 列出存储层里的改动：
     """)
-    c.code("""
-    gd = lab.container("ch01-box").attrs["GraphDriver"]
-    print("驱动:", gd["Name"])
-    for key in ("LowerDir", "UpperDir", "MergedDir"):
-        print(f"{key:9}", len(gd["Data"][key].split(":")), "个目录")
-    """)
-    c.md("在容器里写一个文件，它会出现在 upperdir 里，而镜像的层一点没变：")
     c.code("""
     lab.exec("ch01-box", ["sh", "-c", "echo hi > /hello.txt"])
-    upper = gd["Data"]["UpperDir"]
-    print(sorted(os.listdir(upper)))
+    print(lab.diff("ch01-box").text())
     """)
     c.md("""
-    （这个目录在主机上，笔记本所在的进程能直接读到它——容器的文件说到底就是主机上的普通文件。）
+    （这些目录是主机上的普通目录，容器的文件说到底就是主机上的普通文件。无 root 模式的引擎把它们挂在自己的挂载命名空间里，
+    所以这个笔记本进程不直接去读它们，而是问引擎。）
 
     ## 1.5 容器和虚拟机
 
@@ -171,7 +184,8 @@ def chapter() -> Chapter:
         'check.expect_container("ch01-box", running=True, image="busybox:1.35")')
     c.exercise(
         2, "内存上限",
-        "用一条 `docker run` 命令，在一个内存上限为 **32 MiB** 的容器里读出它的上限。结果应该是多少字节？把它赋给变量 `answer`。",
+        "用一条 `docker run -m 32m` 命令，在容器里读出它的内存上限（这台机器上会读到什么？）。"
+        "在引擎能设上限的主机上，应该读到多少字节？把它赋给变量 `answer`。",
         "把 1.3 的命令里的 `-m 64m` 换成 `-m 32m`；32 MiB = 32 × 1024 × 1024 字节。",
         """%docker run --rm -m 32m busybox:1.35 sh -c 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes'
 answer = 32 * 1024 * 1024""",
@@ -184,7 +198,7 @@ CheckResult(answer == 32 * 1024 * 1024, "正确：32 MiB = 33554432 字节" if a
 
     - Docker 把 Linux 内核的 **namespace**（看到什么）、**cgroup**（能用多少）和 **联合文件系统**（根目录从哪来）组合起来，
       让一组普通进程像在一台独立的机器里运行——这就是容器。
-    - 容器里的 PID 1、主机名、网络都是自己的；内存上限由 cgroup 设定；根目录是镜像的只读层加一层可写层叠出来的（overlay2）。
+    - 容器里的 PID 1、主机名、网络都是自己的；内存上限由 cgroup 设定（引擎能管理 cgroup 时）；根目录是镜像的只读层加一层可写层叠出来的（overlay）。
     - 容器没有自己的内核，直接用宿主的内核，所以比虚拟机轻便得多。
 
     ## 收尾

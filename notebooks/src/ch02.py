@@ -1,6 +1,6 @@
 """第二章 为什么要使用 Docker — the book's comparison table, measured on this machine."""
 
-from cells import SETUP, Chapter
+from cells import SETUP, Chapter, reset_line
 
 
 def chapter() -> Chapter:
@@ -140,5 +140,5 @@ def chapter() -> Chapter:
 
     删除测量时拉取的 `busybox` 镜像：
     """)
-    c.code("!docker image rm busybox:latest >/dev/null 2>&1; true")
+    c.code(reset_line(images="busybox:latest"))
     return c

@@ -4,7 +4,7 @@ from cells import SETUP, Chapter, reset_line
 
 CONTAINERS = "ch03-note ch03-keep"
 IMAGES = ("busybox:1.35 busybox:latest dockerlab/greeting:latest dockerlab/greeting:v1 dockerlab/greeting:v2 "
-          "{lab.config.upstream}/course/busybox:mine")
+          "{lab.config.registry}/course/busybox:mine")
 VOLUMES = "ch03-notes"
 
 
@@ -56,17 +56,20 @@ def chapter() -> Chapter:
         head, _, body = raw.decode().partition("\\r\\n\\r\\n")
         return head.splitlines()[0], json.loads(body)
 
-    status, version = engine_get("/v1.41/version")
-    print("发出: GET /v1.41/version")
+    status, version = engine_get("/version")
+    print("发出: GET /version")
     print("收到:", status)
     print({k: version[k] for k in ("Version", "ApiVersion", "Os", "Arch")})
     """)
-    c.md("`docker version` 做的是同一件事，只是把 JSON 排成了表格：")
+    c.md("""
+    路径前不写版本时，引擎按它自己的 API 版本（上面的 `ApiVersion`）回答；也可以写成 `/v1.51/version` 这样指定版本，
+    太旧的版本引擎会拒绝。`docker version` 做的是同一件事，只是把 JSON 排成了表格：
+    """)
     c.code("%docker version --format '{{.Server.Version}} {{.Server.APIVersion}} {{.Server.Os}}/{{.Server.Arch}}'")
     c.md("再问引擎「本地有哪些镜像」——这正是 `docker image ls` 背后的请求 `GET /images/json`：")
     c.code("""
     %docker pull busybox:1.35
-    status, images = engine_get("/v1.41/images/json")
+    status, images = engine_get("/images/json")
     print(status)
     print(sorted(tag for img in images for tag in img["RepoTags"] or [] if tag.startswith("busybox")))
     """)
@@ -96,7 +99,7 @@ def chapter() -> Chapter:
     """)
     c.code("""
     info = lab.client.info()
-    print("主机（Host）        :", info["OperatingSystem"], "·", info["NCPU"], "个 CPU")
+    print("主机（Host）        :", "运行 dockerd 的这台机器 ·", info["OSType"], info["Architecture"])
     print("客户端（Client）    : docker 命令行 + 本课程的 Python 扩展")
     print("仓库（Registry）    :", lab.config.upstream, "(扮演 Docker Hub) ·", "加速器", lab.config.mirror)
     """)
@@ -212,13 +215,14 @@ def chapter() -> Chapter:
     也可以自己搭一个私有 Registry。官方提供的开源 Registry（项目名 distribution）实现了 Registry API，足够 `docker`
     命令使用，但没有图形界面、用户管理、访问控制等高级功能；Harbor、Sonatype Nexus 等第三方软件提供了这些。
 
-    本实验的「Docker Hub」就是一个这样的私有 Registry（Debian 打包的 distribution），地址是：
+    本实验的「Docker Hub」就是一个这样的私有 Registry（Debian 打包的 distribution），它和真的 Docker Hub 一样，
+    你只能从中拉取、不能推送；你自己的推送去另一个属于你的私有 Registry，地址是：
     """)
-    c.code("REG = lab.config.upstream   # 书中和本实验通常都是 127.0.0.1:5000\nprint(REG)")
+    c.code("REG = lab.config.registry   # 书中是 127.0.0.1:5000\nprint(REG)")
     c.md("""
     要推送到某个 Registry，镜像名要以它的地址开头。先用 `docker tag` 给 `busybox:1.35` 起一个新名字
     （这只是给同一个镜像加一个名字，不会复制任何东西），再 `docker push`。地址放在变量 `REG` 里
-    （5000 端口被别的程序占用时，实验环境会换一个端口），`%docker` 会把 `{REG}` 换成变量的值：
+    （实验环境会挑一个空闲的端口），`%docker` 会把 `{REG}` 换成变量的值：
     """)
     c.code("""
     %docker tag busybox:1.35 {REG}/course/busybox:mine
@@ -228,7 +232,7 @@ def chapter() -> Chapter:
     推送也是一层一层进行的，Registry 里已经有的层不会重复上传（输出里是 `Layer already exists` 或 `Mounted from …`）。
     现在 Registry 里有了这个仓库和标签：
     """)
-    c.code('registry.tags("course/busybox")')
+    c.code('registry.tags("course/busybox", REG)')
     c.md("删掉本地的这个名字，再从私有 Registry 拉回来：")
     c.code("""
     %docker image rm {REG}/course/busybox:mine
@@ -273,6 +277,5 @@ CheckResult(out.strip() == "ok", "数据卷 ch03-keep 里有 done.txt，内容�
 
     ## 收尾
     """)
-    c.code(reset_line(CONTAINERS, IMAGES + " dockerlab/greeting:stable", VOLUMES + " ch03-keep",
-                      extra="docker image prune -f >/dev/null"))
+    c.code(reset_line(CONTAINERS, IMAGES + " dockerlab/greeting:stable", VOLUMES + " ch03-keep"))
     return c

@@ -30,8 +30,8 @@ def chapter() -> Chapter:
     """)
     c.code("!docker info 2>/dev/null | grep -A1 'Registry Mirrors'")
     c.md("""
-    `127.0.0.1:5001` 就是实验环境的加速器：一个开启了 proxy（pull-through cache）模式的 Registry，
-    它的上游 `127.0.0.1:5000` 扮演 Docker Hub。
+    这个地址就是实验环境的加速器（端口号因环境而异）：一个开启了 proxy（pull-through cache）模式的 Registry，
+    它的上游是另一个扮演 Docker Hub 的本地 Registry。
 
     ## 5.1 / 5.2 配置加速器
 

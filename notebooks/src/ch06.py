@@ -1,6 +1,6 @@
 """第六章 使用 Docker 镜像 — every command of 6.1–6.4, run on the lab's engine."""
 
-from cells import Chapter
+from cells import Chapter, reset_line
 
 # Images this chapter pulls or makes; removed at the start (leftovers) and at the end.
 CONTAINERS = "webserver web2 web3 greeter"
@@ -32,18 +32,18 @@ def chapter() -> Chapter:
     c.md("""
     ## 准备
 
-    载入课程的内核扩展，连接实验环境的 Docker 引擎。第二个单元格把上次运行可能留下的容器和镜像清掉，
-    这样无论你之前做过什么，本章都从同一个起点开始（它不输出任何东西）。
+    载入课程的内核扩展，连接实验环境的 Docker 引擎。第二个单元格把本章上次运行可能留下的容器和镜像清掉
+    （只清课程的镜像和在课程笔记本里创建的东西，你在终端里自己做的同名容器和镜像不动），
+    这样本章从同一个起点开始（它不输出任何东西）。
     """)
     c.code("""
     %load_ext kernel_ext
     from kernel_ext import connect, check, registry
     lab = connect()
     """)
-    c.code(f"""
-    !docker rm -f {CONTAINERS} >/dev/null 2>&1; docker image rm -f {IMAGES} >/dev/null 2>&1; docker image prune -f >/dev/null; rm -rf /tmp/dockerlab-steps; mkdir -p /tmp/dockerlab-steps
-    _ = registry.move_tag("dockerlab/greeting", "latest", "v1")  # 见 6.2「虚悬镜像」
-    """)
+    c.code(reset_line(CONTAINERS, IMAGES) + "\n"
+           "!rm -rf /tmp/dockerlab-steps; mkdir -p /tmp/dockerlab-steps\n"
+           '_ = registry.move_tag("dockerlab/greeting", "latest", "v1")  # 见 6.2「虚悬镜像」')
 
     # ---------------------------------------------------------------- 6.1
     c.md("""
@@ -87,7 +87,8 @@ def chapter() -> Chapter:
     print(r.summary())
     """)
     c.md("""
-    看到 `Already exists` 了吗？nginx 最底下那一层就是刚才下载的 Debian 层，本地已经有了，就不再下载。
+    有 1 层「本地已有」：nginx 最底下那一层就是刚才下载的 Debian 层，本地已经有了，就不再下载
+    （书中的 Docker 在拉取输出里把这样的层标成 `Already exists`，今天的引擎不再打印这一行）。
     你拉取时看到的层 ID 和摘要会和书上、和别人的不同：官方镜像一直在更新，同一个标签会不断指向新的构建。
 
     ### 运行
@@ -132,22 +133,23 @@ def chapter() -> Chapter:
 
     ### 镜像体积
 
-    `docker image ls` 里的 SIZE 是镜像**解压展开后**各层大小的总和；而在 Docker Hub 网页上看到的是**压缩后**的大小
-    ——下载和上传时镜像一直是压缩的，网络上关心的是流量。我们直接去仓库里读 nginx 的清单（manifest），
-    把各层的压缩大小加起来比一比：
+    在 Docker Hub 网页上看到的是镜像**压缩后**的大小——下载和上传时镜像一直是压缩的，网络上关心的是流量。
+    而本地的镜像要**解压展开**才能用来启动容器。今天的 Docker 用 containerd 保存镜像：压缩的层原样留着，
+    旁边再放一份展开的，所以 `docker image ls` 的 SIZE 是这两份加起来占的磁盘（书中的 Docker 只存展开的那份）。
+    我们直接去仓库里读 nginx 的清单（manifest），把各层的压缩大小加起来，和本地比一比：
     """)
     c.code("""
     import json, urllib.request
     from kernel_ext.formatting import human_size
 
     def compressed_size(repo, tag, reg=lab.config.upstream):
-        req = urllib.request.Request(f"http://{reg}/v2/{repo}/manifests/{tag}",
-                                     headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
-        manifest = json.load(urllib.request.urlopen(req))
-        return sum(layer["size"] for layer in manifest["layers"])
+        # 清单里每一层的 (摘要, 压缩大小)；OCI 和 Docker 两种清单格式都认
+        return sum(size for _, size in registry.image_layers(repo, tag, reg))
 
-    print("仓库里（压缩）:", human_size(compressed_size("library/nginx", "1.22")))
-    print("本地（展开）  :", human_size(lab.image("nginx:1.22")["Size"]))
+    row = next(iter(lab.images(filters={"reference": "nginx:1.22"})))
+    print("仓库里（压缩）      :", human_size(compressed_size("library/nginx", "1.22")))
+    print("本地的压缩内容      :", human_size(lab.image("nginx:1.22")["Size"]))
+    print("本地占用（压缩+展开）:", human_size(row.size), "← docker image ls 的 SIZE")
     """)
     c.md("""
     另外，列表里各镜像体积的**总和**并不是它们实际占用的磁盘：不同镜像可以共用相同的层，而相同的层只存一份。
@@ -196,9 +198,9 @@ def chapter() -> Chapter:
     c.md("""
     ### 中间层镜像
 
-    为了加速构建、复用结果，Docker 经典的构建器会把构建的每一步保存为一个**中间层镜像**。
+    书中说：为了加速构建、复用结果，Docker 经典的构建器会把构建的每一步保存为一个**中间层镜像**；
     默认的 `docker image ls` 只列顶层镜像，加 `-a` 才能看到全部。我们用一个分了几步的 Dockerfile
-    构建一个镜像来看看（Dockerfile 会在后面的章节细讲，这里只需要知道每条指令是一步）：
+    构建一个镜像，看看今天的 Docker 怎样（Dockerfile 会在后面的章节细讲，这里只需要知道每条指令是一步）：
     """)
     c.code("""
     %%writefile /tmp/dockerlab-steps/Dockerfile
@@ -208,36 +210,40 @@ def chapter() -> Chapter:
     LABEL com.example.version=0.1
     CMD cat /one.txt /two.txt
     """)
-    c.code("%docker build -t course/steps:0.1 /tmp/dockerlab-steps")
+    c.code("%docker build -q -t course/steps:0.1 /tmp/dockerlab-steps")
     c.md("""
-    每个 `---> xxxxxxxxxxxx` 都是一步完成后留下的镜像。现在对比 `docker image ls` 和 `docker image ls -a`：
+    （`-q` 只输出新镜像的 ID；不加 `-q` 时 BuildKit 逐步打印进度。）现在对比 `docker image ls` 和 `docker image ls -a`：
     """)
     c.code("%docker image ls course/steps")
     c.code("%docker image ls -a", "nbval-ignore-output")
     c.md("""
-    `-a` 多出来的 `<none>` 镜像就是中间层镜像（这几个镜像是在同一两秒内创建的，列表按创建时间排序，
-    所以它们之间的先后顺序每次运行可能不同）。每个中间层镜像都是下一步的**父镜像**，沿着 `Parent` 往下走一遍就清楚了：
+    在这台机器上，`-a` 并没有多出 `<none>` 的中间层镜像：今天的构建器 BuildKit 把每一步的结果存在**构建缓存**里，
+    不再为每一步留一个镜像（见下面的「现在的情况」）。引擎也不再记录镜像的「父镜像」（`docker image inspect` 的
+    `Parent` 是空的）。不过父子关系还看得出来：镜像的层如果是另一个镜像的层的**开头一段**，它就是建立在那个镜像之上的。
+    课程的 `image_parents` 就是这样推断的，沿着它往下走一遍：
     """)
     c.code("""
-    ref = "course/steps:0.1"
-    while ref:
-        info = lab.image(ref)
-        name = ", ".join(info["RepoTags"]) or "<none>"
-        step = " ".join((info.get("ContainerConfig") or {}).get("Cmd") or []).replace("/bin/sh -c ", "")
-        print(f"{info['Id'][7:19]}  {name:18} ← {step}")
-        ref = info["Parent"]
+    from kernel_ext.graph import graph_snapshot, image_parents
+
+    snap = graph_snapshot(lab.api)
+    parents = image_parents(snap.images)
+    by_id = {img.id: img for img in snap.images}
+    img = next(i for i in snap.images if "course/steps:0.1" in i.tags)
+    while img:
+        print(f"{img.id[7:19]}  {', '.join(img.tags) or '<none>':50.50} {len(img.chain)} 层")
+        img = by_id.get(parents.get(img.id, ""))
     """)
     c.md("""
-    这些 `<none>` 镜像它们和虚悬镜像不同：它们是别的镜像（这里是 `course/steps:0.1`）
-    依赖的上一步，**不应该删除**，也不必删除——相同的层只存一份，它们并没有多占空间。
-    删除了依赖它们的镜像之后，这些中间层镜像会被连带删除。虚悬镜像的过滤器 `dangling=true` 不会列出它们：
+    `course/steps:0.1` 比 `busybox:1.35` 多了两层（两条 `RUN`；`LABEL` 和 `CMD` 只改配置，不产生层），下面 3 层是共用的，
+    只存一份。用经典构建器的老版本 Docker 会在这两者之间再留下几个 `<none>` 的中间层镜像：它们和虚悬镜像不同，
+    是别的镜像依赖的上一步，不应该删除，删除依赖它们的镜像时会被连带删除。虚悬镜像的过滤器 `dangling=true` 不会列出它们：
     """)
     c.code("%docker image ls -a -f dangling=true")
     c.now("""
     Docker 23.0 起，Linux 上默认的构建器换成了 **BuildKit**（`docker buildx build`）。BuildKit 把每一步的结果存在
     **构建缓存**里（`docker system df` 的 Build Cache 一行、`docker builder prune` 清理），不再产生 `<none>` 的中间层镜像，
-    所以在新版 Docker 上 `docker image ls -a` 通常看不到它们了。本实验的引擎是 Debian 12 的 Docker 20.10，
-    默认仍是经典构建器，正好能看到书中描述的现象。
+    所以在新版 Docker 上 `docker image ls -a` 通常看不到它们了，本实验的 Docker 28 也是这样。
+    用 containerd 保存镜像时（Docker 29 的默认），引擎也不再记录父镜像。
     """)
     c.md("""
     ### 列出部分镜像
@@ -284,13 +290,13 @@ def chapter() -> Chapter:
 
     ### 用 ID、镜像名、摘要删除镜像
 
-    `docker image ls` 显示的已经是短 ID（12 位）。手工输入时通常取前 3 位以上，只要能和别的镜像区分开就行。
+    `docker image ls` 显示的已经是短 ID（12 位）。手工输入时可以只取前几位（今天的引擎至少要 4 位），只要能和别的镜像区分开就行。
     下面先算出 `hello-world` 最短的、不和别人重复的 ID 前缀，再用它删除：
     """)
     c.code("""
     hello = lab.image("hello-world")["Id"].removeprefix("sha256:")
     others = [i.id.removeprefix("sha256:") for i in lab.images(all=True) if i.id != "sha256:" + hello]
-    n = next(n for n in range(3, 65) if not any(o.startswith(hello[:n]) for o in others))
+    n = next(n for n in range(4, 65) if not any(o.startswith(hello[:n]) for o in others))
     short = hello[:n]
     print(f"hello-world 的 ID 是 {hello[:12]}…，取前 {n} 位就够了: {short}")
     """)
@@ -317,13 +323,17 @@ def chapter() -> Chapter:
       所以第一步总是把满足要求的名字取消。
     - **Deleted**：真正删除镜像和层。只有当一个镜像**所有的名字都被取消**后，才会触发删除。
 
-    所以用摘要删除 nginx 时只看到一行 `Untagged`：`nginx:1.22`、`nginx:latest` 这两个标签还指向它，
-    镜像一点没少。删除其中一个标签，也一样只是取消名字：
+    书中的 Docker 用摘要删除时只取消摘要这一个名字，`nginx:1.22`、`nginx:latest` 两个标签还在，镜像一点没少。
+    今天用 containerd 保存镜像的引擎把这个仓库里指向这个摘要的名字**都**取消了（上面两行 `Untagged`），
+    于是镜像也被删除了。把它拉回来，再只删除其中一个标签——这次只是取消名字：
     """)
-    c.code("%docker image rm nginx:latest")
+    c.code("""
+    _ = lab.pull("nginx:1.22", progress=False), lab.pull("nginx:latest", progress=False)
+    %docker image rm nginx:latest
+    """)
     c.md("""
-    镜像是多层的，真正删除时从最上层往下一层层判断：如果某一层还被别的镜像使用，这一层就保留。
-    `redis:7.0` 被删时，最底下的 Debian 层就留下了，因为 `debian:bookworm` 和 `nginx:1.22` 还在用它。
+    镜像是多层的，删除镜像时，还被别的镜像使用的层会保留。`redis:7.0` 被删时，最底下的 Debian 层就留下了，
+    因为 `debian:bookworm` 和 `nginx:1.22` 还在用它（书中的引擎逐层打印 `Deleted`，今天的引擎只打印镜像 ID 这一行）。
     课程的 `lab.remove()` 会把「为什么留下」也写出来。删除 `debian:bookworm` 试试：
     """)
     c.code('lab.remove("debian:bookworm")')
@@ -360,8 +370,8 @@ def chapter() -> Chapter:
     （`$(…)` 是 shell 的命令替换：先执行括号里的命令，把它的输出放到这个位置。`%docker` 遇到 `$(` 会交给 bash 执行。）
 
     或者删除所有在某个镜像**之前**创建的镜像。书中是 `before=mongo:3.2`；我们本地现在比 `nginx:1.22` 早的是 busybox。
-    不过 `course/steps` 是从 `busybox:1.35` 构建的，busybox 是它的父镜像，引擎不会删除还有「子镜像」的镜像。
-    所以先删 `course/steps`——注意它的中间层镜像也被连带删除了（多出来的几行 `Deleted`）：
+    `course/steps` 是从 `busybox:1.35` 构建的。书中的引擎不会删除还有「子镜像」的镜像，删 `course/steps` 时还会连带删除
+    它的中间层镜像；今天的引擎没有中间层镜像，也不记录父子关系，共用的层只要还有镜像用着就会留下。先删 `course/steps`：
     """)
     c.code("%docker image rm course/steps:0.1")
     c.md("现在可以批量删除了：")
@@ -378,7 +388,8 @@ def chapter() -> Chapter:
     """)
     c.now("""
     - `devicemapper` 在 Docker 18.09 被标记为弃用，23.0 起默认禁用，**Docker Engine 25.0 中已被移除**；
-      `aufs` 也在 19.03 弃用、24.0 移除。今天所有发行版（包括 RHEL/CentOS 7.4 之后、以及它们的后继者）都用 **`overlay2`**。
+      `aufs` 也在 19.03 弃用、24.0 移除。今天所有发行版（包括 RHEL/CentOS 7.4 之后、以及它们的后继者）都用 **`overlay2`**，
+      或者在用 containerd 保存镜像时（Docker 29 的默认）用 containerd 的 **`overlayfs`** 快照器，底层是同一个内核文件系统。
     - CentOS 7 已于 2024 年 6 月停止维护，CentOS Linux 这个发行版也不再发布新版本。
     - 看看本实验引擎用的存储驱动：
     """)
@@ -459,7 +470,7 @@ def chapter() -> Chapter:
     c.code("%docker history nginx:v2")
     c.md("""
     `<missing>` 表示那一步不是本机上的一个镜像（它们是在别处构建、作为层拉下来的），不是出错。
-    新加的那一层只有几十字节，正是改过的 `index.html` 和 nginx 的 pid 文件。
+    新加的那一层很小（几十 kB），正是 `%diff` 列出的那些改动：改过的 `index.html`、nginx 的 pid 文件和它建的几个目录。
 
     用新镜像运行一个容器 `web2`（书中映射到 81 端口，我们仍让 Docker 挑端口），访问它：
     """)
@@ -537,9 +548,8 @@ print(wait_page(url_of("web3")))""",
 
     删除本章创建的容器和镜像，并把 `dockerlab/greeting:latest` 移回 `v1`，让其他章节和下一次运行从干净的状态开始：
     """)
-    c.code(f"""
-    !docker rm -f {CONTAINERS} >/dev/null 2>&1; docker image rm -f {IMAGES} >/dev/null 2>&1; docker image prune -f >/dev/null; rm -rf /tmp/dockerlab-steps; true
-    _ = registry.move_tag("dockerlab/greeting", "latest", "v1")
-    _ = lab.cleanup()
-    """)
+    c.code(reset_line(CONTAINERS, IMAGES) + "\n"
+           "!rm -rf /tmp/dockerlab-steps\n"
+           '_ = registry.move_tag("dockerlab/greeting", "latest", "v1")\n'
+           "_ = lab.cleanup()")
     return c
