@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
         result["engine_ready_s"] = round(time.monotonic() - t0, 2)
         home = work / "home"
         save_state(State(engine="lab", docker_host=engine.host, upstream=registry.addr, registry=registry.addr,
-                         mirror=box.mirror, bridge=engine.bridge, subnet=engine.subnet),
+                         mirror=box.mirror),
                    LabPaths(home=home, run=box.run))
         env = {
             "DOCKER_HOST": engine.host,
