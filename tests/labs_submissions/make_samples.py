@@ -61,7 +61,7 @@ def main(release: Path) -> None:
     # bob: partly right. lab1: task 1 right, size in bytes instead of MB, task 3 not done.
     save(fill(release, "lab1", {
         "task1-answer": sol["lab1"]["task1-answer"],
-        "task2-answer": sol["lab1"]["task2-answer"].replace("round(info[\"Size\"] / 1e6, 1)", "info[\"Size\"]"),
+        "task2-answer": sol["lab1"]["task2-answer"].replace("round(row.size / 1e6, 1)", "row.size"),
     }), "bob", "lab1", "lab1.ipynb")
     # lab3: tasks 1 and 2 right, serves on the wrong port.
     save(fill(release, "lab3", {**sol["lab3"], "task3-answer":
