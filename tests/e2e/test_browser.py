@@ -7,7 +7,6 @@ the pulled image, the diff tree. Screenshots go to ``artifacts/e2e/``: look at t
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import urllib.error
@@ -42,17 +41,20 @@ PULL_LINE = re.compile(r"^\s*%docker pull [^-\s]\S*\s*$|lab\.pull\(", re.MULTILI
 
 
 def registry_image_id(ref: str) -> str | None:
-    """The image id (config digest, 12 hex) the lab's upstream registry serves for ``ref``."""
+    """The image id (12 hex) the engine gives ``ref`` once pulled from the lab's upstream registry: under
+    the containerd image store that is the manifest's digest (the classic store used the config's)."""
     repo, _, tag = ref.partition(":")
     repo = repo if "/" in repo else f"library/{repo}"
     req = urllib.request.Request(
-        f"http://{load_state().upstream}/v2/{repo}/manifests/{tag or 'latest'}",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+        f"http://{load_state().upstream}/v2/{repo}/manifests/{tag or 'latest'}", method="HEAD",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
+                           "application/vnd.docker.distribution.manifest.v2+json"})
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
-            return str(json.load(r)["config"]["digest"]).removeprefix("sha256:")[:12]
-    except (OSError, KeyError, ValueError):
+            digest = r.headers.get("Docker-Content-Digest", "")
+    except OSError:
         return None
+    return digest.removeprefix("sha256:")[:12] or None
 
 
 def svg_text(src: str) -> str:
