@@ -40,4 +40,5 @@ def plant_learner_work(user: str, state: State, p: LabPaths) -> None:
     as_learner(*docker, "run", "-d", "--name", LEARNER_CONTAINER, "busybox:1.35", "sh", "-c",
                "echo mine > /index.html; sleep 86400")
     as_learner(*docker, "commit", LEARNER_CONTAINER, LEARNER_IMAGE)
-    as_learner("sh", "-c", f"mkdir -p {p.course} && echo mine > {p.course}/{LEARNER_FILE}; echo mine > $HOME/{LEARNER_FILE}")
+    home = pwd.getpwnam(user).pw_dir  # runuser keeps root's HOME
+    as_learner("sh", "-c", f"mkdir -p {p.course} && echo mine > {p.course}/{LEARNER_FILE}; echo mine > {home}/{LEARNER_FILE}")
