@@ -161,6 +161,7 @@ def test_the_learners_own_work_survived_the_suite(account: str) -> None:
     main = os.environ.get("LAB_MAIN_HOME")
     if not main:
         pytest.skip("root's ./lab test plants the learner's work; this run did not")
+    tests_home = os.environ["LAB_HOME"]
     p, state = _lab(main)
     env = {"DOCKER_HOST": state.docker_host}  # type: ignore[attr-defined]
     r = run_as(account, state.docker_cli, "ps", "--format", "{{.Names}}", env=env)  # type: ignore[attr-defined]
@@ -169,4 +170,5 @@ def test_the_learners_own_work_survived_the_suite(account: str) -> None:
     assert hostcheck.LEARNER_IMAGE in r.stdout.split(), r.stdout
     assert (p.course / hostcheck.LEARNER_FILE).read_text() == "mine\n"
     assert (Path(pwd.getpwnam(account).pw_dir) / hostcheck.LEARNER_FILE).read_text() == "mine\n"
-    assert state.docker_host != json.loads((Path(os.environ["LAB_HOME"]) / "state.json").read_text())["docker_host"]
+    os.environ["LAB_HOME"] = tests_home
+    assert state.docker_host != json.loads((Path(tests_home) / "state.json").read_text())["docker_host"]
