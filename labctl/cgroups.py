@@ -172,11 +172,12 @@ class Delegated:
             if not d.exists():
                 continue
             for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-                _rmdir(sub)
-            _rmdir(d)
+                rmdir_retrying(sub)
+            rmdir_retrying(d)
 
 
-def _rmdir(d: Path) -> None:
+def rmdir_retrying(d: Path) -> None:
+    """rmdir a cgroup, retrying while it is busy for a moment after its last process died."""
     for _ in range(20):
         try:
             d.rmdir()

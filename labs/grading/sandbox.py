@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from labctl import proc
+from labctl.cgroups import rmdir_retrying as _rmdir
 from labctl.engine import Engine, pick_subnet
 from labctl.registry import Registry
 
@@ -128,17 +129,6 @@ class Cgroup:
             for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
                 _rmdir(d)
             _rmdir(top)
-
-
-def _rmdir(d: Path) -> None:
-    for _ in range(20):
-        try:
-            d.rmdir()
-            return
-        except FileNotFoundError:
-            return
-        except OSError:  # still busy for a moment after its last process died
-            time.sleep(0.05)
 
 
 @dataclass
