@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ROOT", "Delegated", "LabLimits", "delegate", "enter", "hierarchy", "parent_name"]
+__all__ = ["ROOT", "Delegated", "LabLimits", "delegate", "enter", "hierarchy", "parent_name", "rmdir_retrying"]
 
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu")
