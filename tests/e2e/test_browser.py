@@ -37,7 +37,7 @@ CH6 = "notebooks/06-images.ipynb"
 KERNEL = "Docker Lab (Python 3)"
 NO_CJK_FONT = ("Chinese text renders as empty boxes: Chromium finds no CJK font. Install one "
                "(apt-get install fonts-wqy-microhei; add it to APT_PKGS in ./lab).")
-PULL_LINE = re.compile(r"^\s*%docker pull [^-\s]\S*\s*$|lab\.pull\(", re.MULTILINE)
+PULL_LINE = re.compile(r"^\s*%docker pull [^-\s]\S*\s*$|lab\.pull\((?![^)]*progress=False)", re.MULTILINE)
 
 
 def registry_image_id(ref: str) -> str | None:
