@@ -1,9 +1,11 @@
 """What the lab notebooks call to check their work against the real engine.
 
 ``self_check(name, *answers)`` runs a check in the kernel and shows ✔/✘ with a reason.
-``independently(name, *answers)`` runs the same check in a fresh Python process (used by the
-hidden tests), so a notebook that rebinds ``check`` or ``self_check`` in the kernel does not
-change what the grader sees. Answers travel as JSON.
+``independently(name, *answers)`` is the hidden tests' call. While ``./lab grade`` grades, it asks
+the sandbox's check service (``labs.grading.checkd``, root's process outside the submission, named by
+``DOCKERLAB_CHECKD``) to run the check against the engine; the grade is what that service recorded,
+whatever the kernel does with the answer. On a learner's own lab it runs the check in a fresh
+Python process. Answers travel as JSON.
 
 >>> Verdict(True, "ok").ok
 True
@@ -134,13 +136,37 @@ def self_check(name: str, *answers: Any) -> Verdict:
 
 
 def independently(name: str, *answers: Any) -> Verdict:
-    """Run check ``name`` in a fresh Python process; raise AssertionError(reason) if it fails."""
+    """Run check ``name`` outside this kernel; raise AssertionError(reason) if it fails."""
+    service = os.environ.get("DOCKERLAB_CHECKD")
+    if service:
+        return _ask_service(service, name, _plain(answers)).assert_ok()
     payload = json.dumps(_plain(answers), ensure_ascii=False)
     out = subprocess.run([sys.executable, "-m", "labs.grading.checks", name, payload],
                          capture_output=True, text=True, timeout=120, check=False)
     line = (out.stdout.strip().splitlines() or [out.stderr.strip()[-300:]])[-1]
     verdict = Verdict(out.returncode == 0, line[2:] if line[:1] in "✔✘" else line)
     return verdict.assert_ok()
+
+
+def _ask_service(path: str, name: str, answers: list[Any]) -> Verdict:
+    import socket
+
+    request = json.dumps({"check": name, "answers": answers}, ensure_ascii=False) + "\n"
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(150)
+            s.connect(path)
+            s.sendall(request.encode())
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        reply = json.loads(data.decode())
+        return Verdict(bool(reply["ok"]), str(reply["reason"]))
+    except (OSError, ValueError, KeyError) as e:
+        return Verdict(False, t("labs.check_crashed", err=f"{type(e).__name__}: {e}"))
 
 
 def _plain(value: Any) -> Any:

@@ -7,16 +7,37 @@ Layout (nbgrader's): ``source/`` (copied from ``labs/source``), ``release/`` (st
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from labctl.state import REPO, paths
 
-__all__ = ["LABS", "SOURCE", "Course"]
+__all__ = ["LABS", "SOURCE", "Course", "read_untrusted"]
+
+_CHECK_CALL = re.compile(r"independently\(\s*[\"']([\w.]+)[\"']")
+MAX_NOTEBOOK = 20 << 20
+
+
+def read_untrusted(path: Path, limit: int = MAX_NOTEBOOK) -> bytes | None:
+    """A regular file a grading account wrote, read by root without following links; None if it is
+    missing, not a regular file, or larger than ``limit``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return None
+        return f.read(limit + 1)[:limit]
 
 SOURCE = REPO / "labs" / "source"
 LABS = ("lab1", "lab2", "lab3", "lab4")
@@ -105,6 +126,99 @@ class Course:
         if out.returncode != 0:
             raise RuntimeError(f"nbgrader export failed:\n{(out.stdout + out.stderr)[-2000:]}")
         return to
+
+    # -- what a grading sandbox gets, and what comes back -------------------------------------------
+    def template(self, lab: str) -> Path:
+        """A course of its own for ``lab`` alone (no learner, no other lab), made once per batch: its
+        gradebook and config are what a sandbox's nbgrader gets."""
+        return self.root / "sandbox-template" / lab
+
+    def make_templates(self, labs: set[str]) -> None:
+        for lab in sorted(labs):
+            t = Course(self.template(lab))
+            shutil.rmtree(t.root, ignore_errors=True)
+            (t.root / "source").mkdir(parents=True)
+            shutil.copytree(self.root / "source" / lab, t.root / "source" / lab)
+            t.ensure()
+            out = t.nbgrader("generate_assignment", lab, "--force")
+            if out.returncode != 0:
+                raise RuntimeError(f"nbgrader generate_assignment {lab} failed:\n{(out.stdout + out.stderr)[-2000:]}")
+
+    def sandbox_course(self, lab: str, student: str, notebook: Path, dest: Path, uid: int, gid: int,
+                       sandbox_root: Path) -> None:
+        """The sandbox's course in ``dest``: config, this lab's gradebook, the submitted notebook."""
+        t = self.template(lab)
+        config = (f"c = get_config()  # noqa: F821\n"
+                  f"load_subconfig({str(REPO / 'labs' / 'nbgrader_config.py')!r})  # noqa: F821\n"
+                  f"c.CourseDirectory.root = {str(sandbox_root)!r}\n")
+        (dest / "nbgrader_config.py").write_text(config)
+        shutil.copy(t / "gradebook.db", dest / "gradebook.db")
+        sub = dest / "submitted" / student / lab
+        sub.mkdir(parents=True)
+        shutil.copy(notebook, sub / f"{lab}.ipynb")
+        for p in [dest, *dest.rglob("*")]:
+            os.chown(p, uid, gid)
+
+    def checks_of(self, lab: str) -> dict[str, list[str]]:
+        """grade cell -> the checks its hidden test asks for (``independently("lab1.pin", ...)``)."""
+        import nbformat
+
+        nb = nbformat.read(self.root / "source" / lab / f"{lab}.ipynb", as_version=4)
+        return {c.metadata["nbgrader"]["grade_id"]: _CHECK_CALL.findall(c.source) for c in nb.cells
+                if c.metadata.get("nbgrader", {}).get("grade")}
+
+    def record_grades(self, student: str, lab: str, verdicts: dict[str, dict[str, Any]],
+                      autograded: bytes | None, not_graded: str = "") -> dict[str, tuple[bool, str]]:
+        """Write the grades the check service recorded into the gradebook and the autograded notebook
+        (each test cell's output replaced by the recorded verdict). Returns grade cell -> (ok, reason).
+
+        ``not_graded``: the grader could not grade this submission; its grades stay empty (nbgrader
+        then lists it as needing manual grading)."""
+        import nbformat
+        from nbgrader.api import Gradebook
+
+        from .messages import t
+
+        results: dict[str, tuple[bool, str]] = {}
+        for cell, names in self.checks_of(lab).items():
+            seen = [verdicts.get(n) for n in names]
+            if not names or any(v is None for v in seen):
+                missing = [n for n, v in zip(names, seen) if v is None]
+                results[cell] = (False, not_graded or t("grade.not_checked", checks=", ".join(missing) or "—"))
+            else:
+                bad = [v for v in seen if v and not v["ok"]]
+                results[cell] = (not bad, str((bad or seen)[0]["reason"]))  # type: ignore[index]
+        with Gradebook(self.db_url, "dockerlab") as gb:
+            gb.update_or_create_submission(lab, student)
+            for cell in gb.find_notebook(lab, lab).grade_cells:
+                grade = gb.find_grade(cell.name, lab, lab, student)
+                ok = results.get(cell.name, (False, ""))[0]
+                grade.auto_score = None if not_graded else (float(cell.max_score) if ok else 0.0)
+                grade.manual_score = None
+            gb.db.commit()
+        nb = None
+        if autograded is not None:
+            try:
+                nb = nbformat.reads(autograded.decode("utf-8", "replace"), as_version=4)
+            except Exception:
+                nb = None
+        if nb is None:
+            nb = nbformat.read(self.submitted(student, lab) / f"{lab}.ipynb", as_version=4)
+        source = {c.metadata.get("nbgrader", {}).get("grade_id"): c
+                  for c in nbformat.read(self.root / "source" / lab / f"{lab}.ipynb", as_version=4).cells}
+        for c in nb.cells:
+            gid = c.metadata.get("nbgrader", {}).get("grade_id")
+            if gid in results and c.cell_type == "code":
+                ok, reason = results[gid]
+                c.source = source[gid].source
+                c.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"✔ {reason}\n")] if ok else \
+                    [nbformat.v4.new_output("error", ename="AssertionError", evalue=reason,
+                                            traceback=[f"AssertionError: {reason}"])]
+        dest = self.autograded(student, lab)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, dest)
+        (dest.parent / "checks.json").write_text(json.dumps(verdicts, ensure_ascii=False, indent=1))
+        return results
 
     def generate_feedback(self) -> list[Path]:
         out = self.nbgrader("generate_feedback", "lab*", "--force")

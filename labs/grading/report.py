@@ -44,6 +44,7 @@ class SubmissionReport:
     peak_memory_mb: float = 0.0
     limit_hits: dict[str, int] = field(default_factory=dict)  # e.g. {"pids_ctr": 5120}: a fork bomb met its limit
     tampered: list[str] = field(default_factory=list)  # locked cells edited or deleted (nbgrader restored them)
+    not_graded: bool = False  # the grader failed (engine, sandbox): no score, see ``problem``
 
 
 def _reasons(nb_path: Path, cell_timeout: int) -> dict[str, str]:
@@ -92,28 +93,25 @@ def build(course: Course, outcomes: list[Outcome], problems: list[Problem],
 
     reports: list[SubmissionReport] = []
     with Gradebook(course.db_url, "dockerlab") as gb:
-        def graded(student: str, lab: str) -> tuple[float, float, list[TaskResult]]:
-            nb = gb.find_notebook(lab, lab)
-            reasons = _reasons(course.autograded(student, lab), cell_timeout)
+        for o in outcomes:
+            nb = gb.find_notebook(o.lab, o.lab)
             tasks = []
             for cell in sorted(nb.grade_cells, key=lambda c: c.name):
                 try:
-                    score = float(gb.find_grade(cell.name, lab, lab, student).score)
+                    score = float(gb.find_grade(cell.name, o.lab, o.lab, o.student).score)
                 except MissingEntry:
                     score = 0.0
-                reason = reasons.get(cell.name, "") if score < cell.max_score else ""
-                tasks.append(TaskResult(cell.name, score, float(cell.max_score), reason))
-            return sum(x.score for x in tasks), float(nb.max_score), tasks
-
-        for o in outcomes:
-            score, max_score, tasks = graded(o.student, o.lab)
-            if o.error:  # nbgrader did not finish: nothing it left behind counts
-                score, tasks = 0.0, [TaskResult(x.task, 0.0, x.max_score, o.error) for x in tasks]
+                ok, reason = o.tasks.get(cell.name, (False, ""))
+                if not ok and o.error and not o.not_graded:
+                    reason = f"{reason} ({o.error})"
+                tasks.append(TaskResult(cell.name, score, float(cell.max_score), "" if ok else reason))
+            score = sum(x.score for x in tasks)
             hits = {k: v for k, v in dict(o.detail.get("limit_hits") or {}).items() if v}  # type: ignore[call-overload]
-            reports.append(SubmissionReport(o.student, o.lab, score, max_score, tasks, o.error,
+            problem = t("grade.not_graded", reason=o.not_graded) if o.not_graded else o.error
+            reports.append(SubmissionReport(o.student, o.lab, score, float(nb.max_score), tasks, problem,
                                             o.seconds, round(o.peak_memory / 2**20, 1), hits,
                                             _tampered(course.submitted(o.student, o.lab) / f"{o.lab}.ipynb",
-                                                      course.release(o.lab))))
+                                                      course.release(o.lab)), bool(o.not_graded)))
         for p in problems:
             lab = p.lab or ""
             max_score = float(gb.find_notebook(lab, lab).max_score) if lab in LABS else 0.0
@@ -132,8 +130,11 @@ def write(reports: list[SubmissionReport], out_dir: Path) -> tuple[Path, Path]:
             lines.append(f"!  {r.problem}")
             continue
         hits = "   limits hit: " + ", ".join(f"{k} ×{v}" for k, v in r.limit_hits.items()) if r.limit_hits else ""
-        lines.append(f"{r.student:<14} {r.lab:<5} {r.score:g}/{r.max_score:g}   "
+        score = "—" if r.not_graded else f"{r.score:g}"
+        lines.append(f"{r.student:<14} {r.lab:<5} {score}/{r.max_score:g}   "
                      f"{r.seconds:.1f} s   {r.peak_memory_mb:.0f} MB{hits}")
+        if r.problem:
+            lines.append(f"     ! {r.problem}")
         if r.tampered:
             lines.append("     ⚠ " + t("grade.tampered", cells=", ".join(r.tampered)))
         for task in r.tasks:

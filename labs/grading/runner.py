@@ -1,24 +1,34 @@
-"""Autograde submissions, each in its own :class:`Sandbox`, ``jobs`` at a time."""
+"""Autograde submissions, each in its own :class:`Sandbox` on an account of the grading pool,
+``jobs`` at a time. This module is the grader's (root's) side: it makes the sandbox, starts root's
+helpers (the mirror's relay, the check service, lab 4's registry as ``nobody``), starts the worker
+inside as the account, and afterwards takes the grades from the check service's record."""
 
 from __future__ import annotations
 
 import json
+import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from labctl.state import REPO
+from labctl.enginepkgs import EngineBinaries
+from labctl.registry import Registry
+from labctl.state import REPO, LabPaths, State, save_state
 
 from .collect import Submission
-from .course import Course
+from .course import Course, read_untrusted
 from .messages import t
-from .sandbox import Limits, Sandbox
+from .sandbox import NOBODY, Limits, Sandbox
 
-__all__ = ["Outcome", "grade_all", "grade_one", "run_in_sandbox"]
+__all__ = ["Context", "Outcome", "grade_all", "grade_one"]
+
+SANDBOX_REGISTRY = "127.0.0.1:5102"  # lab 4's registry, on the sandbox's own loopback
 
 
 @dataclass
@@ -26,38 +36,98 @@ class Outcome:
     student: str
     lab: str
     seconds: float = 0.0
-    peak_memory: int = 0  # bytes, the sandbox cgroup's high-water mark (engine, kernel, disk)
-    error: str = ""  # why nbgrader did not finish; empty when it did
+    peak_memory: int = 0  # bytes, the sandbox cgroup's high-water mark (engine, kernel, tmpfs)
+    error: str = ""  # the learner's side stopped early (timeout, nbgrader failed): recorded checks count
+    not_graded: str = ""  # the grader's fault (engine, sandbox): no grade at all
+    tasks: dict[str, tuple[bool, str]] = field(default_factory=dict)
     detail: dict[str, object] = field(default_factory=dict)
 
 
-def run_in_sandbox(work: Path, job: dict[str, object], mirror: str, timeout: int,
-                   limits: Limits, scratch: Path) -> tuple[dict[str, object], int, bool]:
-    """Run the worker for ``job`` in a fresh sandbox; (its result, peak memory, timed out).
+@dataclass
+class Context:
+    course: Course
+    mirror: str  # host:port of the lab's mirror on the host's loopback
+    binaries: EngineBinaries
+    cell_timeout: int = 60
+    submission_timeout: int = 600
+    limits: Limits = field(default_factory=Limits)
+    hide: tuple[str, ...] = ()
+    lang: str = "zh"
 
-    The result also says how often the sandbox's limits were hit (``limit_hits``)."""
-    box = Sandbox.allocate(scratch, work, mirror, limits)
-    timed_out = False
+
+def _wait_file(path: Path, timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return
+        time.sleep(0.05)
+    tail = log.read_text(errors="replace")[-300:] if log.exists() else ""
+    raise RuntimeError(f"{what} did not start: {tail.strip()}")
+
+
+def _wait_text(log: Path, text: str, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start: {log.read_text(errors='replace')[-300:].strip() if log.exists() else ''}")
+
+
+def _helpers(box: Sandbox, ctx: Context) -> str:
+    """Root's relay to the mirror, lab 4's registry (as nobody), the check service. Returns its socket."""
+    holder = box.holder_pid()
+    port = int(ctx.mirror.rpartition(":")[2])
+    box.helper("relay", [sys.executable, "-m", "labs.grading.relay", str(holder), str(port)])
+    reg = Registry("grade", int(SANDBOX_REGISTRY.rpartition(":")[2]), box.home / "registry" / "data",
+                   box.control, box.control)
+    reg.storage.mkdir(exist_ok=True)
+    os.chown(reg.storage, NOBODY, NOBODY)
+    reg.config.write_text(reg.config_text())
+    os.chmod(reg.config, 0o644)
+    box.helper("registry", box.enter_root_net(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                                               "--inh-caps=-all", "--no-new-privs", "--", "/usr/bin/docker-registry",
+                                               "serve", str(reg.config)]))
+    state_home = box.control / "home"
+    save_state(State(engine="grade", docker_host=f"unix://{box.user / 'run' / 'grade.sock'}", upstream=SANDBOX_REGISTRY,
+                     registry=SANDBOX_REGISTRY, mirror=f"127.0.0.1:{port}"), LabPaths(home=state_home, run=box.control))
+    sock = box.home / "ctl" / "checkd.sock"
+    box.helper("checkd", box.enter_root_net([sys.executable, "-m", "labs.grading.checkd", str(sock),
+                                             str(box.control / "verdicts.jsonl")]),
+               env={"LAB_HOME": str(state_home), "DOCKERLAB_LANG": ctx.lang})
+    _wait_text(box.control / "relay.log", "relaying", 15, "the mirror's relay")
+    _wait_file(sock, 15, "the check service", box.control / "checkd.log")
+    return str(sock)
+
+
+def _verdicts(record: Path) -> dict[str, dict[str, object]]:
+    """check name -> its last verdict, from the check service's record (root's file)."""
+    last: dict[str, dict[str, object]] = {}
     try:
-        box.create()
-        (work / "job.json").write_text(json.dumps({**job, "sandbox": box.to_dict(), "work": str(work)}))
-        with open(work / "worker.log", "wb") as log:
-            try:
-                subprocess.run([sys.executable, "-m", "labs.grading.worker", str(work / "job.json")],
-                               cwd=REPO, timeout=timeout, check=False, stdout=log, stderr=log)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-    finally:
-        peak, hits = box.teardown()
-    result = json.loads((work / "result.json").read_text()) if (work / "result.json").exists() else {}
-    seen = dict(result.get("limit_hits") or {})  # type: ignore[call-overload]
-    result["limit_hits"] = {k: max(v, int(seen.get(k, 0))) for k, v in hits.items()}
-    return result, max(peak, int(result.get("peak_memory", 0) or 0)), timed_out
+        lines = record.read_text().splitlines()
+    except OSError:
+        return last
+    for line in lines:
+        try:
+            v = json.loads(line)
+            last[v["check"]] = v
+        except (ValueError, KeyError):
+            pass
+    return last
 
 
-def grade_one(course: Course, sub: Submission, mirror: str, cell_timeout: int,
-              submission_timeout: int, limits: Limits) -> Outcome:
+def _copy_logs(box: Sandbox, work: Path) -> None:
+    for f in (box.user / "logs").glob("*.log") if (box.user / "logs").exists() else []:
+        data = read_untrusted(f, 2 << 20)
+        if data is not None:
+            (work / f"sandbox-{f.name}").write_bytes(data)
+    for f in box.control.glob("*.log") if box.control.exists() else []:
+        shutil.copy(f, work / f"grader-{f.name}")
+
+
+def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
     t0 = time.monotonic()
+    course = ctx.course
     out = Outcome(sub.student, sub.lab)
     dest = course.submitted(sub.student, sub.lab)
     shutil.rmtree(dest, ignore_errors=True)
@@ -67,25 +137,99 @@ def grade_one(course: Course, sub: Submission, mirror: str, cell_timeout: int,
     work = course.workdir(sub.student, sub.lab)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    job = {"course": str(course.root), "student": sub.student, "assignment": sub.lab,
-           "cell_timeout": cell_timeout}
-    result, out.peak_memory, timed_out = run_in_sandbox(work, job, mirror, submission_timeout,
-                                                        limits, course.root / "engines")
+    box = Sandbox(account, ctx.limits, hide=ctx.hide)
+    result: dict[str, object] = {"account": account, "started": time.time()}
+    autograded = None
+    deadline = time.monotonic() + ctx.submission_timeout
+    try:
+        box.create()
+        sock = _helpers(box, ctx)
+        pw = box.pw
+        course.sandbox_course(sub.lab, sub.student, dest / f"{sub.lab}.ipynb", box.user / "course", pw.pw_uid,
+                              pw.pw_gid, box.user / "course")
+        job = {"binaries": asdict(ctx.binaries), "mirror": f"127.0.0.1:{ctx.mirror.rpartition(':')[2]}",
+               "registry": SANDBOX_REGISTRY, "checkd": sock, "assignment": sub.lab, "student": sub.student,
+               "cell_timeout": ctx.cell_timeout, "lang": ctx.lang,
+               "engine_args": [f"--cgroup-parent={box.cgroup.container_parent()}"]}
+        (box.home / "ctl" / "job.json").write_text(json.dumps(job))
+        os.chmod(box.home / "ctl" / "job.json", 0o644)
+        env = {"HOME": str(box.user), "USER": account, "LOGNAME": account, "PYTHONPATH": str(REPO),
+               "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "XDG_RUNTIME_DIR": str(box.user / "run"),
+               "LANG": "C.UTF-8"}
+        argv = box.enter(["env", "-C", str(box.user), sys.executable, "-m", "labs.grading.worker",
+                          str(box.home / "ctl" / "job.json")])
+        with open(box.control / "worker.log", "wb") as log:
+            p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env,
+                                 cwd="/", start_new_session=True)
+            lines: queue.Queue[str] = queue.Queue()
+
+            def pump() -> None:
+                for raw in p.stdout:  # type: ignore[union-attr]
+                    lines.put(raw.decode(errors="replace").strip())
+                lines.put("")
+
+            threading.Thread(target=pump, daemon=True).start()
+            ready = False
+            while True:
+                try:
+                    line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+                except queue.Empty:
+                    line = None
+                if line is None or time.monotonic() > deadline:
+                    out.error = t("grade.timeout", s=ctx.submission_timeout)
+                    if not ready:
+                        out.not_graded = t("grade.timeout", s=ctx.submission_timeout)
+                    break
+                if not ready and line.startswith("READY "):
+                    ready = True
+                    pid, secs = line.split()[1:3]
+                    (box.control / "dockerd.expected").write_text(pid)
+                    result["engine_ready_s"] = float(secs)
+                    result["autograde_started"] = time.time()
+                elif not ready:  # before READY only the grader's code ran: its word is trusted
+                    if line.startswith("FAILED ") or line == "":
+                        tail = (box.control / "worker.log").read_text(errors="replace").strip().splitlines()[-1:]
+                        out.not_graded = line[7:] or (tail[0][:300] if tail else "the sandbox's worker exited")
+                        break
+                elif line.startswith("DONE ") or line == "":
+                    rc = line[5:]
+                    if rc != "0":
+                        out.error = t("grade.failed", err=f"nbgrader exit {rc or '?'}", log=work / "sandbox-nbgrader.log")
+                    break
+        result["autograde_s"] = round(time.time() - float(result.get("autograde_started", time.time())), 2)
+        autograded = read_untrusted(box.user / "course" / "autograded" / sub.student / sub.lab / f"{sub.lab}.ipynb")
+    except Exception as e:  # the grader's own failure: this submission is not graded, the batch goes on
+        out.not_graded = f"{type(e).__name__}: {e}"[:400]
+    finally:
+        hits = box.cgroup.limit_hits()
+        box.stop()
+        out.peak_memory = box.cgroup.peak_memory()
+        result["limit_hits"] = hits
+        try:
+            _copy_logs(box, work)
+        except OSError:
+            pass
+        verdicts = _verdicts(box.control / "verdicts.jsonl")
+        box.sweep()
+    out.tasks = course.record_grades(sub.student, sub.lab, verdicts, autograded,
+                                     not_graded=t("grade.not_graded", reason=out.not_graded) if out.not_graded else "")
     out.detail = result
-    if timed_out:
-        out.error = t("grade.timeout", s=submission_timeout)
-    if not out.error and ("error" in result or result.get("rc") not in (0, None) or not result):
-        err = result.get("error") or f"nbgrader exit {result.get('rc')}"
-        out.error = t("grade.failed", err=err, log=work / "nbgrader.log")
+    (work / "result.json").write_text(json.dumps({**result, "not_graded": out.not_graded, "error": out.error}))
     out.seconds = round(time.monotonic() - t0, 2)
     return out
 
 
-def grade_all(course: Course, subs: list[Submission], mirror: str, *, jobs: int = 2,
-              cell_timeout: int = 60, submission_timeout: int = 600,
-              limits: Limits | None = None) -> list[Outcome]:
-    limits = limits or Limits()
+def grade_all(ctx: Context, subs: list[Submission], accounts: list[str], jobs: int = 2) -> list[Outcome]:
+    free: queue.Queue[str] = queue.Queue()
+    for a in accounts[:max(1, jobs)]:
+        free.put(a)
+
+    def one(sub: Submission) -> Outcome:
+        account = free.get()
+        try:
+            return grade_one(ctx, sub, account)
+        finally:
+            free.put(account)
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(grade_one, course, s, mirror, cell_timeout, submission_timeout, limits)
-                   for s in subs]
-        return [f.result() for f in futures]
+        return list(pool.map(one, subs))

@@ -1,237 +1,377 @@
-"""A throwaway place to grade one submission: a cgroup with limits, a size-limited disk, a
-private Docker Engine (seeded from the lab's mirror) and a private registry.
+"""A throwaway place to grade one submission, with nothing of root in it.
 
-Everything the grader starts for a submission runs inside the cgroup ``dockerlab-grade-<id>``
-(pids, memory, cpu, freezer; cgroup v1, no systemd): the worker process joins it first, so the
-engine, its containerd, the registry, nbgrader and the kernel all inherit it. Containers go one
-level deeper (``--cgroup-parent=/dockerlab-grade-<id>/ctr``) with tighter limits, so a fork bomb
-in a container stops at ``container_pids`` while the engine can still answer.
+Per submission, on one account of the grading pool (``labctl.gradeaccounts``, e.g. ``dlgrade1``):
 
-The engine's data root is a tmpfs of ``disk_mb``: a submission that fills "the disk" fills that.
-Published ports bind to a loopback address of its own (``127.213.<n>.1``), so two submissions can
-publish the same port at once.
+* a **cgroup** ``dockerlab-grade-<account>`` with limits on pids, memory (swap included where the
+  host accounts swap), CPU (and I/O on cgroup v2); everything the account runs for the submission
+  (engine, kernel, nbgrader, containers) is inside it; containers one level deeper (``ctr``) with
+  tighter limits where the engine can use them. cgroup v1 and v2 (:class:`SandboxCgroup`);
+* a **size-limited tmpfs** as the account's home (engine data, the notebook's copy, logs);
+* a **network namespace** of its own, made by root: only loopback, on which root's relay serves the
+  course's read-only mirror (``relay``) and an unprivileged registry takes lab 4's pushes. The
+  rootless engine (RootlessKit + slirp4netns, run by the account) sits inside it, so its
+  ``10.0.2.2`` reaches only those two; published ports and ``--net=host`` stay in the sandbox;
+* a **mount namespace** of its own: the course directory, the submissions, the project's sources,
+  tests and history are covered by empty read-only tmpfs; ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are
+  the sandbox's own;
+* a **wall-clock limit** (the grader kills the cgroup, the account's processes and its helpers).
+
+Root's part is only making and removing these, and the helpers that never run the learner's code
+(relay, check service). :meth:`Sandbox.sweep` removes what a crashed run left.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import secrets
+import pwd
+import shutil
 import signal
 import subprocess
-import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from labctl import proc
-from labctl.cgroups import rmdir_retrying as _rmdir
-from labctl.engine import Engine, pick_subnet
-from labctl.registry import Registry
+from labctl import cgroups
+from labctl.gradeaccounts import BASE, account_pids
+from labctl.state import REPO
 
-__all__ = ["CGROUP_ROOT", "Cgroup", "GradingEngine", "Limits", "Sandbox"]
+__all__ = ["CGROUP_ROOT", "CONTROL", "Limits", "Sandbox", "SandboxCgroup", "enter_argv"]
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-CONTROLLERS = ("pids", "memory", "cpu", "freezer")
-_ALLOC = threading.Lock()  # subnets and ports handed out to sandboxes of this process
-_TAKEN_SUBNETS: set[str] = set()
-_TAKEN_PORTS: set[int] = set()
+CGROUP_ROOT = cgroups.ROOT
+CONTROL = Path("/run/dockerlab-grade")  # root 0700: the grader's own files per account (pids, verdicts)
+V1 = ("pids", "memory", "cpu", "freezer")
+NOBODY = 65534
 
 
 @dataclass(frozen=True)
 class Limits:
     pids: int = 1024  # engine + containerd + kernel + nbgrader + containers
     container_pids: int = 200
-    memory_mb: int = 1536  # includes the tmpfs disk's pages
-    container_memory_mb: int = 512
+    memory_mb: int = 1536  # includes the tmpfs disk's pages; swap is not allowed on top
+    container_memory_mb: int = 768
     cpus: float = 1.0
     disk_mb: int = 1024
+    io_mbps: int = 200  # cgroup v2 only (io.max on the disk of the tmpfs-less rest: /)
 
 
-class Cgroup:
-    """``/sys/fs/cgroup/<controller>/<name>`` in every controller of :data:`CONTROLLERS`."""
+class SandboxCgroup:
+    """``dockerlab-grade-<account>`` on cgroup v1 (one directory per controller) or v2 (one tree).
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    v1: root sets the limits; only the ``ctr`` directories are the account's (so its engine's runc
+    can make per-container cgroups below them); every knob stays root's.
+    v2: like a systemd delegation: the subtree is the account's (``cgroup.procs``, ``subtree_control``,
+    ``threads``), its limits (``memory.max``, ``memory.swap.max``, ``pids.max``, ``cpu.max``, ``io.max``)
+    root's; processes live in the leaf ``work`` (no internal processes), containers under ``ctr``.
+    """
 
-    def path(self, controller: str, sub: str = "") -> Path:
-        return CGROUP_ROOT / controller / self.name / sub
+    def __init__(self, name: str, root: Path = CGROUP_ROOT) -> None:
+        self.name, self.root = name, root
+        self.kind = cgroups.hierarchy(root)
 
-    def create(self, limits: Limits) -> None:
-        for c in CONTROLLERS:
-            self.path(c, "ctr").mkdir(parents=True, exist_ok=True)
-        self._write("pids", "", "pids.max", limits.pids)
-        self._write("pids", "ctr", "pids.max", limits.container_pids)
-        self._write("memory", "", "memory.limit_in_bytes", limits.memory_mb << 20)
-        self._write("memory", "ctr", "memory.limit_in_bytes", limits.container_memory_mb << 20)
-        period = 100_000
-        self._write("cpu", "", "cpu.cfs_period_us", period)
-        self._write("cpu", "", "cpu.cfs_quota_us", int(period * limits.cpus))
+    def tops(self) -> list[Path]:
+        if self.kind == "v2":
+            return [self.root / self.name]
+        return [self.root / c / self.name for c in V1 if (self.root / c).is_dir()]
 
-    def _write(self, controller: str, sub: str, knob: str, value: int | str) -> None:
-        (self.path(controller, sub) / knob).write_text(str(value))
+    def _w(self, path: Path, value: object) -> bool:
+        try:
+            path.write_text(str(value))
+            return True
+        except OSError:
+            return False
 
-    def join(self, pid: int) -> None:
-        for c in CONTROLLERS:
-            (self.path(c) / "cgroup.procs").write_text(str(pid))
+    def create(self, limits: Limits, uid: int, gid: int) -> None:
+        if self.kind == "v1":
+            for top in self.tops():
+                (top / "ctr").mkdir(parents=True, exist_ok=True)
+                os.chown(top / "ctr", uid, gid)
+            base = self.root
+            self._w(base / "pids" / self.name / "pids.max", limits.pids)
+            self._w(base / "pids" / self.name / "ctr" / "pids.max", limits.container_pids)
+            mem = base / "memory" / self.name
+            self._w(mem / "memory.limit_in_bytes", limits.memory_mb << 20)
+            self._w(mem / "memory.memsw.limit_in_bytes", limits.memory_mb << 20)  # where swap is accounted
+            self._w(mem / "ctr" / "memory.limit_in_bytes", limits.container_memory_mb << 20)
+            self._w(mem / "ctr" / "memory.memsw.limit_in_bytes", limits.container_memory_mb << 20)
+            self._w(mem / "memory.swappiness", 0)
+            period = 100_000
+            self._w(base / "cpu" / self.name / "cpu.cfs_period_us", period)
+            self._w(base / "cpu" / self.name / "cpu.cfs_quota_us", int(period * limits.cpus))
+            return
+        if self.kind != "v2":
+            raise RuntimeError("no cgroup file system at /sys/fs/cgroup: grading needs one to limit submissions")
+        top = self.root / self.name
+        have = (self.root / "cgroup.controllers").read_text().split()
+        wanted = [c for c in ("memory", "pids", "cpu", "io") if c in have]
+        self._w(self.root / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
+        top.mkdir(exist_ok=True)
+        self._w(top / "memory.max", limits.memory_mb << 20)
+        self._w(top / "memory.swap.max", 0)
+        self._w(top / "pids.max", limits.pids)
+        self._w(top / "cpu.max", f"{int(100_000 * limits.cpus)} 100000")
+        dev = _root_device()
+        if dev and "io" in wanted:
+            bps = limits.io_mbps << 20
+            self._w(top / "io.max", f"{dev} rbps={bps} wbps={bps}")
+        for leaf in ("work", "ctr"):
+            (top / leaf).mkdir(exist_ok=True)
+        self._w(top / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
+        self._w(top / "ctr" / "pids.max", limits.container_pids)
+        self._w(top / "ctr" / "memory.max", limits.container_memory_mb << 20)
+        self._w(top / "ctr" / "memory.swap.max", 0)
+        for d in (top, top / "work", top / "ctr"):
+            for rel in ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
+                if (d / rel).exists():
+                    os.chown(d / rel, uid, gid)
+
+    def procs_files(self) -> list[Path]:
+        """Where a process is put to be inside the sandbox."""
+        if self.kind == "v2":
+            return [self.root / self.name / "work" / "cgroup.procs"]
+        return [t / "cgroup.procs" for t in self.tops()]
+
+    def container_parent(self) -> str:
+        return f"/{self.name}/ctr"
 
     def pids(self) -> set[int]:
         found: set[int] = set()
-        base = self.path("pids")
-        for procs in base.rglob("cgroup.procs") if base.exists() else []:
-            found.update(int(x) for x in procs.read_text().split())
+        for top in self.tops():
+            for procs in top.rglob("cgroup.procs") if top.exists() else []:
+                try:
+                    found.update(int(x) for x in procs.read_text().split())
+                except (OSError, ValueError):
+                    pass
         return found
 
     def peak_memory(self) -> int:
-        try:
-            return int((self.path("memory") / "memory.max_usage_in_bytes").read_text())
-        except OSError:
-            return 0
+        for f in (self.root / "memory" / self.name / "memory.max_usage_in_bytes",
+                  self.root / self.name / "memory.peak"):
+            try:
+                return int(f.read_text())
+            except (OSError, ValueError):
+                continue
+        return 0
 
     def limit_hits(self) -> dict[str, int]:
-        """How often the limits stopped something: forks refused, memory limit reached.
-
-        Counted per cgroup where it happened (a container's own cgroup for a fork bomb), so ask
-        while the containers still exist."""
+        """How often the limits stopped something: forks refused, memory limit reached."""
         hits = {"pids": 0, "memory": 0}
-        for knob, key in (("pids.events", "pids"), ("memory.failcnt", "memory")):
-            base = self.path(key)
-            for f in base.rglob(knob) if base.exists() else []:
-                try:
-                    words = f.read_text().split()
-                    hits[key] += int(words[words.index("max") + 1] if key == "pids" else words[0])
-                except (OSError, ValueError, IndexError):
-                    pass
+        for top in self.tops():
+            if not top.exists():
+                continue
+            for f in top.rglob("pids.events"):
+                hits["pids"] += _event(f, "max")
+            if self.kind == "v1":
+                for f in top.rglob("memory.failcnt"):
+                    try:
+                        hits["memory"] += int(f.read_text().split()[0])
+                    except (OSError, ValueError, IndexError):
+                        pass
+            else:
+                for f in top.rglob("memory.events"):
+                    hits["memory"] += _event(f, "max")
         return hits
 
     def kill_all(self, timeout: float = 10.0) -> None:
-        """Freeze, SIGKILL and thaw until no process of ours is left (a fork bomb cannot outrun it)."""
-        state = self.path("freezer") / "freezer.state"
+        """Freeze, SIGKILL, thaw until nothing is left (a fork bomb cannot outrun it)."""
+        kill = self.root / self.name / "cgroup.kill"
+        if self.kind == "v2" and kill.exists():
+            self._w(kill, 1)
+        freezer = self.root / "freezer" / self.name / "freezer.state"
+        frozen = self.root / self.name / "cgroup.freeze"
         deadline = time.monotonic() + timeout
         while self.pids() and time.monotonic() < deadline:
-            if state.exists():
-                state.write_text("FROZEN")
+            self._w(freezer, "FROZEN") if self.kind == "v1" else self._w(frozen, 1)
             for pid in self.pids():
                 try:
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
+                except (ProcessLookupError, PermissionError):
                     pass
-            if state.exists():
-                state.write_text("THAWED")
+            self._w(freezer, "THAWED") if self.kind == "v1" else self._w(frozen, 0)
             time.sleep(0.1)
 
     def remove(self) -> None:
-        """rmdir bottom-up in every hierarchy (docker adds its own per-container directories)."""
-        for hierarchy in CGROUP_ROOT.iterdir():
-            top = hierarchy / self.name
+        for top in self.tops():
             if not top.is_dir():
                 continue
             for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-                _rmdir(d)
-            _rmdir(top)
+                cgroups.rmdir_retrying(d)
+            cgroups.rmdir_retrying(top)
 
 
-@dataclass
-class GradingEngine(Engine):
-    """An :class:`Engine` whose published ports bind to an address of its own."""
+def _event(f: Path, key: str) -> int:
+    try:
+        words = f.read_text().split()
+        return int(words[words.index(key) + 1])
+    except (OSError, ValueError, IndexError):
+        return 0
 
-    listen_ip: str = "127.0.0.1"
 
-    def daemon_json(self) -> dict[str, object]:
-        cfg = super().daemon_json()
-        cfg["ip"] = self.listen_ip
-        return cfg
+def _root_device() -> str:
+    try:
+        st = os.stat("/")
+        return f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+    except OSError:
+        return ""
+
+
+def enter_argv(holder: int, procs: list[Path], uid: int, gid: int, argv: list[str], *,
+               locked: bool = False) -> list[str]:
+    """``argv`` run inside the sandbox: in its cgroup, its mount and network namespaces, as the account.
+
+    ``locked`` also sets no_new_privs and drops every capability from the bounding set (for the kernel
+    and nbgrader: no setuid program can give them anything)."""
+    join = 'p=$$; IFS=:; for f in $0; do echo $p > "$f" || exit 97; done; unset IFS; exec "$@"'
+    priv = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all"]
+    if locked:
+        priv += ["--no-new-privs", "--bounding-set=-all"]
+    return ["sh", "-c", join, ":".join(map(str, procs)),
+            "nsenter", f"--mount=/proc/{holder}/ns/mnt", f"--net=/proc/{holder}/ns/net", "--",
+            *priv, "--", *argv]
 
 
 @dataclass
 class Sandbox:
-    """Everything one submission is graded in. Made by the grader, entered by the worker."""
+    """One grading account's sandbox. Made by the grader (root), entered by :func:`enter_argv`."""
 
-    id: str
-    scratch: Path  # tmpfs mount point (the engine's disk)
-    logs: Path
-    mirror: str
-    subnet: str
-    registry_port: int
+    account: str
     limits: Limits = field(default_factory=Limits)
-
-    @classmethod
-    def allocate(cls, scratch_root: Path, logs: Path, mirror: str, limits: Limits) -> Sandbox:
-        sid = secrets.token_hex(3)
-        with _ALLOC:
-            subnet = pick_subnet(int(sid[:2], 16), set())
-            while subnet in _TAKEN_SUBNETS:
-                subnet = pick_subnet(int(subnet.split(".")[2]) + 1, set())
-            port = proc.free_port(5100, avoid=_TAKEN_PORTS, span=800)
-            _TAKEN_SUBNETS.add(subnet)
-            _TAKEN_PORTS.add(port)
-        return cls(sid, scratch_root / sid, logs, mirror, subnet, port, limits)
-
-    # -- names ---------------------------------------------------------------------------------
-    @property
-    def cgroup(self) -> Cgroup:
-        return Cgroup(f"dockerlab-grade-{self.id}")
+    hide: tuple[str, ...] = ()  # instructor paths to cover in the sandbox's mount namespace
 
     @property
-    def run(self) -> Path:
-        return Path(f"/run/dockerlab-g{self.id}")
+    def pw(self) -> pwd.struct_passwd:
+        return pwd.getpwnam(self.account)
 
     @property
-    def listen_ip(self) -> str:
-        third = ipaddress.ip_network(self.subnet).network_address.packed[2]
-        return f"127.213.{third}.1"
+    def home(self) -> Path:
+        return BASE / self.account  # the tmpfs
 
-    def engine(self) -> GradingEngine:
-        return GradingEngine(
-            name="grade", data_root=self.scratch / "engine", run=self.run, logs=self.logs,
-            bridge=f"dlg-{self.id}", subnet=self.subnet, mirror=self.mirror,
-            extra_args=[f"--cgroup-parent=/{self.cgroup.name}/ctr"], listen_ip=self.listen_ip)
+    @property
+    def user(self) -> Path:
+        return self.home / "u"  # the account's HOME inside the tmpfs
 
-    def registry(self) -> Registry:
-        return Registry(f"grade-{self.id}", self.registry_port, self.scratch / "registry",
-                        self.run, self.logs)
+    @property
+    def control(self) -> Path:
+        return CONTROL / self.account
 
-    def to_dict(self) -> dict[str, object]:
-        d = asdict(self)
-        d.update(scratch=str(self.scratch), logs=str(self.logs), limits=asdict(self.limits))
-        return d
+    @property
+    def cgroup(self) -> SandboxCgroup:
+        return SandboxCgroup(f"dockerlab-grade-{self.account}")
 
-    @classmethod
-    def from_dict(cls, d: dict[str, object]) -> Sandbox:
-        d = dict(d)
-        limits = Limits(**d.pop("limits"))  # type: ignore[arg-type]
-        return cls(limits=limits, scratch=Path(str(d.pop("scratch"))), logs=Path(str(d.pop("logs"))),
-                   **d)  # type: ignore[arg-type]
+    def holder_pid(self) -> int | None:
+        return _live_pid(self.control / "holder.pid", "dockerlab-grade-holder")
+
+    def enter(self, argv: list[str], locked: bool = False) -> list[str]:
+        holder = self.holder_pid()
+        if holder is None:
+            raise RuntimeError("the sandbox's namespaces are gone")
+        return enter_argv(holder, self.cgroup.procs_files(), self.pw.pw_uid, self.pw.pw_gid, argv,
+                          locked=locked)
+
+    def enter_root_net(self, argv: list[str]) -> list[str]:
+        """Root's helpers: in the sandbox's network namespace only (files as on the host)."""
+        return ["nsenter", f"--net=/proc/{self.holder_pid()}/ns/net", "--", *argv]
 
     # -- lifecycle -----------------------------------------------------------------------------
     def create(self) -> None:
-        """Cgroup with limits and a tmpfs disk (the grader, as root, before the worker starts)."""
-        self.cgroup.create(self.limits)
-        self.scratch.mkdir(parents=True, exist_ok=True)
-        self.logs.mkdir(parents=True, exist_ok=True)
-        self.run.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.limits.disk_mb}m,mode=0711",
-                        f"dockerlab-grade-{self.id}", str(self.scratch)], check=True)
+        """tmpfs home, cgroup, and the namespaces (held by a root ``sleep``)."""
+        pw = self.pw
+        self.sweep()
+        CONTROL.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(CONTROL, 0o700)
+        self.control.mkdir(mode=0o700, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True)
+        # root's 0711 top: the account cannot rename root's ctl/ (the check service's socket) or the
+        # registry's storage; its own files are all under u/ (its HOME)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.limits.disk_mb}m,mode=0711,nosuid,nodev",
+                        f"dockerlab-grade-{self.account}", str(self.home)], check=True, capture_output=True)
+        for sub in ("u", "u/tmp", "u/shm", "u/run", "u/logs", "u/course", "u/lab"):
+            d = self.home / sub
+            d.mkdir(mode=0o700)
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+        (self.home / "ctl").mkdir(mode=0o755)  # root's; the account may only connect to the socket
+        (self.home / "registry").mkdir(mode=0o700)
+        os.chown(self.home / "registry", NOBODY, NOBODY)
+        self.cgroup.create(self.limits, pw.pw_uid, pw.pw_gid)
+        hidden = [h for h in self.hide if os.path.isdir(h)]
+        script = "\n".join([
+            "set -e", "ip link set lo up",
+            *(f"mount -t tmpfs -o ro,size=4k,mode=0555 dockerlab-hidden '{h}'" for h in hidden),
+            f"mount --bind '{self.user}/tmp' /tmp", f"mount --bind '{self.user}/tmp' /var/tmp",
+            f"mount --bind '{self.user}/shm' /dev/shm",
+            "echo ready", "exec -a dockerlab-grade-holder sleep infinity"])
+        log = open(self.control / "holder.log", "wb")
+        p = subprocess.Popen(["unshare", "--mount", "--net", "--propagation", "private", "--", "bash", "-c", script],
+                             stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        line = p.stdout.readline() if p.stdout else b""
+        if line.strip() != b"ready":
+            p.kill()
+            raise RuntimeError("the sandbox's namespaces could not be made: "
+                               + (self.control / "holder.log").read_text(errors="replace")[-300:])
+        (self.control / "holder.pid").write_text(str(p.pid))
 
-    def teardown(self) -> tuple[int, dict[str, int]]:
-        """Kill what is left, delete the engine, disk, bridge and cgroup.
+    def helper(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
+        """Start one of root's helpers (relay, check service, registry); its pid file is root's."""
+        log = open(self.control / f"{name}.log", "ab")
+        p = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(REPO), **(env or {})},
+                             cwd="/")
+        (self.control / f"{name}.pid").write_text(str(p.pid))
+        return p.pid
 
-        Returns the peak memory (bytes) and how often the limits were hit."""
-        peak, hits = self.cgroup.peak_memory(), self.cgroup.limit_hits()
-        engine, registry = self.engine(), self.registry()
-        registry.stop()
-        engine.stop()
+    def stop(self) -> None:
+        """Kill everything of the sandbox: the cgroup, the account's processes, root's helpers."""
         self.cgroup.kill_all()
-        engine.destroy()
-        # network namespaces and overlay mounts of killed containers live under run/scratch
-        for root in (self.run, self.scratch):
-            script = f"grep -o ' {root}/[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l"
-            subprocess.run(["sh", "-c", script], check=False)
-        subprocess.run(["umount", "-l", str(self.scratch)], check=False, capture_output=True)
-        for d in (self.scratch, self.run):
-            subprocess.run(["rm", "-rf", "--one-file-system", str(d)], check=False)
+        uid = _uid(self.account)
+        for _ in range(50):
+            left = account_pids(uid) if uid >= 0 else []
+            if not left:
+                break
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+        for pidfile in sorted(self.control.glob("*.pid")) if self.control.exists() else []:
+            try:
+                pid = int(pidfile.read_text())
+                if Path(f"/proc/{pid}").exists() and os.stat(f"/proc/{pid}").st_uid in (0, NOBODY):
+                    os.killpg(pid, signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+            pidfile.unlink(missing_ok=True)
+
+    def sweep(self) -> None:
+        """Remove whatever this account's sandbox left (an earlier run that crashed, or this one)."""
+        self.stop()
+        prefix = str(self.home) + "/"
+        with open("/proc/mounts") as f:
+            points = [line.split()[1] for line in f]
+        for point in sorted((p for p in points if p.startswith(prefix) or p == str(self.home)), reverse=True):
+            subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+        if self.home.exists():  # not a mount any more: wipe what is there
+            subprocess.run(["rm", "-rf", "--one-file-system", str(self.home)], check=False)
+            self.home.mkdir(mode=0o700)
+            uid = _uid(self.account)
+            if uid >= 0:
+                os.chown(self.home, uid, self.pw.pw_gid)
         self.cgroup.remove()
-        with _ALLOC:
-            _TAKEN_SUBNETS.discard(self.subnet)
-            _TAKEN_PORTS.discard(self.registry_port)
-        return peak, hits
+        for f in self.control.glob("*") if self.control.exists() else []:
+            shutil.rmtree(f) if f.is_dir() and not f.is_symlink() else f.unlink(missing_ok=True)
+
+
+def _uid(user: str) -> int:
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return -1
+
+
+def _live_pid(pidfile: Path, marker: str) -> int | None:
+    try:
+        pid = int(pidfile.read_text())
+        if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return pid
+    except (OSError, ValueError):
+        pass
+    return None

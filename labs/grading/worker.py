@@ -1,14 +1,18 @@
-"""Grade one submission inside its sandbox: ``python -m labs.grading.worker JOB.json``.
+"""Inside a grading sandbox, as the grading account: ``python -m labs.grading.worker JOB.json``.
 
-Joins the sandbox's cgroup first (so everything started from here inherits the limits), starts
-the throwaway engine and registry, points a private ``dockerlab`` kernel at them, runs
-``nbgrader autograde`` for this one student and assignment (or the job's ``command``, e.g. to
-execute a notebook), and deletes the engine again.
-Writes ``RESULT.json`` next to the job file: what happened and how long it took.
+Started by the grader through :func:`labs.grading.sandbox.enter_argv` (the sandbox's cgroup, mount
+and network namespaces, the account's uid). Starts the account's rootless engine (tmpfs data, the
+course mirror through root's relay, lab 4's registry), says ``READY <dockerd pid>`` on stdout, then
+runs ``nbgrader autograde`` on the sandbox's small copy of the course (this one lab, this one
+notebook), with a ``dockerlab`` kernel aimed at that engine and at the check service.
+
+Nothing written here decides a grade: the grader takes the scores from the check service's record.
+Until ``READY`` no learner code has run, so a failure before it is the grader's ("not graded").
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import subprocess
@@ -16,15 +20,15 @@ import sys
 import time
 from pathlib import Path
 
+from labctl.enginepkgs import EngineBinaries
+from labctl.rootless import RootlessEngine
 from labctl.state import REPO, LabPaths, State, save_state
-
-from .sandbox import Sandbox
 
 __all__ = ["kernel_spec", "main"]
 
 
 def kernel_spec(env: dict[str, str]) -> dict[str, object]:
-    """The course kernel (same name as the one notebooks ask for), aimed at the throwaway engine."""
+    """The course kernel (same name as the one notebooks ask for), aimed at the sandbox's engine."""
     return {
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Docker Lab (Python 3)",
@@ -33,58 +37,52 @@ def kernel_spec(env: dict[str, str]) -> dict[str, object]:
     }
 
 
+def _no_new_privs() -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+
+
 def main(argv: list[str]) -> int:
-    job_file = Path(argv[0])
-    job = json.loads(job_file.read_text())
-    box = Sandbox.from_dict(job["sandbox"])
-    box.cgroup.join(os.getpid())
-    result: dict[str, object] = {"started": time.time()}
-    engine, registry = box.engine(), box.registry()
-    work = Path(job["work"])
+    job = json.loads(Path(argv[0]).read_text())
+    home = Path(os.environ["HOME"])
+    os.umask(0o077)
+    t0 = time.monotonic()
     try:
-        t0 = time.monotonic()
-        registry.start()
+        binaries = EngineBinaries(**job["binaries"])
+        engine = RootlessEngine(name="grade", data_root=home / "engine", run=home / "run", logs=home / "logs",
+                                binaries=binaries, mirror=job["mirror"],
+                                insecure=(job["mirror"], job["registry"]), extra_args=job["engine_args"])
         engine.start()
-        result["engine_ready_s"] = round(time.monotonic() - t0, 2)
-        home = work / "home"
-        save_state(State(engine="lab", docker_host=engine.host, upstream=registry.addr, registry=registry.addr,
-                         mirror=box.mirror),
-                   LabPaths(home=home, run=box.run))
-        env = {
-            "DOCKER_HOST": engine.host,
-            "LAB_HOME": str(home),
-            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
-            "PYTHONPATH": str(REPO),
-            "DOCKER_CLI_HINTS": "false",
-            "DOCKERLAB_LANG": os.environ.get("DOCKERLAB_LANG", "zh"),
-            "DOCKERLAB_GRADING": "1",
-        }
-        kdir = work / "jupyter" / "kernels" / "dockerlab"
-        kdir.mkdir(parents=True, exist_ok=True)
-        (kdir / "kernel.json").write_text(json.dumps(kernel_spec(env), indent=1))
-        nb_env = {**os.environ, **env, "JUPYTER_PATH": str(work / "jupyter"),
-                  "JUPYTER_RUNTIME_DIR": str(work / "runtime"), "PYTHONPATH": str(REPO)}
-        cmd = job.get("command") or [
-            sys.executable, "-m", "nbgrader", "autograde", job["assignment"],
-            "--student", job["student"], "--force", "--create",
-            f"--Execute.timeout={job['cell_timeout']}"]
-        t1 = time.monotonic()
-        with open(work / "nbgrader.log", "wb") as log:
-            rc = subprocess.call(cmd, cwd=job.get("cwd") or job["course"], env=nb_env, stdout=log,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        result["autograde_s"] = round(time.monotonic() - t1, 2)
-        result["rc"] = rc
-    except Exception as e:  # reported per submission; the grader goes on with the others
-        result["error"] = f"{type(e).__name__}: {e}"
-    finally:
-        result["limit_hits"] = box.cgroup.limit_hits()  # before the containers (and counts) go
-        try:
-            registry.stop()
-            engine.destroy()
-        except Exception as e:
-            result["cleanup_error"] = str(e)
-        result["peak_memory"] = box.cgroup.peak_memory()
-        (work / "result.json").write_text(json.dumps(result))
+        engine.forward([int(job["mirror"].rpartition(":")[2]), int(job["registry"].rpartition(":")[2])])
+        dockerd = int((home / "run" / "grade-dockerd.pid").read_text())
+    except Exception as e:  # the grader's fault, not the learner's: "not graded"
+        print(f"FAILED the submission's engine did not start: {str(e).splitlines()[0][:300]}", flush=True)
+        return 1
+    lab = home / "lab"
+    save_state(State(engine="grade", docker_host=engine.host, upstream=job["registry"], registry=job["registry"],
+                     mirror=job["mirror"], docker_cli=binaries.docker), LabPaths(home=lab, run=home / "run"))
+    env = {
+        "DOCKER_HOST": engine.host,
+        "LAB_HOME": str(lab),
+        "HOME": str(home),
+        "PATH": f"{Path(sys.executable).parent}:{Path(binaries.docker).parent}:/usr/local/bin:/usr/bin:/bin",
+        "PYTHONPATH": str(REPO),
+        "DOCKER_CLI_HINTS": "false",
+        "DOCKERLAB_LANG": job.get("lang", "zh"),
+        "DOCKERLAB_GRADING": "1",
+        "DOCKERLAB_CHECKD": job["checkd"],
+    }
+    kdir = home / "jupyter" / "kernels" / "dockerlab"
+    kdir.mkdir(parents=True, exist_ok=True)
+    (kdir / "kernel.json").write_text(json.dumps(kernel_spec(env), indent=1))
+    print(f"READY {dockerd} {time.monotonic() - t0:.2f}", flush=True)
+    nb_env = {**env, "JUPYTER_PATH": str(home / "jupyter"), "JUPYTER_RUNTIME_DIR": str(home / "run" / "jupyter"),
+              "JUPYTER_CONFIG_DIR": str(home / "jupyter" / "config"), "JUPYTER_DATA_DIR": str(home / "jupyter")}
+    cmd = [sys.executable, "-m", "nbgrader", "autograde", job["assignment"], "--student", job["student"],
+           "--force", "--create", f"--Execute.timeout={job['cell_timeout']}"]
+    with open(home / "logs" / "nbgrader.log", "wb") as log:
+        rc = subprocess.call(cmd, cwd=home / "course", env=nb_env, stdout=log, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, preexec_fn=_no_new_privs)
+    print(f"DONE {rc}", flush=True)
     return 0
 
 

@@ -1,0 +1,112 @@
+"""The grading accounts: a small pool of throwaway, unprivileged accounts (``dlgrade1`` …), one per
+submission being graded at a time. Made once by root (``./lab grade`` as root, or ``sudo ./lab setup``),
+wiped and reused; never a login.
+
+Each account has its own subordinate uid/gid range (for its rootless engine) and its home at
+``/var/lib/dockerlab-grade/<account>``, where ``./lab grade`` mounts a fresh size-limited tmpfs for
+each submission (engine data, registry, the copy of the notebook), so nothing of one submission is
+left for the next. The engine's programs come from a **root-owned, read-only** copy of the lab's
+engine packages (``/var/lib/dockerlab-grade/engine/<version>``): no grading account can change them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+from .enginepkgs import EngineBinaries
+from .proc import LabFailure
+from .system import LAB_ACCOUNT, SUBID_SIZE, _free_subid_start, check_userns, subid_range
+
+__all__ = ["BASE", "POOL_MAX", "PREFIX", "account_pids", "engine_binaries", "ensure_pool", "pool_names"]
+
+BASE = Path("/var/lib/dockerlab-grade")
+PREFIX = "dlgrade"
+POOL_MAX = 8
+
+
+def pool_names(n: int) -> list[str]:
+    return [f"{PREFIX}{i}" for i in range(1, n + 1)]
+
+
+def _ensure_account(name: str) -> pwd.struct_passwd:
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", str(BASE / name),
+                        "--shell", "/usr/sbin/nologin", "--user-group", "--comment", "Docker Lab grading",
+                        name], check=True, capture_output=True)
+        pw = pwd.getpwnam(name)
+    for kind, flag in (("uid", "--add-subuids"), ("gid", "--add-subgids")):
+        if subid_range(name, kind) is None:
+            start = _free_subid_start(kind)
+            subprocess.run(["usermod", flag, f"{start}-{start + SUBID_SIZE - 1}", name], check=True,
+                           capture_output=True)
+    home = BASE / name
+    home.mkdir(parents=True, exist_ok=True)
+    os.chown(home, pw.pw_uid, pw.pw_gid)
+    os.chmod(home, 0o700)
+    return pw
+
+
+def ensure_pool(n: int) -> list[pwd.struct_passwd]:
+    """Root, once (idempotent): ``n`` grading accounts (at most :data:`POOL_MAX`)."""
+    if os.geteuid() != 0:
+        raise LabFailure("Grading accounts are made by root: run 'sudo ./lab grade ...'.")
+    if not 1 <= n <= POOL_MAX:
+        raise LabFailure(f"--jobs must be between 1 and {POOL_MAX}.")
+    check_userns()
+    BASE.mkdir(parents=True, exist_ok=True)
+    os.chown(BASE, 0, 0)
+    os.chmod(BASE, 0o755)
+    return [_ensure_account(name) for name in pool_names(n)]
+
+
+def account_pids(uid: int) -> list[int]:
+    """Every process whose real or effective uid is ``uid`` (a grading account's leftovers)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                for line in f:
+                    if line.startswith("Uid:"):
+                        real, eff = line.split()[1:3]
+                        if int(real) == uid or int(eff) == uid:
+                            found.append(int(entry))
+                        break
+        except OSError:
+            continue
+    return found
+
+
+def engine_binaries() -> EngineBinaries:
+    """The lab's engine packages as a root-owned, read-only copy every grading account can run."""
+    try:
+        lab_home = Path(pwd.getpwnam(LAB_ACCOUNT).pw_dir)
+    except KeyError:
+        raise LabFailure("The lab has not been set up on this machine: run './lab up' first.") from None
+    current = lab_home / ".cache" / "dockerlab" / "engine" / "current.json"
+    try:
+        info = json.loads(current.read_text())
+    except (OSError, ValueError):
+        raise LabFailure("The lab's engine packages are not downloaded yet: run './lab up' first.") from None
+    target = BASE / "engine" / info["version"]
+    if not (target / ".complete").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(target.parent, 0o755)
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        subprocess.run(["cp", "-a", "--", info["root"], str(tmp)], check=True)
+        subprocess.run(["chown", "-R", "root:root", str(tmp)], check=True)
+        subprocess.run(["chmod", "-R", "go-w,a+rX", str(tmp)], check=True)
+        (tmp / ".complete").touch()
+        tmp.rename(target)
+    return EngineBinaries(root=str(target), version=info["version"], source=info.get("source", ""),
+                          packages=info.get("packages", {}))
