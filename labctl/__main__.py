@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.parse
 import webbrowser
+from pathlib import Path
 
 from . import cgroups, doctor, enginepkgs, jupyter, proc, system
 from .proc import LabFailure
@@ -148,6 +149,48 @@ def cmd_up(args: argparse.Namespace) -> int:
     if os.environ.get("DISPLAY") and not args.no_browser:
         webbrowser.open(url)
     return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Instructor: execute chapters from their sources (notebooks/src/*.md) into notebooks/*.ipynb."""
+    from . import authoring
+
+    p = paths()
+    state = load_state(p)
+    try:
+        chs = authoring.chapters(only=args.chapters)
+    except ValueError as e:
+        raise LabFailure(str(e)) from None
+    if not args.no_exec:
+        if not state.docker_host or not os.path.exists(state.docker_host.removeprefix("unix://")):
+            raise LabFailure("The lab is not running: run ./lab up first, then ./lab build again.")
+        os.environ.update(jupyter.jupyter_env(p))
+        os.environ.update({"LAB_HOME": str(p.home), "DOCKER_HOST": state.docker_host})
+    out = Path(args.out) if args.out else None
+    if out is None and not os.access(authoring.NOTEBOOKS, os.W_OK):
+        raise LabFailure(f"{authoring.NOTEBOOKS} is not writable by {pwd.getpwuid(os.getuid()).pw_name}: "
+                         "run ./lab build as the account that owns this clone.")
+    authoring.build(chs, execute=not args.no_exec, out=out, say=say)
+    return 0
+
+
+def cmd_author(args: argparse.Namespace) -> int:
+    """Instructor: JupyterLab on the clone's notebooks/, where saving keeps each chapter's .md and
+    .ipynb in sync (jupytext). Runs in the foreground until Ctrl-C."""
+    from . import authoring
+
+    p = paths()
+    state = load_state(p)
+    if not state.docker_host:
+        raise LabFailure("The lab is not set up yet: run ./lab up first (the chapters run on its engine).")
+    if not os.access(authoring.NOTEBOOKS / "src", os.W_OK):
+        raise LabFailure(f"{authoring.NOTEBOOKS} is not writable by {pwd.getpwuid(os.getuid()).pw_name}: "
+                         "run ./lab author as the account that owns this clone (as root, ./lab runs "
+                         "everything as the lab's account, which cannot write here).")
+    argv, url = jupyter.author_command(state, p, port=args.port)
+    say(f"authoring the chapters in {authoring.NOTEBOOKS}: {url}")
+    say("edit, save (the .md in notebooks/src follows), then: ./lab build NN && ./lab test")
+    return subprocess.call(argv, env={**os.environ, **jupyter.jupyter_env(p), **jupyter.kernel_env(state, p)})
 
 
 def test_home() -> str:
@@ -285,6 +328,8 @@ def as_root(args: argparse.Namespace, argv: list[str]) -> int:
     say("one-time system step as root: " + (", ".join(changed) or "already done")
         + f"; the lab runs as '{user}', never as root")
     cgroups.enter(user)  # everything started from here on is inside the account's cgroup
+    if args.cmd == "build" and not args.out:
+        return _build_as_root(user, argv)
     if args.cmd != "test":
         cmd = _as_account(user, argv)
         os.execvp(cmd[0], cmd)
@@ -315,6 +360,24 @@ def as_root(args: argparse.Namespace, argv: list[str]) -> int:
     return rc or host_rc or down_rc
 
 
+def _build_as_root(user: str, argv: list[str]) -> int:
+    """The account executes the chapters into its own lab home; root copies the notebooks into the
+    clone (which the account cannot write)."""
+    out = paths().home / "authoring"
+    if "--no-exec" not in argv and subprocess.call(_as_account(user, ["up", "--no-jupyter"])) != 0:
+        return 1
+    rc = subprocess.call(["runuser", "-u", user, "--", "mkdir", "-p", str(out)])
+    rc = rc or subprocess.call(_as_account(user, [*argv, "--out", str(out)]))
+    if rc == 0:
+        from . import authoring
+
+        for nb in sorted(out.glob("*.ipynb")):
+            shutil.copyfile(nb, authoring.NOTEBOOKS / nb.name)
+            nb.unlink()
+            say(f"notebooks/{nb.name} updated")
+    return rc
+
+
 def _engine_up() -> bool:
     sock = load_state().docker_host.removeprefix("unix://")
     return bool(sock) and os.path.exists(sock)
@@ -336,6 +399,12 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("--throwaway", action="store_true", help=argparse.SUPPRESS)
     grade = sub.add_parser("grade", help="instructor: generate, autograde, export (see labs/README.md)")
     grade.add_argument("rest", nargs=argparse.REMAINDER)
+    build = sub.add_parser("build", help="instructor: execute chapters from notebooks/src/*.md into the notebooks")
+    build.add_argument("chapters", nargs="*", help="chapter numbers, e.g. 06 00 (default: all)")
+    build.add_argument("--no-exec", action="store_true", help="write the notebooks without running them")
+    build.add_argument("--out", help=argparse.SUPPRESS)
+    author = sub.add_parser("author", help="instructor: edit the chapters in JupyterLab (text and notebook in sync)")
+    author.add_argument("--port", type=int, default=8890)
     setup_p = sub.add_parser("setup", help="root, once: what a rootless lab needs from this machine")
     setup_p.add_argument("--user", help="the account that will run ./lab (default: the one that ran sudo, else dockerlab)")
     sub.add_parser("status")

@@ -168,5 +168,18 @@ def start_jupyter(state: State, p: LabPaths, port: int = 8888, ip: str = "127.0.
     return url
 
 
+def author_command(state: State, p: LabPaths, port: int = 8890) -> tuple[list[str], str]:
+    """JupyterLab for an instructor on the clone's ``notebooks/`` (jupytext pairs each notebook
+    with ``src/<name>.md``, see notebooks/jupytext.toml): the command line and the URL."""
+    port = proc.free_port(port)
+    token = _write_token(p)
+    install_kernel(state, p)
+    exe = shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) or "jupyter-lab"
+    argv = [exe, "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
+            f"--ServerApp.root_dir={REPO / 'notebooks'}", "--ServerApp.open_browser=False",
+            f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}"]
+    return argv, f"http://127.0.0.1:{port}/lab/tree/00-index.ipynb?token={token}"
+
+
 def stop_jupyter(p: LabPaths) -> bool:
     return proc.stop(_pidfile(p), "jupyter-lab")
