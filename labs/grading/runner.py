@@ -201,6 +201,7 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
     except Exception as e:  # the grader's own failure: this submission is not graded, the batch goes on
         out.not_graded = f"{type(e).__name__}: {e}"[:400]
     finally:
+        t_end = time.monotonic()
         hits = box.cgroup.limit_hits()
         box.stop()
         out.peak_memory = box.cgroup.peak_memory()
@@ -211,6 +212,7 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
             pass
         verdicts = _verdicts(box.control / "verdicts.jsonl")
         box.sweep()
+        result["teardown_s"] = round(time.monotonic() - t_end, 2)
     out.tasks = course.record_grades(sub.student, sub.lab, verdicts, autograded,
                                      not_graded=t("grade.not_graded", reason=out.not_graded) if out.not_graded else "")
     out.detail = result

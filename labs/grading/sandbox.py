@@ -292,7 +292,10 @@ class Sandbox:
         (self.home / "registry").mkdir(mode=0o700)
         os.chown(self.home / "registry", NOBODY, NOBODY)
         self.cgroup.create(self.limits, pw.pw_uid, pw.pw_gid)
-        hidden = [h for h in self.hide if os.path.isdir(h)]
+        hidden: list[str] = []
+        for h in sorted({os.path.realpath(h) for h in self.hide}, key=len):
+            if os.path.isdir(h) and not any(h == x or h.startswith(x.rstrip("/") + "/") for x in hidden):
+                hidden.append(h)
         script = "\n".join([
             "set -e", "ip link set lo up",
             *(f"mount -t tmpfs -o ro,size=4k,mode=0555 dockerlab-hidden '{h}'" for h in hidden),
@@ -308,6 +311,11 @@ class Sandbox:
             raise RuntimeError("the sandbox's namespaces could not be made: "
                                + (self.control / "holder.log").read_text(errors="replace")[-300:])
         (self.control / "holder.pid").write_text(str(p.pid))
+        deadline = time.monotonic() + 10  # "ready" comes just before bash execs the holder
+        while self.holder_pid() is None:
+            if time.monotonic() > deadline or p.poll() is not None:
+                raise RuntimeError("the sandbox's namespaces could not be made: their holder did not start")
+            time.sleep(0.01)
 
     def helper(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
         """Start one of root's helpers (relay, check service, registry); its pid file is root's."""

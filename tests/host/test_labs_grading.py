@@ -1,7 +1,8 @@
 """``./lab grade all`` on the sample submissions: the exact scores a fair grader gives, the
 reasons, the gradebook CSV and feedback files, and that nothing is left behind.
 
-One grading run (about 2.5 minutes on 2 cores) serves every test in this module.
+One grading run serves every test in this module; each submission runs as a pool account on its own
+rootless engine (``labs/grading/sandbox.py``).
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import os
-import subprocess
+import pwd
 import time
 from pathlib import Path
 
@@ -18,7 +18,8 @@ import pytest
 
 from labctl.state import load_state
 from labs.grading.cli import main
-from labs.grading.sandbox import CGROUP_ROOT, Limits
+from labctl.gradeaccounts import BASE, POOL_MAX, account_pids, pool_names
+from labs.grading.sandbox import CGROUP_ROOT, CONTROL, Limits
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
@@ -143,9 +144,20 @@ def test_submissions_ran_two_at_a_time(graded):
 
 
 def test_nothing_left_behind(graded):
-    assert not list(CGROUP_ROOT.glob("*/dockerlab-grade-*"))
-    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True, check=True).stdout
-    assert " dlg-" not in f" {links}" and "\ndlg-" not in links
-    assert str(graded["course"]) not in Path("/proc/mounts").read_text()
-    assert not [d for d in os.listdir("/run") if d.startswith("dockerlab-g")]
+    assert not list(CGROUP_ROOT.glob("*/dockerlab-grade-*")) and not list(CGROUP_ROOT.glob("dockerlab-grade-*"))
+    mounts = Path("/proc/mounts").read_text()
+    assert str(graded["course"]) not in mounts and str(BASE) not in mounts
+    for name in pool_names(POOL_MAX):
+        try:
+            uid = pwd.getpwnam(name).pw_uid
+        except KeyError:
+            continue
+        assert not account_pids(uid), f"{name} still runs processes"
+        assert not list((BASE / name).iterdir()), f"{name}'s home was not wiped"
+    assert not [p for p in CONTROL.glob("*/*")], "the grader's helpers left files"
     assert _lab_engine_objects() <= graded["before"], "grading touched the lab engine"
+
+
+def test_every_submission_ran_as_a_grading_account(graded):
+    for r in (json.loads(p.read_text()) for p in (graded["course"] / "grading").glob("*/result.json")):
+        assert r["account"].startswith("dlgrade")

