@@ -1,34 +1,36 @@
 """IPython magics: thin. Parse arguments, call the API, return something displayable.
 
 ``%docker ARGS`` runs the real docker CLI against the lab engine, streaming its output (``pull``
-uses the live view instead); ``%layers``, ``%diff``, ``%history``, ``%lab``.
+uses the live view instead; ``%docker history IMAGE`` is the CLI's own table, ``lab.history()``
+the view); ``%layers``, ``%diff``, ``%lab``. No IPython built-in is replaced (IPython's own
+``%history`` stays), and ``%unload_ext kernel_ext`` puts back exactly what loading changed.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import subprocess
 import sys
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from . import cli
 from . import lab as _lab
-from .connection import SESSION_LABEL, lab_config
+from .connection import SESSION_LABEL
 from .errors import LabError
 from .messages import register, t
 
-__all__ = ["DockerLabMagics", "load", "unload", "with_session_label"]
+__all__ = ["MAGICS", "DockerLabMagics", "load", "unload", "with_session_label"]
+
+MAGICS = ("docker", "layers", "diff", "lab")  # the line magics this extension adds
 
 register({
     "magic.usage.docker": {"zh": "用法：%docker <docker 命令的参数>，例如 %docker image ls", "en": "usage: %docker <docker arguments>, e.g. %docker image ls"},
     "magic.usage.diff": {"zh": "用法：%diff 容器名", "en": "usage: %diff CONTAINER"},
-    "magic.usage.history": {"zh": "用法：%history 镜像名", "en": "usage: %history IMAGE"},
     "magic.exit": {"zh": "docker 命令以退出码 {code} 结束", "en": "docker exited with code {code}"},
-    "magic.cli_missing": {"zh": "找不到 docker 命令行程序：运行 ./lab up 安装 docker.io。", "en": "The docker CLI is missing: run ./lab up to install docker.io."},
     "magic.lab": {"zh": "会话 {session} · 引擎 {host} · 镜像加速器 {mirror}", "en": "session {session} · engine {host} · mirror {mirror}"},
 })
 
@@ -77,23 +79,6 @@ def with_session_label(args: list[str], session: str) -> list[str]:
     return args
 
 
-def run_cli(args: list[str], out: Any = None) -> int:
-    """Run the docker CLI against the lab engine, streaming stdout+stderr line by line."""
-    cfg = lab_config()
-    env = {**os.environ, "DOCKER_HOST": cfg.docker_host, "DOCKER_CLI_HINTS": "false"}
-    out = out or sys.stdout
-    try:
-        proc = subprocess.Popen([cfg.docker_cli, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, text=True, bufsize=1)
-    except FileNotFoundError as e:
-        raise UsageError(t("magic.cli_missing")) from e
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        out.write(line)
-        out.flush()
-    return proc.wait()
-
-
 @magics_class
 class DockerLabMagics(Magics):  # type: ignore[misc]
     @no_var_expand
@@ -122,51 +107,57 @@ class DockerLabMagics(Magics):  # type: ignore[misc]
             m = _LABELLED_RE.match(line)
             if m:  # the label goes right after the subcommand; the rest keeps its shell syntax
                 line = f"{m.group(0)} --label {SESSION_LABEL}={_guard(_get_lab).session}{line[m.end():]}"
-            cfg = lab_config()
-            env = {**os.environ, "DOCKER_HOST": cfg.docker_host, "DOCKER_CLI_HINTS": "false",
-                   "PATH": f"{os.path.dirname(cfg.docker_cli)}:{os.environ.get('PATH', '')}"}
-            r = subprocess.run(["bash", "-c", f"docker {line}"], env=env, capture_output=True, text=True)
-            sys.stdout.write(r.stdout + r.stderr)
-            code = r.returncode
+            code = _guard(lambda: cli.run_shell(line))
         else:
             if any(tuple(args[:len(sub)]) == sub for sub in _LABELLED):
                 args = with_session_label(args, _guard(_get_lab).session)
-            code = run_cli(args)
+            code = _guard(lambda: cli.run(args))
         if code:
             print(t("magic.exit", code=code), file=sys.stderr)
         return None
 
+    @magic_arguments()
+    @argument("images", nargs="*", help="images to draw (default: all)")
     @line_magic
     def layers(self, line: str) -> Any:
         """Draw the layer graph: ``%layers`` (all images) or ``%layers nginx redis``."""
         from .graph import layer_graph
 
-        refs = line.split() or None
+        refs = _parse(self.layers, line).images or None
         return _guard(lambda: layer_graph(_get_lab(), refs))
 
+    @magic_arguments()
+    @argument("container", nargs="?", help="the container's name or id")
     @line_magic
     def diff(self, line: str) -> Any:
         """The changes in a container's writable layer, as a tree: ``%diff webserver``."""
-        if not line.strip():
+        name = _parse(self.diff, line).container
+        if not name:
             raise UsageError(t("magic.usage.diff"))
-        return _guard(lambda: _get_lab().diff(line.strip()))
+        return _guard(lambda: _get_lab().diff(name))
 
-    @line_magic
-    def history(self, line: str) -> Any:
-        """An image's steps, as ``docker history`` shows them: ``%history nginx:v2``."""
-        if not line.strip():
-            raise UsageError(t("magic.usage.history"))
-        return _guard(lambda: _get_lab().history(line.strip()))
-
+    @magic_arguments()
+    @argument("action", nargs="?", choices=["cleanup"], help="cleanup: remove what this session labelled")
     @line_magic
     def lab(self, line: str) -> Any:
         """``%lab`` shows the session; ``%lab cleanup`` removes what this session labelled."""
+        action = _parse(self.lab, line).action
         lab = _guard(_get_lab)
-        if line.strip() == "cleanup":
+        if action == "cleanup":
             return _guard(lab.cleanup)
         cfg = lab.config
         print(t("magic.lab", session=lab.session, host=cfg.docker_host, mirror=cfg.mirror or "-"))
         return None
+
+
+def _parse(magic: Any, line: str) -> Any:
+    """IPython's magic_arguments, with a usage error (one line) instead of SystemExit."""
+    try:
+        return parse_argstring(magic, line)
+    except UsageError:
+        raise
+    except SystemExit:  # argparse's --help or a bad argument: IPython has printed the usage
+        raise UsageError(magic.__doc__.strip().splitlines()[0]) from None
 
 
 def _guard(fn: Any) -> Any:
@@ -182,25 +173,32 @@ def _show_lab_error(shell: Any, etype: Any, value: Any, tb: Any, tb_offset: Any 
 
 
 def load(ipython: Any) -> None:
+    """Register the magics and the one-line error display; remember what was there before."""
+    from . import vmcompare
     from .views.pull import live_pull_view
 
+    line_magics = ipython.magics_manager.magics["line"]
+    _STATE["previous_magics"] = {name: line_magics.get(name) for name in MAGICS}
+    _STATE["previous_exc"] = (ipython.custom_exceptions, ipython.CustomTB)
     ipython.register_magics(DockerLabMagics)
     ipython.set_custom_exc((LabError,), _show_lab_error)
     _STATE["previous_listener"] = _lab.default_pull_listener[0]
     _lab.default_pull_listener[0] = live_pull_view
-    from . import vmcompare
-
     _STATE["previous_vm_progress"] = vmcompare.default_progress[0]
     vmcompare.default_progress[0] = vmcompare.LiveProgress
 
 
 def unload(ipython: Any) -> None:
-    magics = ipython.magics_manager.magics["line"]
-    for name in ("docker", "layers", "diff", "history", "lab"):
-        magics.pop(name, None)
-    ipython.set_custom_exc((), None)
-    _lab.default_pull_listener[0] = _STATE.pop("previous_listener", None)
+    """Undo ``load`` exactly: the magics that were there before, the previous error display."""
     from . import vmcompare
 
+    line_magics = ipython.magics_manager.magics["line"]
+    for name, previous in _STATE.pop("previous_magics", {name: None for name in MAGICS}).items():
+        if previous is None:
+            line_magics.pop(name, None)
+        else:
+            line_magics[name] = previous
+    ipython.custom_exceptions, ipython.CustomTB = _STATE.pop("previous_exc", ((), ipython.CustomTB))
+    _lab.default_pull_listener[0] = _STATE.pop("previous_listener", None)
     vmcompare.default_progress[0] = _STATE.pop("previous_vm_progress", None)
     _STATE.pop("lab", None)

@@ -28,15 +28,43 @@ def test_docker_pull_magic_returns_a_pull_result(ip) -> None:
     assert isinstance(ip.run_line_magic("docker", "pull hello-world"), PullResult)
 
 
-def test_layers_diff_history_and_errors(ip, unique, lab) -> None:
+def test_layers_diff_docker_history_and_errors(ip, unique, lab, capsys) -> None:
     assert "hello-world" in ip.run_line_magic("layers", "hello-world").source
     lab.run("busybox", "sleep 60", name=f"m-{unique}")
     assert ip.run_line_magic("diff", f"m-{unique}").entries == ()
-    assert ip.run_line_magic("history", "hello-world").rows
+    ip.run_line_magic("docker", "history hello-world")  # the book's command, the CLI's own table
+    assert "CREATED BY" in capsys.readouterr().out
     with pytest.raises(UsageError, match="nosuch"):
-        ip.run_line_magic("history", "nosuch:1")
+        ip.run_line_magic("diff", "nosuch")
     with pytest.raises(UsageError):
         ip.run_line_magic("diff", "")
+    with pytest.raises(UsageError):
+        ip.run_line_magic("lab", "wipe-everything")  # magic_arguments: one usage line, no SystemExit
+
+
+def test_load_shadows_no_builtin_and_unload_restores_exactly(ip) -> None:  # type: ignore[no-untyped-def]
+    from kernel_ext.errors import LabError
+
+    shell = ip
+    shell.run_line_magic("unload_ext", "kernel_ext")  # the module's fixture loaded it
+    builtin_history = shell.magics_manager.magics["line"]["history"]
+
+    def mine(shell, etype, value, tb, tb_offset=None):  # type: ignore[no-untyped-def]
+        return None
+
+    shell.set_custom_exc((KeyError,), mine)
+    before_magics = dict(shell.magics_manager.magics["line"])
+    before_exc = (shell.custom_exceptions, shell.CustomTB)
+    shell.run_line_magic("load_ext", "kernel_ext")
+    line = shell.magics_manager.magics["line"]
+    assert line["history"] is builtin_history and line["hist"] is before_magics["hist"]
+    assert {"docker", "layers", "diff", "lab"} <= set(line)
+    assert shell.custom_exceptions == (LabError,)
+    shell.run_line_magic("unload_ext", "kernel_ext")
+    assert dict(shell.magics_manager.magics["line"]) == before_magics
+    assert (shell.custom_exceptions, shell.CustomTB) == before_exc
+    shell.set_custom_exc((), None)
+    shell.run_line_magic("load_ext", "kernel_ext")
 
 
 def test_reload_ext_works(ip) -> None:
