@@ -209,7 +209,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     env = {**os.environ, **jupyter.jupyter_env(p), **jupyter.kernel_env(state, p)}
     selection = list(args.pytest_args)
     argv = [sys.executable, "-m", "pytest", *(selection or ["tests", "notebooks", "labs/source", "--nbval",
-            "--nbval-sanitize-with", "tests/sanitize.cfg", "--ignore=tests/host", "--ignore=tests/afterwards",
+            "--nbval-sanitize-with", "tests/sanitize.cfg", "--ignore=tests/host", "--ignore=tests/vm",
+            "--ignore=tests/afterwards",
             "--durations=15"])]
     say("running: " + " ".join(argv[2:]))
     try:
@@ -347,9 +348,11 @@ def as_root(args: argparse.Namespace, argv: list[str]) -> int:
     rc = subprocess.call(_as_account(user, argv, {"LAB_TEST_KEEP": "1", "LAB_TEST_HOME": home}))
     host_rc = 0
     if full:
-        say("running the checks that need root: tests/host (grading sandboxes, what other accounts can reach)")
+        say("running the checks that need root: tests/host (grading sandboxes, what other accounts can reach) "
+            "and tests/vm (the rootless engine's limits in a cgroup v2 VM)")
         env = {**os.environ, "LAB_HOME": home, "LAB_ACCOUNT": user, "LAB_MAIN_HOME": str(paths().home)}
-        host_rc = subprocess.call([sys.executable, "-m", "pytest", "tests/host", "--durations=10"], cwd=REPO, env=env)
+        host_rc = subprocess.call([sys.executable, "-m", "pytest", "tests/host", "tests/vm", "--durations=10"],
+                                  cwd=REPO, env=env)
     down_rc = subprocess.call(_as_account(user, ["down", "--throwaway"], {"LAB_HOME": home}))
     if full and not main_was_up:
         down_rc = down_rc or subprocess.call(_as_account(user, ["down"]))

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import os
 import pwd
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ROOT", "Delegated", "LabLimits", "delegate", "enter", "hierarchy", "parent_name", "rmdir_retrying"]
+__all__ = ["ROOT", "Delegated", "LabLimits", "delegate", "engine_limits", "enter", "hierarchy", "parent_name",
+           "rmdir_retrying", "rootless_driver", "systemd_running", "user_bus", "user_manager_dropin"]
 
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu")
@@ -67,6 +69,8 @@ def delegate(user: str, limits: LabLimits, root: Path = ROOT) -> list[Path]:
     kind = hierarchy(root)
     if not kind:
         return []
+    if kind == "v2" and root == ROOT and systemd_running():
+        return [_delegate_systemd(pw, limits, root)]
     bases = _bases(user, root)
     for base in bases:
         base.mkdir(exist_ok=True)
@@ -97,6 +101,113 @@ def delegate(user: str, limits: LabLimits, root: Path = ROOT) -> list[Path]:
             for rel in ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
                 os.chown(base / "session" / rel, pw.pw_uid, pw.pw_gid)
     return bases
+
+
+# --- cgroup v2 with systemd: the account's user manager --------------------------------------------
+SYSTEMD_SYSTEM = Path("/etc/systemd/system")
+DBUS_USER_SOCKET = Path("/usr/lib/systemd/user/dbus.socket")  # what dbus-user-session installs
+DROPIN = """\
+# Written by Docker Lab's one-time root step (labctl.cgroups). The account's systemd user manager gets
+# the controllers a rootless engine needs to limit containers (docker run -m, --pids-limit, --cpus),
+# and the lab's limits for everything it runs under that manager.
+[Service]
+Delegate=cpu cpuset io memory pids
+MemoryMax={memory}
+MemorySwapMax=0
+TasksMax={pids}
+CPUWeight={cpu_weight}
+"""
+
+
+def systemd_running() -> bool:
+    """True when systemd is the init system (the test of sd_booted(3))."""
+    return Path("/run/systemd/system").is_dir()
+
+
+def user_bus(uid: int | None = None) -> Path | None:
+    """The account's session bus socket, when its systemd user manager runs with dbus-user-session."""
+    uid = os.getuid() if uid is None else uid
+    run = Path(f"/run/user/{uid}")
+    bus = run / "bus"
+    return bus if bus.is_socket() and (run / "systemd" / "private").exists() else None
+
+
+def rootless_driver(uid: int | None = None, root: Path = ROOT) -> str:
+    """The cgroup driver a rootless engine of this account can use: ``"systemd"`` on cgroup v2 with
+    the account's systemd user manager reachable, else ``"none"`` (no per-container limits)."""
+    ok = hierarchy(root) == "v2" and systemd_running() and user_bus(uid) is not None
+    return "systemd" if ok else "none"
+
+
+def user_manager_dropin(uid: int) -> Path:
+    return SYSTEMD_SYSTEM / f"user@{uid}.service.d" / "dockerlab.conf"
+
+
+def _systemctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["systemctl", *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def _delegate_systemd(pw: pwd.struct_passwd, limits: LabLimits, root: Path = ROOT) -> Path:
+    """Root, once, on cgroup v2 under systemd: the drop-in, lingering, the manager and its bus running."""
+    from .proc import LabFailure
+
+    if not DBUS_USER_SOCKET.exists():
+        raise LabFailure("The account's systemd user manager has no session bus, which the engine's cgroup "
+                         "driver needs to limit containers: install dbus-user-session (apt-get install "
+                         "dbus-user-session), then run ./lab setup again.")
+    dropin = user_manager_dropin(pw.pw_uid)
+    text = DROPIN.format(memory=limits.memory_mb << 20, pids=limits.pids, cpu_weight=limits.cpu_weight)
+    if not dropin.exists() or dropin.read_text() != text:
+        dropin.parent.mkdir(parents=True, exist_ok=True)
+        dropin.write_text(text)
+        _systemctl("daemon-reload")  # also applies the limits to a manager that already runs
+    # Lingering: the manager (and the engine under it) runs without a login session, as for a service.
+    linger = subprocess.run(["loginctl", "enable-linger", pw.pw_name], capture_output=True, text=True,
+                            timeout=60, check=False)
+    started = _systemctl("start", f"user@{pw.pw_uid}.service")
+    deadline = time.monotonic() + 90
+    while user_bus(pw.pw_uid) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if user_bus(pw.pw_uid) is None:
+        why = (started.stderr or linger.stderr).strip().splitlines()
+        raise LabFailure(f"The systemd user manager of {pw.pw_name} did not start"
+                         f" ({why[-1][:120] if why else 'no session bus at /run/user/' + str(pw.pw_uid) + '/bus'}):"
+                         f" check 'systemctl status user@{pw.pw_uid}.service', then run ./lab setup again.")
+    return root / "user.slice" / f"user-{pw.pw_uid}.slice" / f"user@{pw.pw_uid}.service"
+
+
+def engine_limits(pid: int, root: Path = ROOT) -> tuple[str, int | None]:
+    """The cgroup ``pid`` runs in and the tightest memory limit on its way to the root (None: none).
+
+    >>> engine_limits(os.getpid())   # doctest: +SKIP
+    ('/user.slice/user-1000.slice/user@1000.service/app.slice/dockerlab-1f2e3d-lab.scope', 15032385536)
+    """
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return "", None
+    v2 = next((ln.split(":", 2)[2] for ln in lines if ln.startswith("0::")), None)
+    v1 = next((ln.split(":", 2)[2] for ln in lines if ln.split(":", 2)[1:2] and
+               "memory" in ln.split(":", 2)[1].split(",")), None)
+    if hierarchy(root) == "v2" and v2 is not None:
+        rel, base, name = v2, root, "memory.max"
+    elif v1 is not None:
+        rel, base, name = v1, root / "memory", "memory.limit_in_bytes"
+    else:
+        return "", None
+    best: int | None = None
+    d = base / rel.lstrip("/")
+    while True:
+        try:
+            value = (d / name).read_text().strip()
+            if value != "max" and int(value) < (1 << 62):  # v1 says "no limit" with a huge number
+                best = int(value) if best is None else min(best, int(value))
+        except (OSError, ValueError):
+            pass
+        if d == base or base not in d.parents:
+            break
+        d = d.parent
+    return rel, best
 
 
 def enter(user: str, pid: int | None = None, root: Path = ROOT) -> None:

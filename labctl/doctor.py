@@ -50,13 +50,7 @@ def checks(state: State) -> list[Check]:
         out.append(Check("image store", store == "io.containerd.snapshotter.v1",
                          f"{info.get('Driver')} ({store or 'classic graph driver store'})",
                          "set \"features\": {\"containerd-snapshotter\": true} in daemon.json (Docker 29's default)"))
-        cg = str(info.get("CgroupVersion", "1"))
-        limits = cg == "2" and info.get("CgroupDriver") != "none"
-        out.append(Check("cgroup", True, f"cgroup v{cg}, driver {info.get('CgroupDriver')}: " + (
-            "per-container limits (docker run -m, --pids-limit, --cpus) work" if limits else
-            "per-container limits cannot work in a rootless engine on cgroup v1 (docker run -m is ignored); "
-            "the lab's cgroup limits the whole engine instead. Boot with cgroup v2 "
-            "(systemd.unified_cgroup_hierarchy=1) to have them")))
+        out.append(_cgroup_check(info, rootless))
         warnings = [str(w) for w in (info.get("Warnings") or []) if "bridge-nf-call" not in str(w)
                     and "rootless-mode without cgroups" not in str(w)]
         out.append(Check("docker info warnings", not warnings, "; ".join(warnings) or "none",
@@ -73,6 +67,52 @@ def checks(state: State) -> list[Check]:
     dot = shutil.which("dot")
     out.append(Check("graphviz", dot is not None, dot or "dot not found", "apt-get install graphviz"))
     return out
+
+
+def _engine_pid() -> int | None:
+    """The lab engine's top process (RootlessKit), as ./lab up recorded it."""
+    from . import proc
+    from .state import paths
+
+    run = paths().run
+    return proc.running_pid(run / "lab.pid", f"--state-dir={run / 'lab-rk'}")
+
+
+def _whole_engine() -> str:
+    """What limits the engine as a whole, read from its cgroup (not from what ./lab meant to do)."""
+    from .cgroups import engine_limits
+
+    pid = _engine_pid()
+    if pid is None:
+        return "the engine's own cgroup is unknown (its pid file is not this lab's)"
+    where, memory = engine_limits(pid)
+    if memory is None:
+        return f"nothing limits the engine as a whole (cgroup {where or '?'})"
+    return f"the whole engine is limited to {memory >> 20} MiB (cgroup {where})"
+
+
+def _cgroup_check(info: dict[str, object], rootless: bool) -> Check:
+    """The truth about limits, from the engine's own report and its cgroup."""
+    from .cgroups import systemd_running
+
+    cg, driver = str(info.get("CgroupVersion", "1")), str(info.get("CgroupDriver") or "none")
+    head = f"cgroup v{cg}, driver {driver}: "
+    if driver != "none" and (cg == "2" or not rootless):
+        return Check("cgroup", True, head + "per-container limits (docker run -m, --pids-limit, --cpus) work; "
+                     + _whole_engine())
+    if cg == "2" and systemd_running():  # fixable: the account's user manager is not reachable
+        return Check("cgroup", False, head + "per-container limits are ignored: a rootless engine applies them "
+                     "only through the systemd cgroup driver of the account's systemd user manager, which "
+                     "this engine does not use; " + _whole_engine(),
+                     "run 'sudo ./lab setup' (it starts the account's user manager; needs dbus-user-session), "
+                     "then ./lab down and ./lab up", required=False)
+    if cg == "2":
+        return Check("cgroup", True, head + "per-container limits are ignored: a rootless engine applies them "
+                     "only through systemd's cgroup driver, and this machine does not run systemd; "
+                     + _whole_engine())
+    return Check("cgroup", True, head + "per-container limits cannot work in a rootless engine on cgroup v1 "
+                 "(docker run -m is ignored); " + _whole_engine() + ". Boot with cgroup v2 "
+                 "(systemd.unified_cgroup_hierarchy=1) and systemd to have them")
 
 
 def _kvm_check() -> Check:

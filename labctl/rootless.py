@@ -8,7 +8,10 @@ RootlessKit's port driver. The host's loopback is reachable from inside as ``10.
 (slirp4netns), which is how the engine reaches the course's read-only mirror.
 
 Processes are tracked by pid file and exact command line (``proc``); the whole tree runs in the
-lab's cgroup when the one-time root step delegated one (``cgroups``).
+lab's cgroup when the one-time root step delegated one (``cgroups``). On cgroup v2 under systemd, the
+engine instead runs in a scope of the account's systemd user manager with the systemd cgroup driver,
+the only way a rootless engine applies ``docker run -m`` and ``--pids-limit`` (moby uses the driver
+"none" for a rootless engine otherwise).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +47,25 @@ class RootlessEngine:
     insecure: tuple[str, ...] = ()
     cgroup: cgroups.Delegated | None = None
     extra_args: list[str] = field(default_factory=list)
+    # The systemd cgroup driver through the account's user manager (cgroup v2 + systemd); None: use it
+    # when this machine offers it (cgroups.rootless_driver).
+    systemd: bool | None = None
+    start_timeout: float = 60.0  # seconds until the engine answers (a VM under emulation needs more)
+
+    def __post_init__(self) -> None:
+        if self.systemd is None:
+            self.systemd = os.getuid() != 0 and cgroups.rootless_driver() == "systemd"
+
+    @property
+    def scope(self) -> str:
+        """The systemd scope the engine runs in (systemd driver only): one per lab home and engine."""
+        return f"{self.run.name}-{self.name}.scope"
+
+    @property
+    def slice(self) -> str:
+        """The containers' systemd slice (systemd driver only), so stopping the engine can stop them all
+        (a "-" in a slice's name would nest it)."""
+        return f"{self.run.name}-{self.name}".replace("-", "_") + ".slice"
 
     @property
     def socket(self) -> Path:
@@ -82,10 +105,22 @@ class RootlessEngine:
             cfg["registry-mirrors"] = [f"http://{self.mirror}"]
         if self.insecure:
             cfg["insecure-registries"] = list(self.insecure)
+        if self.systemd:
+            cfg["exec-opts"] = ["native.cgroupdriver=systemd"]
+            cfg["cgroup-parent"] = self.slice
         return cfg
+
+    def _systemd_run(self) -> list[str]:
+        """``systemd-run --scope`` execs the engine in place (same pid) in a scope of the user manager,
+        as Docker's rootless systemd unit runs it (Delegate=yes)."""
+        if not self.systemd:
+            return []
+        return ["systemd-run", "--user", "--scope", "--quiet", "--collect", f"--unit={self.scope}",
+                "--description=Docker Lab rootless engine", "-p", "Delegate=yes", "--"]
 
     def argv(self) -> list[str]:
         return [
+            *self._systemd_run(),
             self.binaries.path("usr/bin/rootlesskit") if self.binaries.root != "/" else "rootlesskit",
             self._marker(), "--net=slirp4netns", "--mtu=65520", "--slirp4netns-sandbox=auto",
             "--slirp4netns-seccomp=auto", "--port-driver=builtin", "--copy-up=/etc", "--copy-up=/run",
@@ -104,7 +139,11 @@ class RootlessEngine:
             runc.symlink_to(shutil.which("runc", path=self.binaries.path("usr/sbin")) or HOST_RUNC)
         path = [str(bindir), *self.binaries.search_path(), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
                 "/usr/bin", "/sbin", "/bin"]
-        return {"PATH": ":".join(path), "XDG_RUNTIME_DIR": str(self.run), "HOME": os.path.expanduser("~")}
+        env = {"PATH": ":".join(path), "XDG_RUNTIME_DIR": str(self.run), "HOME": os.path.expanduser("~")}
+        bus = cgroups.user_bus() if self.systemd else None
+        if bus:  # runc's rootless systemd manager (and systemd-run) talk to the user manager over it
+            env["DBUS_SESSION_BUS_ADDRESS"] = f"unix:path={bus}"
+        return env
 
     def pid(self) -> int | None:
         return proc.running_pid(self.pidfile, self._marker())
@@ -135,12 +174,12 @@ class RootlessEngine:
         self.socket.unlink(missing_ok=True)  # left by a crash, dockerd would refuse to start
         shutil.rmtree(self.state_dir, ignore_errors=True)
         running_with.write_text("\n".join(argv))
-        if self.cgroup:
+        if self.cgroup and not self.systemd:
             self.cgroup.create()
-        join = self.cgroup.join_self if self.cgroup else None
+        join = self.cgroup.join_self if self.cgroup and not self.systemd else None
         pid = proc.start(argv, self.pidfile, self.log, env=self.env(), preexec=join)
         try:
-            proc.wait_for(lambda: self.socket.exists() and self.ready(), 60,
+            proc.wait_for(lambda: self.socket.exists() and self.ready(), self.start_timeout,
                           f"The rootless Docker Engine '{self.name}'", self.log, pid=pid)
         except proc.LabFailure as e:
             self.stop()
@@ -179,8 +218,18 @@ class RootlessEngine:
         if self.cgroup:  # whatever else the engine left (a container's `runc init`, a shim): its cgroup knows
             self.cgroup.kill_all()
             self.cgroup.remove()
+        if self.systemd:  # the same, for the engine's scope (and the containers' scopes it asked for)
+            self._stop_scope()
         self.socket.unlink(missing_ok=True)
         return was
+
+    def _stop_scope(self) -> None:
+        bus = cgroups.user_bus()
+        if not bus:
+            return
+        env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus}", "XDG_RUNTIME_DIR": str(bus.parent)}
+        subprocess.run(["systemctl", "--user", "stop", self.scope, self.slice], env=env, capture_output=True, timeout=60,
+                       check=False)
 
     def destroy(self) -> None:
         """Stop and delete every byte of data (throwaway engines only)."""
