@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kernel_ext import connect
 from kernel_ext.connection import lab_config
-from kernel_ext.graph import GraphImage, GraphSnapshot, build_layer_graph
+from kernel_ext.graph import GraphImage, GraphSnapshot
+from kernel_ext.views.graph import build_layer_graph
 
 
 def timed(fn, n: int = 5) -> float:  # type: ignore[no-untyped-def]

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import LabError
-from .formatting import esc
-from .messages import register, t
+from .messages import t
+from .views.bundle import Displayable
 
 __all__ = [
     "CheckResult",
@@ -20,28 +20,11 @@ __all__ = [
     "expect_no_dangling",
 ]
 
-register({
-    "chk.image.ok": {"zh": "镜像 {ref} 存在", "en": "image {ref} exists"},
-    "chk.image.missing": {"zh": "本地没有镜像 {ref}：先 docker pull 或 docker commit 得到它", "en": "no local image {ref}: pull or commit it first"},
-    "chk.image.label": {"zh": "镜像 {ref} 缺少标签 {label}={value}（现在是 {actual}）", "en": "image {ref} lacks label {label}={value} (it has {actual})"},
-    "chk.file.ok": {"zh": "镜像 {ref} 中有 {path}", "en": "{path} is in image {ref}"},
-    "chk.file.missing": {"zh": "镜像 {ref} 中没有文件 {path}：是否在提交（commit）之前写入了它？", "en": "image {ref} has no {path}: did you write it before committing?"},
-    "chk.file.content": {"zh": "镜像 {ref} 中的 {path} 不含 “{content}”：检查写入的内容", "en": "{path} in image {ref} does not contain \"{content}\": check what you wrote"},
-    "chk.ctr.ok": {"zh": "容器 {name} 符合要求", "en": "container {name} is as expected"},
-    "chk.ctr.missing": {"zh": "没有名为 {name} 的容器：用 docker run --name {name} … 创建它", "en": "no container named {name}: create it with docker run --name {name} …"},
-    "chk.ctr.state": {"zh": "容器 {name} 的状态是 {state}，应该是 {want}", "en": "container {name} is {state}, should be {want}"},
-    "chk.ctr.image": {"zh": "容器 {name} 来自镜像 {actual}，应该来自 {want}", "en": "container {name} runs {actual}, should run {want}"},
-    "chk.ctr.port": {"zh": "容器 {name} 没有把端口 {port} 发布到主机：用 -p {port}:80 运行它", "en": "container {name} does not publish port {port}: run it with -p {port}:80"},
-    "chk.dangling.ok": {"zh": "没有虚悬镜像", "en": "no dangling images"},
-    "chk.dangling.some": {"zh": "还有 {n} 个虚悬镜像：用 docker image prune 或 docker image rm 删除它们", "en": "{n} dangling images left: remove them with docker image prune or docker image rm"},
-    "chk.http.ok": {"zh": "{url} 返回的页面包含 “{contains}”", "en": "{url} serves a page containing \"{contains}\""},
-    "chk.http.down": {"zh": "访问 {url} 失败（{why}）：容器在运行吗？端口映射对吗？", "en": "{url} failed ({why}): is the container running, is the port published?"},
-    "chk.http.content": {"zh": "{url} 的页面不含 “{contains}”：检查 index.html 的内容", "en": "{url} does not contain \"{contains}\": check index.html"},
-})
-
-
 @dataclass(frozen=True)
-class CheckResult:
+class CheckResult(Displayable):
+    """✔ or ✘ and a reason the learner can act on (:mod:`~kernel_ext.views.checks`)."""
+
+    __view__ = "checks"
     ok: bool
     reason: str
 
@@ -52,16 +35,8 @@ class CheckResult:
         if not self.ok:
             raise AssertionError(self.reason)
 
-    def text(self) -> str:
-        return f"{'✔' if self.ok else '✘'} {self.reason}"
-
     def __repr__(self) -> str:
         return self.text()
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        colour = "#1a7f37" if self.ok else "#cf222e"
-        return {"text/plain": self.text(),
-                "text/html": f"<div style='color:{colour};font-weight:bold'>{esc(self.text())}</div>"}
 
 
 def _lab(lab: Any) -> Any:

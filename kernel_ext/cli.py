@@ -11,14 +11,8 @@ from typing import IO, Any
 
 from .connection import lab_config
 from .errors import ToolMissing
-from .messages import register
 
 __all__ = ["cli_env", "run", "run_shell"]
-
-register({
-    "cli.missing": {"zh": "找不到 docker 命令行程序：运行 ./lab up 安装 docker.io。",
-                    "en": "The docker CLI is missing: run ./lab up to install docker.io."},
-})
 
 
 def cli_env() -> dict[str, str]:

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from .formatting import ago, esc, human_size, short_id
-from .messages import register, t
+from .views.bundle import Displayable
 
-__all__ = ["DiffEntry", "DiffTree", "ExecResult", "HistoryRow", "HistoryTable", "diff_tree", "history_table"]
-
-register({
-    "diff.title": {"zh": "容器 {name} 的存储层变化：新增 {a}，修改 {c}，删除 {d}",
-                   "en": "Changes in container {name}'s layer: {a} added, {c} changed, {d} deleted"},
-    "diff.empty": {"zh": "容器 {name} 没有改动任何文件。", "en": "Container {name} changed no files."},
-    "diff.legend": {"zh": "A 新增 · C 修改 · D 删除", "en": "A added · C changed · D deleted"},
-})
+__all__ = ["DiffEntry", "DiffNode", "DiffTree", "ExecResult", "HistoryRow", "HistoryTable", "diff_tree", "history_table"]
 
 KINDS = {0: "C", 1: "A", 2: "D"}
-COLOURS = {"A": "#1a7f37", "C": "#9a6700", "D": "#cf222e"}
 
 
 @dataclass(frozen=True)
@@ -29,14 +19,19 @@ class DiffEntry:
 
 
 @dataclass
-class _Node:
+class DiffNode:
+    """A directory or file in :meth:`DiffTree.tree`; ``kind`` is set where the path itself changed."""
+
     name: str
     kind: str = ""
-    children: dict[str, _Node] = field(default_factory=dict)
+    children: dict[str, DiffNode] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class DiffTree:
+class DiffTree(Displayable):
+    """``docker diff``: the changes in a container's writable layer (:mod:`~kernel_ext.views.containers`)."""
+
+    __view__ = "containers"
     container: str
     entries: tuple[DiffEntry, ...]
 
@@ -48,42 +43,23 @@ class DiffTree:
 
     def lines(self) -> list[str]:
         """Exactly the CLI's ``docker diff`` lines."""
-        return [f"{e.kind} {e.path}" for e in self.entries]
+        from .views.containers import diff_lines
 
-    def text(self) -> str:
-        return "\n".join(self.lines()) if self.entries else t("diff.empty", name=self.container)
+        return diff_lines(self)
 
-    def _tree(self) -> _Node:
-        root = _Node("/")
+    def html(self) -> str:
+        """The changes as a collapsible tree, as JupyterLab shows them."""
+        return str(self._renderers()["text/html"]())
+
+    def tree(self) -> DiffNode:
+        """The changed paths as a tree of directories (the view draws it)."""
+        root = DiffNode("/")
         for e in self.entries:
             node = root
             for part in [p for p in e.path.split("/") if p]:
-                node = node.children.setdefault(part, _Node(part))
+                node = node.children.setdefault(part, DiffNode(part))
             node.kind = e.kind
         return root
-
-    def html(self) -> str:
-        c = self.counts()
-        title = t("diff.title", name=esc(self.container), a=c["A"], c=c["C"], d=c["D"])
-
-        def render(node: _Node, depth: int) -> str:
-            badge = (f"<span style='color:{COLOURS[node.kind]};font-weight:bold'>{node.kind}</span> "
-                     if node.kind else "")
-            slash = "/" if node.children and node.name != "/" else ""
-            label = f"{badge}<code>{esc(node.name)}{slash}</code>"
-            if not node.children:
-                return f"<div style='margin-left:1.2em'>{label}</div>"
-            kids = "".join(render(ch, depth + 1) for ch in sorted(node.children.values(), key=lambda n: n.name))
-            opened = "open" if depth < 3 or len(self.entries) <= 60 else ""
-            return (f"<details {opened} style='margin-left:1.2em'><summary>{label}</summary>"
-                    f"{kids}</details>")
-
-        body = render(self._tree(), 0) if self.entries else esc(t("diff.empty", name=self.container))
-        return (f"<div class='dockerlab-diff'><b>{title}</b> <small>({t('diff.legend')})</small>"
-                f"{body}</div>")
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return {"text/plain": self.text(), "text/html": self.html()}
 
 
 def diff_tree(container: str, changes: list[dict[str, Any]] | None) -> DiffTree:
@@ -102,33 +78,22 @@ class HistoryRow:
 
 
 @dataclass(frozen=True)
-class HistoryTable:
+class HistoryTable(Displayable):
+    """``docker history``: the steps that made an image, newest first."""
+
+    __view__ = "containers"
     ref: str
     rows: tuple[HistoryRow, ...]
 
     def text(self, truncate: bool = True) -> str:
-        head = ("IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT")
-        body = []
-        for r in self.rows:
-            by = " ".join(r.created_by.split())
-            if truncate and len(by) > 45:
-                by = by[:44] + "…"
-            body.append((r.id if r.id == "<missing>" else short_id(r.id), ago(r.created), by,
-                         human_size(r.size), r.comment))
-        widths = [max(len(x) for x in col) for col in zip(head, *body)]
-        return "\n".join("   ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in [head, *body])
+        """The CLI's table; ``truncate=False`` is ``--no-trunc``."""
+        from .views.containers import history_text
+
+        return history_text(self, truncate)
 
     def html(self) -> str:
-        rows = "".join(
-            f"<tr><td><code>{esc(r.id if r.id == '<missing>' else short_id(r.id))}</code></td>"
-            f"<td>{esc(_dt.datetime.fromtimestamp(r.created, _dt.timezone.utc).strftime('%Y-%m-%d %H:%M'))}</td>"
-            f"<td><code>{esc(' '.join(r.created_by.split()))}</code></td><td>{human_size(r.size)}</td>"
-            f"<td>{esc(r.comment)}</td></tr>" for r in self.rows)
-        return ("<table class='dockerlab-history'><thead><tr><th>IMAGE</th><th>CREATED</th><th>CREATED BY</th>"
-                f"<th>SIZE</th><th>COMMENT</th></tr></thead><tbody>{rows}</tbody></table>")
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return {"text/plain": self.text(), "text/html": self.html()}
+        """The steps as an HTML table, with full commands and UTC times."""
+        return str(self._renderers()["text/html"]())
 
 
 def history_table(ref: str, history: list[dict[str, Any]]) -> HistoryTable:
@@ -140,13 +105,12 @@ def history_table(ref: str, history: list[dict[str, Any]]) -> HistoryTable:
 
 
 @dataclass(frozen=True)
-class ExecResult:
+class ExecResult(Displayable):
+    """An ``exec``'s exit code and its output (stdout and stderr together)."""
+
+    __view__ = "containers"
     exit_code: int
     output: str
 
     def __bool__(self) -> bool:
         return self.exit_code == 0
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        text = self.output.rstrip("\n") + (f"\n(exit code {self.exit_code})" if self.exit_code else "")
-        return {"text/plain": text}

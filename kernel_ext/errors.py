@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _catalogue  # noqa: F401  (registers the shared messages)
 from .messages import t
 
 __all__ = [

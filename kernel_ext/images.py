@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .engine_api import content_size
-from .formatting import ago, esc, human_size, short_id
-
-DIM = ' style="color:#999"'
+from .formatting import short_id
+from .views.bundle import Displayable
 
 __all__ = ["DiskUsage", "ImageRow", "ImageTable", "disk_usage_from", "image_rows"]
 
@@ -65,7 +64,10 @@ def image_rows(images: list[dict[str, Any]], df_images: list[dict[str, Any]] | N
 
 
 @dataclass(frozen=True)
-class ImageTable:
+class ImageTable(Displayable):
+    """``docker image ls``: one row per tag (rendered by :mod:`kernel_ext.views.images`)."""
+
+    __view__ = "images"
     rows: tuple[ImageRow, ...]
     digests: bool = False
 
@@ -82,58 +84,23 @@ class ImageTable:
         """Short ids, unique, in order: what ``docker image ls -q`` prints."""
         return list(dict.fromkeys(short_id(r.id) for r in self.rows))
 
-    def text(self) -> str:
-        head = ["REPOSITORY", "TAG", *(["DIGEST"] if self.digests else []), "IMAGE ID", "CREATED", "SIZE"]
-        body = [[r.repository, r.tag, *([r.digest] if self.digests else []), short_id(r.id),
-                 ago(r.created), human_size(r.size)] for r in self.rows]
-        widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
-        return "\n".join("   ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip()
-                         for line in [head, *body])
-
     @property
     def content_known(self) -> bool:
         """Whether the engine reports content sizes (the containerd image store does)."""
         return bool(self.rows) and all(r.content_size >= 0 for r in self.rows)
 
     def html(self) -> str:
-        """Docker 29's columns (DISK USAGE, CONTENT SIZE) under the containerd store, else SIZE."""
-        known = all(r.shared_size >= 0 for r in self.rows)
-        content = self.content_known
-        sizes = ("DISK USAGE", "CONTENT SIZE") if content else ("SIZE",)
-        cols = ("REPOSITORY", "TAG", "IMAGE ID", "DIGEST", "CREATED", *sizes, *(("SHARED", "UNIQUE") if known else ()))
-        head = "".join(f"<th>{h}</th>" for h in cols)
-
-        def extra(r: ImageRow) -> str:
-            return f"<td>{human_size(r.shared_size)}</td><td>{human_size(r.unique_size)}</td>" if known else ""
-
-        body = "".join(
-            f"<tr{DIM if r.dangling else ''}><td>{esc(r.repository)}</td><td>{esc(r.tag)}</td>"
-            f"<td><code>{short_id(r.id)}</code></td><td><code>{esc(r.digest[:19])}</code></td>"
-            f"<td>{ago(r.created)}</td><td>{human_size(r.size)}</td>"
-            f"{f'<td>{human_size(r.content_size)}</td>' if content else ''}{extra(r)}</tr>" for r in self.rows)
-        return f"<table class='dockerlab-images'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return {"text/plain": self.text(), "text/html": self.html()}
+        """The table as JupyterLab shows it (Docker 29's columns under the containerd store)."""
+        return str(self._renderers()["text/html"]())
 
 
 @dataclass(frozen=True)
-class DiskUsage:
-    """``docker system df``: per type, total count, active, size, reclaimable."""
+class DiskUsage(Displayable):
+    """``docker system df``: per type, total count, active, size, reclaimable (:mod:`~kernel_ext.views.disk`)."""
+
+    __view__ = "disk"
 
     rows: tuple[tuple[str, int, int, int, int], ...]
-
-    def text(self) -> str:
-        head = ("TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE")
-        body = []
-        for kind, total, active, size, reclaim in self.rows:
-            pct = f" ({100 * reclaim // size}%)" if size else ""
-            body.append((kind, str(total), str(active), human_size(size, 4), human_size(reclaim, 4) + pct))
-        widths = [max(len(x) for x in col) for col in zip(head, *body)]
-        return "\n".join("   ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in [head, *body])
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return {"text/plain": self.text(), "text/html": f"<pre>{esc(self.text())}</pre>"}
 
 
 def disk_usage_from(df: dict[str, Any]) -> DiskUsage:

@@ -19,6 +19,7 @@ from .messages import t
 from .pull import LayerPull, PullProgress, PullResult, follow_pull_stream
 from .refs import Reference, is_image_id, parse
 from .removal import Kept, RemovalReport, chain_ids
+from .views.bundle import Displayable
 
 __all__ = ["CleanupReport", "Lab", "connect", "default_pull_listener"]
 
@@ -27,16 +28,15 @@ default_pull_listener: list[Callable[[str], Callable[[PullProgress], None]] | No
 
 
 @dataclass
-class CleanupReport:
+class CleanupReport(Displayable):
+    """What ``Lab.cleanup`` or ``reset`` removed, by kind (:mod:`~kernel_ext.views.removal`)."""
+
+    __view__ = "removal"
+
     containers: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        text = t("cleanup.done", containers=len(self.containers), images=len(self.images),
-                 volumes=len(self.volumes), networks=len(self.networks))
-        return {"text/plain": text}
 
 
 class Lab:

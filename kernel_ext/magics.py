@@ -21,18 +21,11 @@ from . import cli
 from . import lab as _lab
 from .connection import SESSION_LABEL
 from .errors import LabError
-from .messages import register, t
+from .messages import t
 
 __all__ = ["MAGICS", "DockerLabMagics", "load", "unload", "with_session_label"]
 
 MAGICS = ("docker", "layers", "diff", "lab")  # the line magics this extension adds
-
-register({
-    "magic.usage.docker": {"zh": "用法：%docker <docker 命令的参数>，例如 %docker image ls", "en": "usage: %docker <docker arguments>, e.g. %docker image ls"},
-    "magic.usage.diff": {"zh": "用法：%diff 容器名", "en": "usage: %diff CONTAINER"},
-    "magic.exit": {"zh": "docker 命令以退出码 {code} 结束", "en": "docker exited with code {code}"},
-    "magic.lab": {"zh": "会话 {session} · 引擎 {host} · 镜像加速器 {mirror}", "en": "session {session} · engine {host} · mirror {mirror}"},
-})
 
 _STATE: dict[str, Any] = {}
 

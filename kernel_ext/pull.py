@@ -22,8 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .formatting import human_size
-from .messages import t
+from .views.bundle import Displayable
 
 __all__ = ["LayerProgress", "LayerPull", "PullProgress", "PullResult", "follow_pull_stream"]
 
@@ -123,7 +122,11 @@ class LayerPull:
 
 
 @dataclass(frozen=True)
-class PullResult:
+class PullResult(Displayable):
+    """What a pull brought (:mod:`~kernel_ext.views.pull` renders it)."""
+
+    __view__ = "pull"
+
     ref: str
     image_id: str
     digest: str
@@ -135,21 +138,11 @@ class PullResult:
     def downloaded_bytes(self) -> int:
         return sum(layer.size for layer in self.layers)
 
-    def text(self) -> str:
-        """What ``docker pull`` prints (the log ends with the reference, as the CLI's does)."""
-        return "\n".join(self.log)
-
     def summary(self) -> str:
-        if all(layer.already_present for layer in self.layers):
-            return t("pull.uptodate", ref=self.ref, status=self.status)
-        new = sum(not layer.already_present for layer in self.layers)
-        return t("pull.done", ref=self.ref, n=len(self.layers), new=new, old=len(self.layers) - new,
-                 size=human_size(self.downloaded_bytes))
+        """One sentence: how many layers, how many downloaded, how much."""
+        from .views.pull import pull_summary
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        from .views.pull import pull_result_html
-
-        return {"text/plain": self.text(), "text/html": pull_result_html(self)}
+        return pull_summary(self)
 
 
 Listener = Callable[[PullProgress], None]

@@ -12,6 +12,10 @@ import pytest
 
 from labctl.state import load_state
 
+# A message key missing from the catalogue raises in tests (and in the kernels nbval starts from
+# here), instead of showing the learner the bare key.
+os.environ.setdefault("DOCKERLAB_STRICT_MESSAGES", "1")
+
 
 @pytest.fixture(scope="session")
 def state():  # type: ignore[no-untyped-def]

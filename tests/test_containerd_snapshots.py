@@ -14,16 +14,11 @@ from typing import Any
 
 import pytest
 
-from kernel_ext.graph import (
-    GraphSnapshot,
-    build_layer_graph,
-    efficiency_from_layers,
-    graph_image,
-    image_parents,
-    read_saved_layers,
-)
+from kernel_ext.graph import GraphSnapshot, graph_image, image_parents
+from kernel_ext.image_efficiency import efficiency_from_layers, read_saved_layers
 from kernel_ext.images import ImageTable, image_rows
 from kernel_ext.pull import PullProgress, follow_pull_stream
+from kernel_ext.views.graph import build_layer_graph
 
 SNAP = Path(__file__).parent / "snapshots" / "engine-28.5-containerd"
 

@@ -6,7 +6,7 @@ import pytest
 
 from kernel_ext.errors import BadReference
 from kernel_ext.formatting import human_size
-from kernel_ext.graph import efficiency_from_layers
+from kernel_ext.image_efficiency import efficiency_from_layers
 from kernel_ext.messages import t
 from kernel_ext.refs import parse
 from kernel_ext.removal import chain_ids

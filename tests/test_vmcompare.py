@@ -165,7 +165,7 @@ def test_kvm_probe_names_the_accelerator_and_leaves_nothing(assets: VMAssets) ->
 def test_boot_timeout_retries_once_then_kills(assets: VMAssets) -> None:
     with pytest.raises(VMError) as e:
         qemu.boot(assets, timeout=0.3, retries=1)
-    assert e.value.key == "vm.boot_timeout" and e.value.kwargs["tries"] == 2
+    assert e.value.key == "vm.boot_timeout" and e.value.kwargs["n"] == 2
     _no_leftovers()
 
 

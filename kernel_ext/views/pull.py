@@ -7,22 +7,36 @@ from typing import TYPE_CHECKING, Any
 
 from ..formatting import esc, human_size
 from ..messages import t
+from ..pull import PullResult
+from .bundle import Renderers, renderers
 
 if TYPE_CHECKING:
-    from ..pull import PullProgress, PullResult
+    from ..pull import PullProgress
 
-__all__ = ["PullView", "live_pull_view", "pull_result_html"]
+__all__ = ["PullView", "live_pull_view", "pull_result_html", "pull_summary"]
 
+
+def pull_summary(result: PullResult) -> str:
+    if all(layer.already_present for layer in result.layers):
+        return t("pull.uptodate", ref=result.ref, status=result.status)
+    new = sum(not layer.already_present for layer in result.layers)
+    return t("pull.done", ref=result.ref, n=len(result.layers), new=new, old=len(result.layers) - new,
+             size=human_size(result.downloaded_bytes))
 
 
 def pull_result_html(result: PullResult) -> str:
-    head = esc(result.summary())
+    head = esc(pull_summary(result))
     rows = "".join(
         f"<tr><td><code>{x.id}</code></td><td>{t('pull.present') if x.already_present else human_size(x.size)}</td></tr>"
         for x in result.layers)
     log = esc("\n".join(result.log))
     return (f"<div class='dockerlab-pull'><b>{head}</b><table>{rows}</table>"
             f"<pre style='font-size:90%'>{log}</pre></div>")
+
+
+@renderers.register
+def _(result: PullResult) -> Renderers:
+    return {"text/plain": lambda: "\n".join(result.log), "text/html": lambda: pull_result_html(result)}
 
 
 def _bar_label(layer: Any) -> str:

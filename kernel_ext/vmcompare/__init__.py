@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _messages  # noqa: F401  (registers the vm.* message keys)
 from .assets import VMAssets, build_assets, compile_bench
 from .measure import Progress, compare, default_cache_dir, default_progress
 from .results import Comparison, Density, Note, Series, Side

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from ..errors import ToolMissing, VMError
 from ..messages import t
-from . import _messages  # noqa: F401  (registers vm.* keys)
 
 __all__ = ["BENCH", "BENCH_SOURCE", "KERNEL_PACKAGE", "READY", "VMAssets", "build_assets", "compile_bench"]
 

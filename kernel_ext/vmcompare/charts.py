@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 from ..messages import language, t
+from ..views.bundle import bundle
 from .results import Comparison
 
 __all__ = ["ChartView", "cjk_font", "comparison_figure"]
@@ -36,10 +38,12 @@ class ChartView:
             self.figure.savefig(buf, format="png", dpi=100)
         return buf.getvalue()
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+    def _repr_mimebundle_(self, include: Container[str] | None = None, exclude: Container[str] | None = None,
+                          **kwargs: Any) -> dict[str, Any]:
         import base64
 
-        return {"image/png": base64.b64encode(self.png()).decode(), "text/plain": self.caption}
+        return bundle({"image/png": lambda: base64.b64encode(self.png()).decode(),
+                       "text/plain": lambda: self.caption}, include, exclude)
 
 CT_COLOUR, VM_COLOUR, NATIVE_COLOUR = "#2a7ab9", "#d9822b", "#8a8a8a"
 

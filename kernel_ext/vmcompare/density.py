@@ -47,7 +47,7 @@ def density_vms(c: Comparison, assets: VMAssets, accel: str, k: int, timeout: fl
     n = min(k, fit)
     d = c.density_vm = Density(want=k, tried=n)
     if n < k:
-        c.note("vm.memory_short", budget=int(c.budget_mib), fit=fit, each=int(each), want=k)
+        c.note("vm.memory_short", budget=int(c.budget_mib), n=fit, each=int(each), want=k)
     if n <= 0:
         return
     # k guests share the host's cores: allow each the time it gets while the others boot too
@@ -68,7 +68,7 @@ def density_vms(c: Comparison, assets: VMAssets, accel: str, k: int, timeout: fl
             if attempt == 0:
                 vm.start()
         if attempt == 1:
-            c.note("vm.boot_timeout", seconds=f"{limit:g}", tries=2)
+            c.note("vm.boot_timeout", seconds=f"{limit:g}", n=2)
     up = [vm for vm in vms if vm.ready_s is not None]
     d.ready = len(up)
     d.seconds = time.monotonic() - t0 if up else None

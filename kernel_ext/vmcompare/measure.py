@@ -225,10 +225,10 @@ def _measure(r: _Run, target: Any, cache: Path, density: int, boot_timeout: floa
         r.step += c.runs
 
     if density:
-        r.emit("vm.p.density_ct", k=density)
+        r.emit("vm.p.density_ct", n=density)
         if side is not None:
             density_containers(c, side, density)
-        r.emit("vm.p.density_vm", k=density)
+        r.emit("vm.p.density_vm", n=density)
         if assets is not None and have_qemu and c.vm.start_s:
             try:
                 density_vms(c, assets, c.accel, density, timeout, mem_mib, r.vms)

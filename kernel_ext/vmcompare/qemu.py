@@ -270,4 +270,4 @@ def boot(assets: VMAssets, accel: str = "tcg", machine: str | None = None, timeo
         vm.kill()
         if code not in (None, 0):  # qemu itself refused to run: retrying will not help
             raise VMError("vm.boot_failed", code=code, detail=detail or "?")
-    raise VMError("vm.boot_timeout", seconds=f"{timeout:g}", tries=vm.attempts)
+    raise VMError("vm.boot_timeout", seconds=f"{timeout:g}", n=vm.attempts)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..messages import t
+from ..views.bundle import Displayable
 
 __all__ = ["Comparison", "Density", "Note", "Series", "Side"]
 
@@ -81,8 +82,11 @@ class Note:
 
 
 @dataclass
-class Comparison:
-    """Everything :func:`compare` measured. Render with ``display(c)`` or ``print(c)``."""
+class Comparison(Displayable):
+    """Everything :func:`compare` measured. Render with ``display(c)`` or ``print(c)``
+    (:mod:`kernel_ext.vmcompare.table` is its view)."""
+
+    __view__ = "kernel_ext.vmcompare.table"
 
     runs: int = 0
     accel: str = ""  # "kvm" or "tcg"; "" if no VM booted
@@ -124,15 +128,8 @@ class Comparison:
         each = density.per_instance_mib or side.mem_mib.median
         return int(self.host_available_mib // each) if each and self.host_available_mib else None
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        from .table import render_html, render_text
-
-        return {"text/plain": render_text(self), "text/html": render_html(self)}
-
     def __str__(self) -> str:
-        from .table import render_text
-
-        return render_text(self)
+        return self.text()
 
     def chart(self) -> Any:
         """Start-up, memory and CPU as one chart (PNG in a notebook; ``.figure`` is the Figure)."""

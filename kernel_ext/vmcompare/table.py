@@ -9,6 +9,7 @@ import html
 import unicodedata
 
 from ..messages import t
+from ..views.bundle import Renderers, renderers
 from .results import Comparison, Density, Series, Side
 
 __all__ = ["explanations", "render_html", "render_text", "rows"]
@@ -88,7 +89,7 @@ def explanations(c: Comparison) -> list[str]:
 
 def _summary(c: Comparison) -> str:
     s = t("vm.m.summary", lang=c.lang, accel=(c.accel or "—").upper(), machine=c.machine or "—",
-          runs=c.runs, seconds=f"{c.elapsed_s:.1f}")
+          n=c.runs, seconds=f"{c.elapsed_s:.1f}")
     return s if c.finished else f"{s} {t('vm.m.running', lang=c.lang)}"
 
 
@@ -126,3 +127,8 @@ def render_html(c: Comparison) -> str:
         items = "".join(f"<li>{e(p)}</li>" for p in explanations(c))
         parts.append(f"<p><b>{e(t('vm.m.why', lang=c.lang))}</b></p><ul>{items}</ul>")
     return "<div class='dockerlab-vmcompare'>" + "".join(parts) + "</div>"
+
+
+@renderers.register
+def _(c: Comparison) -> Renderers:
+    return {"text/plain": lambda: render_text(c), "text/html": lambda: render_html(c)}
