@@ -67,7 +67,7 @@ def ensure_pool(n: int) -> list[pwd.struct_passwd]:
 
 
 def account_pids(uid: int) -> list[int]:
-    """Every process whose real or effective uid is ``uid`` (a grading account's leftovers)."""
+    """Every live process (not a zombie) whose real or effective uid is ``uid`` (a grading account's leftovers)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -75,6 +75,8 @@ def account_pids(uid: int) -> list[int]:
         try:
             with open(f"/proc/{entry}/status") as f:
                 for line in f:
+                    if line.startswith("State:") and line.split()[1] in ("Z", "X"):
+                        break
                     if line.startswith("Uid:"):
                         real, eff = line.split()[1:3]
                         if int(real) == uid or int(eff) == uid:

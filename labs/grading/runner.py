@@ -140,6 +140,7 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
     box = Sandbox(account, ctx.limits, hide=ctx.hide)
     result: dict[str, object] = {"account": account, "started": time.time()}
     autograded = None
+    procs: list[subprocess.Popen[bytes]] = []
     deadline = time.monotonic() + ctx.submission_timeout
     try:
         box.create()
@@ -161,6 +162,7 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
         with open(box.control / "worker.log", "wb") as log:
             p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env,
                                  cwd="/", start_new_session=True)
+            procs.append(p)
             lines: queue.Queue[str] = queue.Queue()
 
             def pump() -> None:
@@ -196,6 +198,8 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
                     if rc != "0":
                         out.error = t("grade.failed", err=f"nbgrader exit {rc or '?'}", log=work / "sandbox-nbgrader.log")
                     break
+            if p.poll() is None:
+                p.kill()
         result["autograde_s"] = round(time.time() - float(result.get("autograde_started", time.time())), 2)
         autograded = read_untrusted(box.user / "course" / "autograded" / sub.student / sub.lab / f"{sub.lab}.ipynb")
     except Exception as e:  # the grader's own failure: this submission is not graded, the batch goes on
@@ -204,6 +208,11 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
         t_end = time.monotonic()
         hits = box.cgroup.limit_hits()
         box.stop()
+        for child in procs:
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
         out.peak_memory = box.cgroup.peak_memory()
         result["limit_hits"] = hits
         try:

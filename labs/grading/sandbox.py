@@ -302,10 +302,12 @@ class Sandbox:
             f"mount --bind '{self.user}/tmp' /tmp", f"mount --bind '{self.user}/tmp' /var/tmp",
             f"mount --bind '{self.user}/shm' /dev/shm",
             "echo ready", "exec -a dockerlab-grade-holder sleep infinity"])
-        log = open(self.control / "holder.log", "wb")
-        p = subprocess.Popen(["unshare", "--mount", "--net", "--propagation", "private", "--", "bash", "-c", script],
-                             stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(self.control / "holder.log", "wb") as log:
+            p = subprocess.Popen(["unshare", "--mount", "--net", "--propagation", "private", "--", "bash", "-c", script],
+                                 stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         line = p.stdout.readline() if p.stdout else b""
+        if p.stdout:
+            p.stdout.close()
         if line.strip() != b"ready":
             p.kill()
             raise RuntimeError("the sandbox's namespaces could not be made: "
@@ -319,10 +321,10 @@ class Sandbox:
 
     def helper(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
         """Start one of root's helpers (relay, check service, registry); its pid file is root's."""
-        log = open(self.control / f"{name}.log", "ab")
-        p = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-                             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(REPO), **(env or {})},
-                             cwd="/")
+        with open(self.control / f"{name}.log", "ab") as log:
+            p = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(REPO), **(env or {})},
+                                 cwd="/")
         (self.control / f"{name}.pid").write_text(str(p.pid))
         return p.pid
 
@@ -376,9 +378,10 @@ def _uid(user: str) -> int:
 
 
 def _live_pid(pidfile: Path, marker: str) -> int | None:
+    """The pid in ``pidfile`` if that process's argv[0] is ``marker`` (the holder's ``exec -a``)."""
     try:
         pid = int(pidfile.read_text())
-        if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+        if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] == marker.encode():
             return pid
     except (OSError, ValueError):
         pass

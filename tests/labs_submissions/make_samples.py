@@ -234,11 +234,14 @@ ATTACKS = {
         "leaked = []\n"
         "for t in targets:\n"
         "    try:\n"
-        "        p = pathlib.Path(t); (p.read_bytes() if p.is_file() else list(p.iterdir())); leaked.append(str(t))\n"
+        "        p = pathlib.Path(t)\n"
+        "        if (p.read_bytes() if p.is_file() else list(p.iterdir())):  # an empty cover is no leak\n"
+        "            leaked.append(str(t))\n"
         "    except OSError:\n"
         "        pass\n"
         "rc, out = sh('docker', 'run', '--rm', '-v', '/:/host', 'busybox:1.35', 'sh', '-c',\n"
-        "             f'cat /host{REPO}/labs/source/lab1/lab1.ipynb /host{REPO}/tests/labs_submissions/submitted/alice/lab1/lab1.ipynb | head -c 100')\n"
+        "             f'cat /host{REPO}/labs/source/lab1/lab1.ipynb /host{REPO}/tests/labs_submissions/submitted/alice/lab1/lab1.ipynb '\n"
+        "             f'2>/dev/null | head -c 100')\n"
         "if rc == 0 and out.strip():\n"
         "    leaked.append('container:' + out[:40])\n"
         "print('LEAKED', leaked)\n"
@@ -274,7 +277,9 @@ def hostile(release: Path) -> None:
     sol = solutions("lab1")
     for student, attack in ATTACKS.items():
         nb = fill(release, "lab1", sol)
-        nb.cells.append(nbformat.v4.new_code_cell(attack))  # after the last test: the honest part counts
+        attack_cell = nbformat.v4.new_code_cell(attack)  # after the last test: the honest part counts
+        attack_cell.id = f"attack-{student}"
+        nb.cells.append(attack_cell)
         d = HOSTILE / student / "lab1"
         d.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, d / "lab1.ipynb")
