@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import docker
 import docker.errors
 import requests.exceptions
+
+from labctl.state import load_state
 
 from . import errors
 
@@ -34,28 +34,15 @@ class LabConfig:
     engine: str = "lab"
 
 
-def _state_file() -> Path | None:
-    candidates = []
-    if os.environ.get("LAB_HOME"):
-        candidates.append(Path(os.environ["LAB_HOME"]) / "state.json")
-    here = Path.cwd().resolve()
-    candidates += [d / ".lab" / "state.json" for d in (here, *here.parents)]
-    candidates.append(Path(__file__).resolve().parent.parent / ".lab" / "state.json")
-    return next((c for c in candidates if c.exists()), None)
-
-
 def lab_config(engine: str | None = None) -> LabConfig:
-    """Where the engine is: ``engine`` if given, else ``DOCKER_HOST``, else the lab's state file."""
-    state: dict[str, Any] = {}
-    sf = _state_file()
-    if sf:
-        with contextlib.suppress(OSError, ValueError):
-            state = json.loads(sf.read_text())
-    host = engine or os.environ.get("DOCKER_HOST") or state.get("docker_host") or "unix:///var/run/docker.sock"
-    cli = state.get("docker_cli") or "docker"
-    return LabConfig(docker_host=host, upstream=state.get("upstream", ""), mirror=state.get("mirror", ""),
-                     registry=state.get("registry", ""), publisher=state.get("publisher", ""),
-                     docker_cli=cli if Path(cli).exists() else "docker", engine=state.get("engine", "lab"))
+    """Where the engine is: ``engine`` if given, else ``DOCKER_HOST``, else the lab's state file
+    (under ``$LAB_HOME``, default ``<repo>/.lab``: :mod:`labctl.state`, the one schema of it)."""
+    state = load_state()
+    host = engine or os.environ.get("DOCKER_HOST") or state.docker_host or "unix:///var/run/docker.sock"
+    cli = state.docker_cli or "docker"
+    return LabConfig(docker_host=host, upstream=state.upstream, mirror=state.mirror, registry=state.registry,
+                     publisher=state.publisher, docker_cli=cli if Path(cli).exists() else "docker",
+                     engine=state.engine or "lab")
 
 
 def new_session_id() -> str:

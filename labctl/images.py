@@ -15,14 +15,13 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomllib
 
+from .distribution import RegistryError, image_config
 from .proc import LabFailure
 from .state import REPO
 
@@ -31,10 +30,6 @@ __all__ = ["CatalogueImage", "content_hashes", "load_catalogue", "publish", "reg
 CATALOGUE = REPO / "images" / "catalogue.toml"
 CONTENT_LABEL = "org.dockerlab.content"
 SOURCE_EPOCH = 1_704_067_200  # 2024-01-01T00:00:00Z: the time every build input carries
-MANIFEST_TYPES = ", ".join([
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-])
 DEBIAN_SOURCES = [
     "deb http://deb.debian.org/debian bookworm main",
     "deb http://deb.debian.org/debian bookworm-updates main",
@@ -107,18 +102,11 @@ def content_hashes(images: list[CatalogueImage]) -> dict[str, str]:
     return out
 
 
-def _get(url: str, accept: str | None = None) -> bytes:
-    req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return bytes(r.read())
-
-
 def registry_label(registry: str, name: str, tag: str) -> str | None:
     """The content label of ``name:tag`` in ``registry``, or None if the tag is not there."""
     try:
-        manifest = json.loads(_get(f"http://{registry}/v2/{name}/manifests/{tag}", MANIFEST_TYPES))
-        config = json.loads(_get(f"http://{registry}/v2/{name}/blobs/{manifest['config']['digest']}"))
-    except (urllib.error.URLError, OSError, KeyError, ValueError):
+        config = image_config(registry, name, tag)
+    except (RegistryError, KeyError, ValueError):
         return None
     labels = (config.get("config") or {}).get("Labels") or {}
     return labels.get(CONTENT_LABEL)

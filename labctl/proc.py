@@ -1,4 +1,5 @@
-"""Background processes the lab owns, tracked by pid files (no systemd on these machines)."""
+"""Background processes the lab owns, tracked by pid files (no systemd on these machines), and the
+project's one set of ``/proc`` readers (command lines, parents, memory) that everyone else uses."""
 
 from __future__ import annotations
 
@@ -8,11 +9,62 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-__all__ = ["LabFailure", "free_port", "kill_matching", "port_free", "private_dir", "remove_tree", "running_pid", "start",
-           "stop", "unmount_below", "wait_for"]
+__all__ = ["LabFailure", "cmdline", "free_port", "kill_matching", "mem_available_kib", "memory_kib", "parent_and_state",
+           "pids", "port_free", "private_dir", "remove_tree", "running_pid", "start", "stop", "unmount_below",
+           "wait_for"]
+
+PROC = Path("/proc")
+
+
+def pids() -> Iterator[int]:
+    """The pid of every process this account can see (it may be gone by the time it is read)."""
+    for entry in PROC.iterdir():
+        if entry.name.isdigit():
+            yield int(entry.name)
+
+
+def cmdline(pid: int) -> list[bytes]:
+    """The process's argv, raw (raises OSError if it is gone or not ours to read)."""
+    data = (PROC / str(pid) / "cmdline").read_bytes()
+    return data.removesuffix(b"\0").split(b"\0") if data else []
+
+
+def _cmdline_text(pid: int) -> str:
+    return b" ".join(cmdline(pid)).decode(errors="replace") + " "
+
+
+def parent_and_state(pid: int) -> tuple[int, str]:
+    """(parent pid, state letter) from ``/proc/<pid>/stat`` (the command name may hold spaces)."""
+    stat = (PROC / str(pid) / "stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[1]), fields[0]
+
+
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) in KiB from ``/proc/<pid>/smaps_rollup``; (0, 0) if the process is gone."""
+    vals = {"Rss:": 0, "Pss:": 0}
+    try:
+        for line in (PROC / str(pid) / "smaps_rollup").read_text().splitlines():
+            parts = line.split()
+            if parts and parts[0] in vals:
+                vals[parts[0]] = int(parts[1])
+    except OSError:
+        pass
+    return vals["Rss:"], vals["Pss:"]
+
+
+def mem_available_kib() -> int:
+    """``MemAvailable`` of ``/proc/meminfo`` (0 if it cannot be read)."""
+    try:
+        for line in (PROC / "meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 class LabFailure(Exception):
@@ -23,10 +75,10 @@ def running_pid(pidfile: Path, expect: str) -> int | None:
     """The pid in ``pidfile`` if that process is alive and its command line contains ``expect``."""
     try:
         pid = int(pidfile.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        line = _cmdline_text(pid)
     except (OSError, ValueError):
         return None
-    return pid if expect in cmdline else None
+    return pid if expect in line else None
 
 
 def start(argv: Sequence[str], pidfile: Path, log: Path, env: dict[str, str] | None = None,
@@ -68,7 +120,7 @@ def _exited(pid: int) -> bool:
         done, _ = os.waitpid(pid, os.WNOHANG)
         return done == pid
     except ChildProcessError:
-        return not Path(f"/proc/{pid}").exists()
+        return not (PROC / str(pid)).exists()
 
 
 def _reap(pid: int) -> None:
@@ -127,19 +179,19 @@ def kill_matching(text: str) -> list[int]:
     that name a dead engine's exec root). Returns their pids."""
     killed = []
     me = os.getuid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    for pid in pids():
+        if pid == os.getpid():
             continue
         try:
-            if entry.stat().st_uid != me:
+            if (PROC / str(pid)).stat().st_uid != me:
                 continue
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            line = _cmdline_text(pid)
         except OSError:
             continue
-        if text in cmdline:
+        if text in line:
             try:
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed.append(int(entry.name))
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
             except ProcessLookupError:
                 pass
     return killed

@@ -73,12 +73,12 @@ class Registry:
 
     def ready(self) -> bool:
         if self.unix:
-            from kernel_ext.registry import request
+            from .distribution import RegistryError, request
 
             try:
                 request(self.addr, "/v2/")
                 return True
-            except Exception:
+            except RegistryError:
                 return False
         try:
             with urllib.request.urlopen(f"http://{self.addr}/v2/", timeout=1) as r:

@@ -20,6 +20,8 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from labctl.proc import cmdline, memory_kib, pids
+
 from ..connection import SESSION_LABEL, engine_errors
 from ..errors import ImageNotFound, LabError
 from .assets import BENCH, READY
@@ -47,21 +49,13 @@ def _host(client: docker.DockerClient) -> str:
 def _shim_memory_kib(container_id: str) -> tuple[int, int]:
     """(RSS, PSS) of the containerd-shim that runs this container; (0, 0) if it is not on this host."""
     needle = container_id.encode()
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit():
-            continue
+    for pid in pids():
         try:
-            cmd = (p / "cmdline").read_bytes()
-            if b"containerd-shim" not in cmd or needle not in cmd:
-                continue
-            vals = {}
-            for line in (p / "smaps_rollup").read_text().splitlines():
-                parts = line.split()
-                if parts and parts[0] in ("Rss:", "Pss:"):
-                    vals[parts[0]] = int(parts[1])
-            return vals.get("Rss:", 0), vals.get("Pss:", 0)
+            cmd = b" ".join(cmdline(pid))
         except OSError:
             continue
+        if b"containerd-shim" in cmd and needle in cmd:
+            return memory_kib(pid)
     return 0, 0
 
 

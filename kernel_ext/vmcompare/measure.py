@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import re
 import subprocess
 import time
@@ -16,6 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from labctl.proc import mem_available_kib
+from labctl.state import paths
 
 from ..errors import LabError
 from ..messages import t
@@ -47,16 +49,12 @@ class Progress:
 
 
 def default_cache_dir() -> Path:
-    home = os.environ.get("LAB_HOME") or str(Path(__file__).resolve().parents[2] / ".lab")
-    return Path(home) / "vm"
+    """``$LAB_HOME/vm`` (the lab's home as :mod:`labctl.state` defines it)."""
+    return paths().home / "vm"
 
 
 def _mem_available_mib() -> float:
-    try:
-        m = re.search(r"^MemAvailable:\s+(\d+)", Path("/proc/meminfo").read_text(), re.MULTILINE)
-        return int(m.group(1)) / 1024 if m else 0.0
-    except OSError:
-        return 0.0
+    return mem_available_kib() / 1024
 
 
 def run_native(bench: Path, rounds: int, reps: int = 5) -> float | None:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from labctl.proc import cmdline, memory_kib, parent_and_state, pids
+
 from ..errors import ToolMissing, VMError
 from .assets import BENCH, READY, VMAssets
 
@@ -59,17 +61,6 @@ def _tsc_khz() -> int | None:
     return int(float(m.group(1)) * 1000) if m else None
 
 
-def _memory_kib(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) in KiB from /proc; (0, 0) if the process is gone."""
-    vals = {"Rss:": 0, "Pss:": 0}
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            parts = line.split()
-            if parts and parts[0] in vals:
-                vals[parts[0]] = int(parts[1])
-    except OSError:
-        pass
-    return vals["Rss:"], vals["Pss:"]
 
 
 @dataclass(eq=False)
@@ -171,7 +162,7 @@ class VM:
         return self._field("hypervisor")
 
     def memory_kib(self) -> tuple[int, int]:
-        return _memory_kib(self.proc.pid) if self.proc else (0, 0)
+        return memory_kib(self.proc.pid) if self.proc else (0, 0)
 
     def send(self, line: str) -> None:
         if self.proc and self.proc.stdin and self.proc.poll() is None:
@@ -239,22 +230,19 @@ def qemu_processes(name_prefix: str = "vmcmp-", parent: int | None = None) -> li
     Only our own children: another notebook on the same host may be running its own comparison.
     """
     ppid = os.getpid() if parent is None else parent
-    pids = []
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit():
-            continue
+    found = []
+    for pid in pids():
         try:
-            args = (p / "cmdline").read_bytes().split(b"\0")
-            stat = (p / "stat").read_text()
-        except OSError:
+            args = cmdline(pid)
+            their_parent, state = parent_and_state(pid)
+        except (OSError, ValueError):
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) != ppid or fields[0] == "Z" or not args[0].endswith(QEMU.encode()):
+        if their_parent != ppid or state == "Z" or not args or not args[0].endswith(QEMU.encode()):
             continue
         name = args[args.index(b"-name") + 1] if b"-name" in args[:-1] else b""
         if name.decode(errors="replace").startswith(name_prefix):
-            pids.append(int(p.name))
-    return pids
+            found.append(pid)
+    return found
 
 
 def boot(assets: VMAssets, accel: str = "tcg", machine: str | None = None, timeout: float = 15.0,
