@@ -20,6 +20,7 @@ import json
 import socket
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -89,17 +90,17 @@ class _UnixHandler(urllib.request.HTTPHandler):
         self.socket_path, self.timeout = path, timeout
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(lambda host, **kw: _UnixConnection(self.socket_path, self.timeout), req)  # type: ignore[arg-type]
+        return self.do_open(lambda host, **kw: _UnixConnection(self.socket_path, self.timeout), req)
 
 
 def request(registry: str, path: str, method: str = "GET", data: bytes | None = None,
             headers: dict[str, str] | None = None, timeout: float = TIMEOUT) -> tuple[bytes, dict[str, str]]:
     """One HTTP request to ``registry`` (``host:port`` or ``unix:///socket``): (body, headers)."""
+    open_: Callable[..., Any] = urllib.request.urlopen
+    url = f"http://{registry}{path}"
     if registry.startswith("unix://"):
-        opener = urllib.request.build_opener(_UnixHandler(registry.removeprefix("unix://"), timeout))
-        url, open_ = f"http://localhost{path}", opener.open
-    else:
-        url, open_ = f"http://{registry}{path}", urllib.request.urlopen
+        open_ = urllib.request.build_opener(_UnixHandler(registry.removeprefix("unix://"), timeout)).open
+        url = f"http://localhost{path}"
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
         with open_(req, timeout=timeout) as r:
