@@ -193,6 +193,40 @@ def cmd_author(args: argparse.Namespace) -> int:
     return subprocess.call(argv, env={**os.environ, **jupyter.jupyter_env(p), **jupyter.kernel_env(state, p)})
 
 
+def cmd_classroom(args: argparse.Namespace) -> int:
+    """Instructor, as root: JupyterHub with one rootless engine per learner (labctl.classroom)."""
+    from . import classroom
+
+    if args.action == "status":
+        print(classroom.status())
+        return 0
+    if os.geteuid() != 0:
+        raise LabFailure(f"A classroom makes and runs Unix accounts: run 'sudo ./lab classroom {args.action}'.")
+    if args.action == "down":
+        classroom.down(say=say)
+        return 0
+    if args.action == "add":
+        if not args.name:
+            raise LabFailure("Say whom to add: ./lab classroom add NAME")
+        classroom.add(args.name, say=say)
+        return 0
+    if args.action == "passwd":
+        if not args.name:
+            raise LabFailure("Say whose password to renew: ./lab classroom passwd NAME")
+        passwords = classroom.new_passwords([args.name])
+    else:
+        user = _account()
+        system.prepare(user, paths().home, create=user == system.LAB_ACCOUNT)
+        if subprocess.call(_as_account(user, ["up", "--no-jupyter"])) != 0:  # the course images, built once
+            return 1
+        _, passwords = classroom.up(args.learners, ip=args.ip, port=args.port, say=say)
+    if passwords:
+        say("passwords (shown once; the Hub keeps only hashes):")
+        for name, pw in passwords.items():
+            print(f"  {name:<12} {pw}")
+    return 0
+
+
 def test_home() -> str:
     """The tests' own lab home: its own engine and registries, never the learner's."""
     return str(paths().home / "test")
@@ -408,6 +442,12 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--out", help=argparse.SUPPRESS)
     author = sub.add_parser("author", help="instructor: edit the chapters in JupyterLab (text and notebook in sync)")
     author.add_argument("--port", type=int, default=8890)
+    cls = sub.add_parser("classroom", help="instructor (root): JupyterHub, one isolated Docker engine per learner")
+    cls.add_argument("action", choices=["up", "down", "status", "add", "passwd"])
+    cls.add_argument("name", nargs="?", help="add/passwd: the learner's name")
+    cls.add_argument("--learners", type=int, default=3)
+    cls.add_argument("--ip", default="127.0.0.1", help="address the Hub listens on (default: this machine only)")
+    cls.add_argument("--port", type=int, default=8000)
     setup_p = sub.add_parser("setup", help="root, once: what a rootless lab needs from this machine")
     setup_p.add_argument("--user", help="the account that will run ./lab (default: the one that ran sudo, else dockerlab)")
     sub.add_parser("status")
@@ -417,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd is None:
         argv = ["up"]
         args = ap.parse_args(argv)
-    handlers = {"build": cmd_build, "author": cmd_author, "grade": cmd_grade, "up": cmd_up, "test": cmd_test, "down": cmd_down, "status": cmd_status,
+    handlers = {"classroom": cmd_classroom, "build": cmd_build, "author": cmd_author, "grade": cmd_grade, "up": cmd_up, "test": cmd_test, "down": cmd_down, "status": cmd_status,
                 "env": cmd_env, "setup": cmd_setup, "doctor": lambda a: doctor.run(load_state())}
     try:
         if os.geteuid() == 0 and args.cmd in ("up", "test", "down", "status", "env", "doctor", "build", "author") \

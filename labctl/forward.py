@@ -6,7 +6,11 @@ as the lab's account) and passes each connection on to the host's loopback (slir
 ``10.0.2.2``), so ``docker pull 127.0.0.1:5100/...`` and the kernel's HTTP requests name the same
 registry. It binds 127.0.0.1 only: containers on the engine's bridge cannot reach it.
 
-    python -m labctl.forward PORT [PORT ...]
+    python -m labctl.forward STATE_DIR PORT [PORT=/path/to/registry.sock ...]
+
+``PORT`` goes to the host's ``127.0.0.1:PORT``; ``PORT=/path`` to a Unix socket instead, which needs
+no host loopback at all (a classroom learner's engine runs with RootlessKit's host loopback off, so
+its containers reach no other learner's port; the registries are sockets only their owner can open).
 """
 
 from __future__ import annotations
@@ -30,10 +34,13 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-def _handler(port: int):  # type: ignore[no-untyped-def]
+def _handler(port: int, sock: str = ""):  # type: ignore[no-untyped-def]
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection(TARGET, port)
+            if sock:
+                up_reader, up_writer = await asyncio.open_unix_connection(sock)
+            else:
+                up_reader, up_writer = await asyncio.open_connection(TARGET, port)
         except OSError:
             writer.close()
             return
@@ -42,11 +49,26 @@ def _handler(port: int):  # type: ignore[no-untyped-def]
     return handle
 
 
-async def serve(ports: list[int]) -> None:
-    servers = [await asyncio.start_server(_handler(p), "127.0.0.1", p) for p in ports]
-    print(f"forwarding 127.0.0.1:{{{','.join(map(str, ports))}}} -> {TARGET}", flush=True)
+def parse(args: list[str]) -> list[tuple[int, str]]:
+    """``["5101", "5102=/run/r.sock"]`` -> ``[(5101, ""), (5102, "/run/r.sock")]``; other words are skipped.
+
+    >>> parse(["/tmp/state", "5101", "5102=/run/r.sock"])
+    [(5101, ''), (5102, '/run/r.sock')]
+    """
+    out = []
+    for a in args:
+        port, _, sock = a.partition("=")
+        if port.isdigit():
+            out.append((int(port), sock))
+    return out
+
+
+async def serve(targets: list[tuple[int, str]]) -> None:
+    servers = [await asyncio.start_server(_handler(p, s), "127.0.0.1", p) for p, s in targets]
+    shown = ", ".join(f"{p} -> {s or TARGET}" for p, s in targets)
+    print(f"forwarding 127.0.0.1: {shown}", flush=True)
     await asyncio.gather(*(s.serve_forever() for s in servers))
 
 
 if __name__ == "__main__":
-    asyncio.run(serve([int(a) for a in sys.argv[1:] if a.isdigit()]))
+    asyncio.run(serve(parse(sys.argv[1:])))

@@ -1,0 +1,498 @@
+"""A classroom: JupyterHub for an instructor and N learners, each learner with their own rootless
+Docker engine, started with their JupyterLab and stopped with it.
+
+Who runs what (root only makes the accounts and files, once per ``./lab classroom up``):
+
+* ``dlhub`` (no login) runs JupyterHub, its proxy (configurable-http-proxy from npm, a root-owned
+  read-only copy) and the class's **read-only course mirror** (Debian's docker-registry serving a copy
+  of the lab's course images). It starts servers with **SudoSpawner**: sudo lets ``dlhub`` run exactly
+  one program, ``sudospawner``, as a member of the group ``dockerlab-class``, and nothing else.
+* Each learner (``learner1`` …) and the instructor is a Unix account of that group with its own home
+  (0700), subuid range, and cgroup with limits (``cgroups.delegate``). Their server is
+  ``labctl.classroom_server``: it starts the account's rootless engine and registry, then
+  ``jupyterhub-singleuser``; when the Hub stops the server (or the idle culler does), the engine stops.
+* Login: the Hub's passwords are generated here, printed once for the instructor, and kept only as
+  scrypt hashes in a file only ``dlhub`` can read (``labctl.classroom_auth``). The Unix accounts have
+  no password at all: nobody logs in to the machine with them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import cgroups, proc
+from .proc import LabFailure
+from .state import REPO
+
+__all__ = ["BASE", "GROUP", "HUB", "INSTRUCTOR", "ClassConfig", "add", "down", "status", "up"]
+
+# LAB_CLASSROOM_TAG gives the tests a classroom of their own (its own directory, hub account, group
+# and sudo rule), never the instructor's.
+_TAG = os.environ.get("LAB_CLASSROOM_TAG", "")
+BASE = Path(f"/var/lib/dockerlab-classroom{'-' + _TAG if _TAG else ''}")
+HUB = f"dlhub{_TAG}"
+GROUP = f"dockerlab-class{_TAG}"
+INSTRUCTOR = "instructor"
+COMMENT = "Docker Lab classroom"
+PROXY_VERSION = "5.3.0"  # configurable-http-proxy from npm
+HUB_DIR = BASE / "hub"
+CONFIG = BASE / "classroom.json"
+SUDOERS = Path(f"/etc/sudoers.d/{BASE.name}")
+VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass
+class ClassConfig:
+    """What ``classroom up`` set up; root-owned, world-readable (no secrets in it)."""
+
+    learners: list[str] = field(default_factory=list)
+    instructor: str = INSTRUCTOR
+    ip: str = "127.0.0.1"
+    port: int = 8000
+    mirror: str = ""  # 127.0.0.1:PORT of the read-only course mirror
+    engine_root: str = ""  # root-owned, read-only engine packages every account runs
+    engine_version: str = ""
+    memory_mb: int = 1536  # per learner: engine, containers, JupyterLab, kernels together
+    pids: int = 2048
+
+    def save(self) -> None:
+        CONFIG.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
+        os.chmod(CONFIG, 0o644)
+
+    @classmethod
+    def load(cls) -> ClassConfig:
+        try:
+            data = json.loads(CONFIG.read_text())
+        except (OSError, ValueError):
+            raise LabFailure("There is no classroom on this machine: run 'sudo ./lab classroom up --learners N'.") from None
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.ip}:{self.port}/"
+
+
+def learner_names(n: int) -> list[str]:
+    return [f"learner{i}" for i in range(1, n + 1)]
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+def _run(*argv: str) -> None:
+    subprocess.run(list(argv), check=True, capture_output=True)
+
+
+def _ensure_group() -> None:
+    if subprocess.run(["getent", "group", GROUP], capture_output=True).returncode != 0:
+        _run("groupadd", "--system", GROUP)
+
+
+def _ensure_hub() -> pwd.struct_passwd:
+    try:
+        pw = pwd.getpwnam(HUB)
+    except KeyError:
+        _run("useradd", "--system", "--home-dir", str(HUB_DIR), "--no-create-home", "--shell",
+             "/usr/sbin/nologin", "--user-group", "--comment", f"{COMMENT} hub", HUB)
+        pw = pwd.getpwnam(HUB)
+    for d in (HUB_DIR, HUB_DIR / "logs", HUB_DIR / "run"):
+        d.mkdir(parents=True, exist_ok=True)
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        os.chmod(d, 0o700)
+    return pw
+
+
+def _ensure_member(name: str) -> tuple[pwd.struct_passwd, bool]:
+    """A learner's (or the instructor's) account; True if made now. Refuses an account that exists
+    but is not the classroom's (a real user of this machine)."""
+    from .system import SUBID_SIZE, _free_subid_start, subid_range
+
+    made = False
+    try:
+        pw = pwd.getpwnam(name)
+        if COMMENT not in pw.pw_gecos:
+            raise LabFailure(f"An account '{name}' already exists on this machine and is not the classroom's: "
+                             "choose other names (./lab classroom add NAME) or remove that account.")
+    except KeyError:
+        _run("useradd", "--create-home", "--shell", "/bin/bash", "--user-group", "--groups", GROUP,
+             "--comment", COMMENT, name)  # no password: nobody logs in to the machine with it
+        pw = pwd.getpwnam(name)
+        made = True
+    os.chmod(pw.pw_dir, 0o700)
+    for kind, flag in (("uid", "--add-subuids"), ("gid", "--add-subgids")):
+        if subid_range(name, kind) is None:
+            start = _free_subid_start(kind)
+            _run("usermod", flag, f"{start}-{start + SUBID_SIZE - 1}", name)
+    return pw, made
+
+
+# -- passwords (the Hub's, never the machine's) -----------------------------------------------
+
+PASSWORDS = HUB_DIR / "passwords.json"
+
+
+def _hash(password: str, salt: bytes | None = None) -> str:
+    import hashlib
+
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2 ** 14, r=8, p=1)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def verify(password: str, stored: str) -> bool:
+    """``stored`` as written by this module (``scrypt$salt$digest``).
+
+    >>> verify("s3cret", _hash("s3cret")), verify("guess", _hash("s3cret"))
+    (True, False)
+    """
+    import hmac
+
+    try:
+        kind, salt, _ = stored.split("$")
+    except ValueError:
+        return False
+    return kind == "scrypt" and hmac.compare_digest(_hash(password, bytes.fromhex(salt)), stored)
+
+
+def _set_passwords(names: list[str], hub: pwd.struct_passwd, force: bool = False) -> dict[str, str]:
+    """A new password for every name that has none yet (``force``: for each name); returns those
+    (printed once, never stored)."""
+    known = json.loads(PASSWORDS.read_text()) if PASSWORDS.exists() else {}
+    new = {n: secrets.token_urlsafe(9) for n in names if force or n not in known}
+    known.update({n: _hash(pw) for n, pw in new.items()})
+    tmp = PASSWORDS.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(fd, "w") as f:
+        json.dump(known, f, indent=1, sort_keys=True)
+    os.chown(tmp, hub.pw_uid, hub.pw_gid)
+    tmp.replace(PASSWORDS)
+    return new
+
+
+# -- shared, read-only parts ------------------------------------------------------------------
+
+def _proxy() -> Path:
+    """configurable-http-proxy from npm, root-owned and read-only to everyone else."""
+    target = BASE / "proxy"
+    exe = target / "node_modules" / ".bin" / "configurable-http-proxy"
+    if exe.exists():
+        return exe
+    if not shutil.which("npm"):
+        raise LabFailure("npm is missing (JupyterHub's proxy comes from npm): run 'apt-get install npm', "
+                         "then ./lab classroom up again.")
+    target.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(target),
+                        f"configurable-http-proxy@{PROXY_VERSION}"], capture_output=True, text=True)
+    if r.returncode != 0 or not exe.exists():
+        raise LabFailure(f"npm could not install configurable-http-proxy {PROXY_VERSION}: "
+                         f"{(r.stderr or r.stdout).strip().splitlines()[-1:]}; check access to the npm registry.")
+    subprocess.run(["chmod", "-R", "go-w,a+rX", str(target)], check=True)
+    return exe
+
+
+def _mirror_storage() -> Path:
+    """A copy of the lab's course images (its upstream registry's storage) for the class mirror."""
+    lab_home = Path(os.environ.get("LAB_HOME") or REPO / ".lab")
+    src = lab_home / "registry" / "upstream"
+    if not (src / "docker").exists():
+        raise LabFailure("The course images are not built yet: run './lab up' once, then ./lab classroom up.")
+    dst = BASE / "registry" / "course"
+    if dst.exists():
+        shutil.rmtree(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(dst.parent, 0o755)
+    subprocess.run(["cp", "-a", "--", str(src), str(dst)], check=True)
+    subprocess.run(["chown", "-R", "root:root", str(dst)], check=True)
+    subprocess.run(["chmod", "-R", "go-w,a+rX", str(dst)], check=True)
+    return dst
+
+
+SPAWNER = BASE / "bin" / "sudospawner"
+
+
+def _spawner_scripts() -> None:
+    """Root-owned, read-only: sudospawner, and beside it ``sudospawner-singleuser``, which sudospawner
+    runs instead of jupyterhub-singleuser when present: our server with the member's engine."""
+    SPAWNER.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(SPAWNER.parent, 0o755)
+    SPAWNER.write_text(f"#!{VENV_BIN / 'python'}\nimport sys\nfrom sudospawner.mediator import main\n"
+                       "sys.exit(main())\n")
+    single = SPAWNER.with_name("sudospawner-singleuser")
+    single.write_text(f"#!/bin/sh\nexec {VENV_BIN / 'python'} -m labctl.classroom_server \"$@\"\n")
+    for f in (SPAWNER, single):
+        os.chown(f, 0, 0)
+        os.chmod(f, 0o755)
+
+
+def _sudoers() -> None:
+    _spawner_scripts()
+    spawner = SPAWNER
+    rule = (f"# Docker Lab classroom: the Hub may start a class member's server, and nothing else.\n"
+            f"{HUB} ALL=(%{GROUP}) NOPASSWD: {spawner}\n")
+    if not shutil.which("visudo"):
+        r = subprocess.run(["apt-get", "install", "-y", "-q", "sudo"], capture_output=True, text=True,
+                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        if r.returncode != 0 or not shutil.which("visudo"):
+            raise LabFailure("sudo is missing (the Hub starts servers with it) and apt-get could not install it: "
+                             "run 'apt-get install sudo', then ./lab classroom up again.")
+    tmp = SUDOERS.with_suffix(".tmp")
+    tmp.write_text(rule)
+    os.chmod(tmp, 0o440)
+    if subprocess.run(["visudo", "-cf", str(tmp)], capture_output=True).returncode != 0:
+        tmp.unlink()
+        raise LabFailure("The classroom's sudo rule does not parse: please report this.")
+    tmp.replace(SUDOERS)
+
+
+def hub_config(cfg: ClassConfig, proxy: Path, hub_port: int, api_port: int) -> str:
+    """``jupyterhub_config.py``, as text."""
+    members = sorted({*cfg.learners, cfg.instructor})
+    return f"""# Written by ./lab classroom up; edits are replaced on the next up.
+c = get_config()  # noqa: F821
+c.JupyterHub.bind_url = {f"http://{cfg.ip}:{cfg.port}"!r}
+c.JupyterHub.hub_bind_url = {f"http://127.0.0.1:{hub_port}"!r}
+c.ConfigurableHTTPProxy.api_url = {f"http://127.0.0.1:{api_port}"!r}
+c.ConfigurableHTTPProxy.command = [{str(proxy)!r}]
+c.JupyterHub.db_url = {f"sqlite:///{HUB_DIR / 'jupyterhub.sqlite'}"!r}
+c.JupyterHub.cookie_secret_file = {str(HUB_DIR / 'cookie_secret')!r}
+c.JupyterHub.pid_file = {str(HUB_DIR / 'run' / 'jupyterhub.pid')!r}
+c.JupyterHub.cleanup_servers = True
+c.JupyterHub.authenticator_class = "labctl.classroom_auth.ClassroomAuthenticator"
+c.ClassroomAuthenticator.password_file = {str(PASSWORDS)!r}
+c.Authenticator.allowed_users = set({members!r})
+c.Authenticator.admin_users = {{{cfg.instructor!r}}}
+c.JupyterHub.spawner_class = "sudospawner.SudoSpawner"
+c.SudoSpawner.sudospawner_path = {str(SPAWNER)!r}  # runs sudospawner-singleuser beside it: labctl.classroom_server
+c.Spawner.default_url = "/lab/tree/notebooks/00-index.ipynb"
+c.Spawner.http_timeout = 120
+c.Spawner.start_timeout = 240
+c.Spawner.environment = {{"LAB_CLASS_MIRROR": {cfg.mirror!r}, "LAB_CLASS_ENGINE": {cfg.engine_root!r},
+                         "LAB_CLASS_ENGINE_VERSION": {cfg.engine_version!r},
+                         "LAB_CLASS_INSTRUCTOR": {cfg.instructor!r}, "PYTHONPATH": {str(REPO)!r}}}
+c.JupyterHub.services = [{{"name": "idle-culler",
+                          "command": [{str(VENV_BIN / 'python')!r}, "-m", "jupyterhub_idle_culler",
+                                      "--timeout=3600", "--cull-every=300"]}}]
+c.JupyterHub.load_roles = [{{"name": "idle-culler", "services": ["idle-culler"],
+                            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]}}]
+"""
+
+
+# -- processes --------------------------------------------------------------------------------
+
+def _hub_pidfile() -> Path:
+    return BASE / "jupyterhub.pid"  # root's record of the process it started (runuser ... jupyterhub)
+
+
+def _mirror_registry(cfg: ClassConfig):  # type: ignore[no-untyped-def]
+    from .registry import Registry
+
+    port = int(cfg.mirror.rpartition(":")[2]) if cfg.mirror else 5200
+    return Registry(name="class-mirror", port=port, storage=BASE / "registry" / "course",
+                    run=HUB_DIR / "run", logs=HUB_DIR / "logs", readonly=True)
+
+
+def _as_hub(argv: list[str]) -> list[str]:
+    env = {"HOME": str(HUB_DIR), "USER": HUB, "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
+           "PYTHONPATH": str(REPO), "LANG": "C.UTF-8"}
+    return ["runuser", "-u", HUB, "--", "env", "-i", f"--chdir={HUB_DIR}", *(f"{k}={v}" for k, v in env.items()),
+            *argv]
+
+
+def _hub_ready(cfg: ClassConfig) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{cfg.ip}:{cfg.port}/hub/api/", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: ignore[no-untyped-def]
+       names: list[str] | None = None, instructor: str = INSTRUCTOR) -> tuple[ClassConfig, dict[str, str]]:
+    """Root: accounts, passwords, shared parts, then JupyterHub as ``dlhub``. Idempotent. Returns the
+    configuration and the passwords made now (the caller shows them once)."""
+    if os.geteuid() != 0:
+        raise LabFailure("A classroom makes Unix accounts: run 'sudo ./lab classroom up --learners N'.")
+    if names is None and not 1 <= n <= 200:
+        raise LabFailure("--learners must be between 1 and 200.")
+    from . import gradeaccounts
+    from .system import check_userns
+
+    check_userns()
+    BASE.mkdir(parents=True, exist_ok=True)
+    os.chmod(BASE, 0o755)
+    old = ClassConfig.load() if CONFIG.exists() else ClassConfig(instructor=instructor)
+    cfg = ClassConfig(learners=sorted(set(old.learners) | set(names or learner_names(n)), key=_order), ip=ip,
+                      instructor=old.instructor)
+    _ensure_group()
+    hub = _ensure_hub()
+    for name in [cfg.instructor, *cfg.learners]:
+        _ensure_member(name)
+        cgroups.delegate(name, cgroups.LabLimits(memory_mb=cfg.memory_mb, pids=cfg.pids))
+    binaries = gradeaccounts.engine_binaries()
+    cfg.engine_root, cfg.engine_version = binaries.root, binaries.version
+    running = _hub_pid()
+    if running:
+        cfg.port, cfg.mirror = old.port, old.mirror
+    else:
+        cfg.port = proc.free_port(port)
+        cfg.mirror = cfg.mirror or f"127.0.0.1:{proc.free_port(5200)}"
+    proxy = _proxy()
+    if not running:
+        _mirror_storage()
+    _sudoers()
+    passwords = _set_passwords([cfg.instructor, *cfg.learners], hub)
+    cfg.save()
+    conf = HUB_DIR / "jupyterhub_config.py"
+    text = hub_config(cfg, proxy, proc.free_port(8081), proc.free_port(8001))
+    if running and conf.exists() and conf.read_text() == text:
+        pass
+    else:
+        if running:
+            _stop_hub()
+        conf.write_text(text)
+        os.chown(conf, hub.pw_uid, hub.pw_gid)
+        os.chmod(conf, 0o600)
+    reg = _mirror_registry(cfg)
+    _start_as_hub_registry(reg, hub)
+    if not _hub_pid():
+        log = HUB_DIR / "logs" / "jupyterhub.log"
+        proc.start(_as_hub([str(VENV_BIN / "jupyterhub"), "-f", str(conf)]), _hub_pidfile(), log)
+        proc.wait_for(lambda: _hub_ready(cfg), 90, "JupyterHub", log)
+    say(f"classroom ready: {cfg.url} (instructor: {cfg.instructor}; learners: {', '.join(cfg.learners)})")
+    return cfg, passwords
+
+
+def new_passwords(names: list[str]) -> dict[str, str]:
+    """Root: new Hub passwords for these class members (a learner forgot theirs); shown once."""
+    cfg = ClassConfig.load()
+    unknown = [n for n in names if n not in {*cfg.learners, cfg.instructor}]
+    if unknown:
+        raise LabFailure(f"{', '.join(unknown)} is not in the class: ./lab classroom status lists who is.")
+    return _set_passwords(names, pwd.getpwnam(HUB), force=True)
+
+
+def remove_accounts() -> None:
+    """Root, for the tests' own classroom only: delete its accounts, files, group and sudo rule."""
+    if not _TAG:
+        raise LabFailure("Only a test classroom is removed this way; the instructor's stays.")
+    cfg = ClassConfig.load()
+    for name in [*cfg.learners, cfg.instructor, HUB]:
+        subprocess.run(["userdel", "--remove", name], capture_output=True)
+        for f in ("/etc/subuid", "/etc/subgid"):
+            lines = Path(f).read_text().splitlines()
+            Path(f).write_text("".join(line + "\n" for line in lines if not line.startswith(f"{name}:")))
+        for base in cgroups._bases(name):  # noqa: SLF001
+            for d in sorted((x for x in base.rglob("*") if x.is_dir()), key=lambda x: -len(x.parts)):
+                cgroups.rmdir_retrying(d)
+            cgroups.rmdir_retrying(base)
+    subprocess.run(["groupdel", GROUP], capture_output=True)
+    SUDOERS.unlink(missing_ok=True)
+    shutil.rmtree(BASE, ignore_errors=True)
+
+
+def _order(name: str) -> tuple[int, str]:
+    digits = "".join(c for c in name if c.isdigit())
+    return (int(digits) if digits else 0, name)
+
+
+def _start_as_hub_registry(reg, hub: pwd.struct_passwd) -> None:  # type: ignore[no-untyped-def]
+    """The class mirror, as ``dlhub`` (read-only storage owned by root)."""
+    if reg.pid():
+        return
+    reg.config.parent.mkdir(parents=True, exist_ok=True)
+    reg.config.write_text(reg.config_text())
+    os.chmod(reg.config, 0o644)
+    log = reg.log
+    proc.start(_as_hub(["/usr/bin/docker-registry", "serve", str(reg.config)]), reg.pidfile, log)
+    proc.wait_for(reg.ready, 30, "The class's course mirror", log)
+
+
+def _hub_pid() -> int | None:
+    return proc.running_pid(_hub_pidfile(), "jupyterhub")
+
+
+def _stop_hub() -> bool:
+    return proc.stop(_hub_pidfile(), "jupyterhub", timeout=60)
+
+
+def down(say=print) -> None:  # type: ignore[no-untyped-def]
+    """Root: stop the Hub (it stops the servers, which stop their engines), the mirror, and whatever a
+    class member still runs; the accounts and their files stay (``--purge`` is not offered: the
+    learners' work is theirs)."""
+    if os.geteuid() != 0:
+        raise LabFailure("Run 'sudo ./lab classroom down'.")
+    cfg = ClassConfig.load()
+    if _stop_hub():
+        say("JupyterHub stopped")
+    reg = _mirror_registry(cfg)
+    if proc.stop(reg.pidfile, "docker-registry"):
+        say("class mirror stopped")
+    from .gradeaccounts import account_pids
+
+    for name in [HUB, cfg.instructor, *cfg.learners]:
+        try:
+            uid = pwd.getpwnam(name).pw_uid
+        except KeyError:
+            continue
+        left = account_pids(uid)
+        for pid in left:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        if left:
+            say(f"{name}: {len(left)} leftover processes stopped")
+    time.sleep(0.2)
+
+
+def status() -> str:
+    cfg = ClassConfig.load()
+    hub = "running" if _hub_pid() else "stopped"
+    lines = [f"JupyterHub  {hub:<8} {cfg.url}", f"mirror      {cfg.mirror} (read-only)",
+             f"instructor  {cfg.instructor}", f"learners    {', '.join(cfg.learners)}",
+             f"engine      rootless {cfg.engine_version} per learner, {cfg.memory_mb} MiB and {cfg.pids} "
+             "processes each"]
+    return "\n".join(lines)
+
+
+def add(name: str, say=print) -> None:  # type: ignore[no-untyped-def]
+    """Root: one more learner (restarts the Hub so it knows the name)."""
+    import re
+
+    if not re.fullmatch(r"[a-z][a-z0-9-]{1,30}", name):
+        raise LabFailure("A learner's name is 2-31 lowercase letters, digits or '-', starting with a letter.")
+    cfg = ClassConfig.load()
+    if name in cfg.learners:
+        say(f"{name} is already in the class")
+        return
+    cfg.learners.append(name)
+    cfg.save()
+    _ensure_member(name)
+    cgroups.delegate(name, cgroups.LabLimits(memory_mb=cfg.memory_mb, pids=cfg.pids))
+    passwords = _set_passwords([name], pwd.getpwnam(HUB))
+    conf = HUB_DIR / "jupyterhub_config.py"
+    text = conf.read_text()
+    import ast
+
+    members = sorted({*cfg.learners, cfg.instructor})
+    start = text.index("c.Authenticator.allowed_users = ")
+    end = text.index("\n", start)
+    text = text[:start] + f"c.Authenticator.allowed_users = set({members!r})" + text[end:]
+    ast.parse(text)
+    conf.write_text(text)
+    if _stop_hub():
+        log = HUB_DIR / "logs" / "jupyterhub.log"
+        proc.start(_as_hub([str(VENV_BIN / "jupyterhub"), "-f", str(conf)]), _hub_pidfile(), log)
+        proc.wait_for(lambda: _hub_ready(cfg), 90, "JupyterHub", log)
+    for n, pw in passwords.items():
+        say(f"{n} added; password (shown once): {pw}")

@@ -1,0 +1,150 @@
+"""A class member as seen from outside, through the Hub's REST API and a kernel's websocket — what a
+browser does, without one: log in, start the server, get a token, run code in a kernel. Used by the
+classroom's tests and its load test (``bench/bench_classroom.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+__all__ = ["Member", "RunResult"]
+
+
+@dataclass
+class RunResult:
+    status: str  # "ok" or "error"
+    stdout: str
+    stderr: str
+    data: list[dict[str, Any]] = field(default_factory=list)  # display_data / execute_result bundles
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def text(self) -> str:
+        plain = "".join(d.get("text/plain", "") for d in self.data)
+        return self.stdout + self.stderr + plain
+
+
+@dataclass
+class Member:
+    base: str  # the Hub's URL, e.g. http://127.0.0.1:8000
+    name: str
+    password: str
+    session: requests.Session = field(default_factory=requests.Session)
+    token: str = ""
+    spawn_seconds: float = 0.0
+
+    def login(self) -> bool:
+        """True if the Hub accepted the name and password (and so started the server)."""
+        s = self.session
+        s.get(f"{self.base}/hub/login", timeout=30)
+        r = s.post(f"{self.base}/hub/login", data={"username": self.name, "password": self.password,
+                                                   "_xsrf": s.cookies.get("_xsrf", "")},
+                   timeout=120)
+        return r.status_code == 200 and "/hub/login" not in r.url
+
+    _xsrf: str = ""
+
+    def _hub(self, method: str, path: str, **kw: Any) -> requests.Response:
+        """The Hub's REST API with the login cookie; its XSRF token is the one the Hub's pages carry."""
+        if not self._xsrf:
+            import re
+
+            page = self.session.get(f"{self.base}/hub/home", timeout=60).text
+            m = re.search(r'xsrf_token:\s*"([^"]+)"', page)
+            self._xsrf = m.group(1) if m else ""
+        headers = {"X-XSRFToken": self._xsrf}
+        return self.session.request(method, f"{self.base}/hub/api{path}", headers=headers, timeout=60, **kw)
+
+    def start(self, timeout: float = 300) -> float:
+        """Start (or wait for) the member's server; seconds until ready."""
+        t0 = time.monotonic()
+        r = self._hub("POST", f"/users/{self.name}/server")
+        if r.status_code not in (201, 202, 400):  # 400: already running or pending
+            raise RuntimeError(f"spawn of {self.name}: {r.status_code} {r.text[:200]}")
+        while time.monotonic() - t0 < timeout:
+            u = self._hub("GET", f"/users/{self.name}").json()
+            srv = u.get("servers", {}).get("", {})
+            if srv.get("ready"):
+                self.spawn_seconds = time.monotonic() - t0
+                return self.spawn_seconds
+            time.sleep(0.5)
+        raise TimeoutError(f"the server of {self.name} was not ready within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        self._hub("DELETE", f"/users/{self.name}/server")
+
+    def make_token(self) -> str:
+        r = self._hub("POST", f"/users/{self.name}/tokens", json={"note": "dockerlab test", "expires_in": 3600})
+        r.raise_for_status()
+        self.token = r.json()["token"]
+        return self.token
+
+    def api(self, method: str, path: str, **kw: Any) -> requests.Response:
+        """The member's own JupyterLab server's REST API (``/user/NAME/api/...``)."""
+        if not self.token:
+            self.make_token()
+        return requests.request(method, f"{self.base}/user/{self.name}/api{path}",
+                                headers={"Authorization": f"token {self.token}"}, timeout=60, **kw)
+
+    def kernel(self, name: str = "dockerlab") -> str:
+        r = self.api("POST", "/kernels", json={"name": name})
+        r.raise_for_status()
+        return str(r.json()["id"])
+
+    def run(self, kernel_id: str, code: str, timeout: float = 120) -> RunResult:
+        """Execute ``code`` in the kernel and collect its output until the kernel is idle again."""
+        return asyncio.run(self._run(kernel_id, code, timeout))
+
+    async def _run(self, kernel_id: str, code: str, timeout: float) -> RunResult:
+        from tornado.httpclient import HTTPRequest
+        from tornado.websocket import websocket_connect
+
+        if not self.token:
+            self.make_token()
+        ws_base = self.base.replace("http", "ws", 1)
+        req = HTTPRequest(f"{ws_base}/user/{self.name}/api/kernels/{kernel_id}/channels",
+                          headers={"Authorization": f"token {self.token}"})
+        conn = await websocket_connect(req)
+        msg_id = uuid.uuid4().hex
+        conn.write_message(json.dumps({
+            "header": {"msg_id": msg_id, "username": self.name, "session": uuid.uuid4().hex,
+                       "msg_type": "execute_request", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                        "allow_stdin": False, "stop_on_error": True}}))
+        out = RunResult("ok", "", "")
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                conn.close()
+                raise TimeoutError(f"the cell did not finish within {timeout:.0f} s: {code[:60]!r}")
+            raw = await asyncio.wait_for(conn.read_message(), left)
+            if raw is None:
+                raise ConnectionError("the kernel's websocket closed")
+            msg = json.loads(raw)
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                if content["name"] == "stdout":
+                    out.stdout += content["text"]
+                else:
+                    out.stderr += content["text"]
+            elif kind in ("display_data", "execute_result"):
+                out.data.append(content["data"])
+            elif kind == "error":
+                out.status, out.error = "error", f"{content['ename']}: {content['evalue']}"
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+        conn.close()
+        out.seconds = time.monotonic() - t0
+        return out

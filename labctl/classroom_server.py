@@ -1,0 +1,99 @@
+"""One class member's server, started by JupyterHub (SudoSpawner) as that member's account.
+
+Starts the member's rootless Docker engine (with the class's read-only course mirror) and their own
+registry, writes the lab state the course kernel reads, then runs ``jupyterhub-singleuser`` with the
+arguments the Hub gave. When the Hub stops the server (or the idle culler does), the engine and the
+registry stop with it. Learners see the course only: nbgrader's menus are for the instructor.
+
+    python -m labctl.classroom_server [jupyterhub-singleuser arguments]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from . import cgroups, jupyter, proc
+from .enginepkgs import EngineBinaries
+from .registry import Registry
+from .rootless import RootlessEngine
+from .state import State, paths, save_state
+
+NBGRADER_OFF = {"ServerApp": {"jpserver_extensions": {"nbgrader": False}}}
+NBGRADER_LAB_OFF = {"disabledExtensions": {"@jupyter/nbgrader": True}}
+
+
+def _join_own_cgroup() -> None:
+    """Everything of this server (JupyterLab, kernels, the engine) inside the member's limits."""
+    name = pwd.getpwuid(os.getuid()).pw_name
+    for base in cgroups._bases(name):  # noqa: SLF001 - the same directories root delegated
+        target = base / "session" if cgroups.hierarchy() == "v2" else base
+        try:
+            (target / "cgroup.procs").write_text(str(os.getpid()))
+        except OSError:
+            pass  # v2 without systemd: root's `classroom up` could not hand over a common ancestor
+
+
+def _registry_port(uid: int) -> int:
+    return 5300 + uid % 2000
+
+
+def prepare() -> tuple[State, RootlessEngine, Registry]:
+    os.umask(0o077)
+    me = pwd.getpwuid(os.getuid())
+    os.environ["LAB_HOME"] = str(Path(me.pw_dir) / ".dockerlab")
+    p = paths()
+    p.ensure()
+    _join_own_cgroup()
+    mirror = os.environ["LAB_CLASS_MIRROR"]
+    binaries = EngineBinaries(root=os.environ["LAB_CLASS_ENGINE"], version=os.environ.get("LAB_CLASS_ENGINE_VERSION", ""),
+                              source="the classroom's copy", packages={})
+    reg = Registry(name="learner", port=_registry_port(me.pw_uid), storage=p.home / "registry" / "learner",
+                   run=p.run, logs=p.logs)
+    if not proc.port_free(reg.port) and not reg.pid():
+        reg.port = proc.free_port(reg.port + 1)
+    reg.start()
+    engine = RootlessEngine(name="lab", data_root=p.home / "engine" / "data", run=p.run, logs=p.logs,
+                            binaries=binaries, mirror=mirror, insecure=(mirror, reg.addr),
+                            cgroup=cgroups.Delegated.for_engine("lab-" + p.run.name.rpartition("-")[2]))
+    engine.start()
+    engine.forward([int(mirror.rpartition(":")[2]), reg.port])
+    state = State(engine="lab", docker_host=engine.host, docker_cli=binaries.docker, upstream=mirror,
+                  mirror=mirror, registry=reg.addr, engine_version=binaries.version,
+                  engine_source=binaries.source)
+    save_state(state, p)
+    jupyter.install_kernel(state, p)
+    jupyter.copy_course(p)
+    if me.pw_name != os.environ.get("LAB_CLASS_INSTRUCTOR"):
+        cfg = p.jupyter / "config"
+        (cfg / "labconfig").mkdir(parents=True, exist_ok=True)
+        (cfg / "jupyter_server_config.json").write_text(json.dumps(NBGRADER_OFF))
+        (cfg / "labconfig" / "page_config.json").write_text(json.dumps(NBGRADER_LAB_OFF))
+    return state, engine, reg
+
+
+def main(argv: list[str]) -> int:
+    state, engine, reg = prepare()
+    p = paths()
+    env = {**os.environ, **jupyter.jupyter_env(p), **jupyter.kernel_env(state, p)}
+    exe = Path(sys.executable).parent / "jupyterhub-singleuser"
+    child = subprocess.Popen([str(exe), f"--ServerApp.root_dir={p.course}", *argv], env=env)
+
+    def forward(signum: int, _frame: object) -> None:
+        child.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    rc = child.wait()
+    engine.stop()
+    reg.stop()
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,123 @@
+"""The classroom, as root sets it up and as learners use it: JupyterHub, two learners and an instructor,
+each learner's own rootless engine; what one learner can and cannot reach of the other's.
+
+A classroom of the tests' own (LAB_CLASSROOM_TAG: its own directory, hub account, group and sudo
+rule, accounts ``dltest-*``), removed afterwards; never the instructor's."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+
+os.environ["LAB_CLASSROOM_TAG"] = "t"
+
+from labctl import classroom  # noqa: E402
+from labctl.classroom_client import Member  # noqa: E402
+from labctl.gradeaccounts import account_pids  # noqa: E402
+
+A, B, TEACH = "dltest-a", "dltest-b", "dltest-teach"
+
+
+@pytest.fixture(scope="module")
+def cls() -> Iterator[tuple[classroom.ClassConfig, dict[str, str]]]:
+    if classroom.CONFIG.exists():  # a crashed earlier run
+        classroom.down(say=lambda *_: None)
+        classroom.remove_accounts()
+    cfg, passwords = classroom.up(0, names=[A, B], instructor=TEACH, port=8300, say=print)
+    try:
+        yield cfg, passwords
+    finally:
+        classroom.down(say=print)
+        uids = [pwd.getpwnam(n).pw_uid for n in (A, B, TEACH, classroom.HUB)]
+        classroom.remove_accounts()
+        assert not [p for u in uids for p in account_pids(u)], "a class member's process outlived classroom down"
+
+
+@pytest.fixture(scope="module")
+def members(cls) -> dict[str, Member]:  # type: ignore[no-untyped-def]
+    cfg, passwords = cls
+    out = {n: Member(cfg.url.rstrip("/"), n, passwords[n]) for n in (A, B, TEACH)}
+    for m in out.values():
+        assert m.login(), f"{m.name} could not log in with the password classroom up printed"
+    for m in out.values():
+        m.start()
+    return out
+
+
+def test_passwords_are_only_hashes_and_a_wrong_one_is_refused(cls) -> None:  # type: ignore[no-untyped-def]
+    cfg, passwords = cls
+    assert set(passwords) == {A, B, TEACH}
+    st = os.stat(classroom.PASSWORDS)
+    assert st.st_mode & 0o077 == 0 and st.st_uid == pwd.getpwnam(classroom.HUB).pw_uid
+    text = classroom.PASSWORDS.read_text()
+    assert all(pw not in text for pw in passwords.values())
+    assert not Member(cfg.url.rstrip("/"), A, passwords[B]).login()
+    assert not Member(cfg.url.rstrip("/"), "root", "root").login()
+
+
+def test_each_learner_runs_docker_on_their_own_engine_as_themselves(members) -> None:  # type: ignore[no-untyped-def]
+    a, b = members[A], members[B]
+    ka, kb = a.kernel(), b.kernel()
+    setup = "%load_ext kernel_ext\nfrom kernel_ext import connect\nlab = connect()\nimport os\nprint(os.getuid(), lab.config.docker_host)"
+    ra, rb = a.run(ka, setup), b.run(kb, setup)
+    assert ra.status == rb.status == "ok", (ra.error, rb.error)
+    uid_a, sock_a = ra.stdout.split()
+    uid_b, sock_b = rb.stdout.split()
+    assert int(uid_a) == pwd.getpwnam(A).pw_uid and int(uid_b) == pwd.getpwnam(B).pw_uid
+    assert sock_a != sock_b
+    r = a.run(ka, "%docker run -d --name a-web busybox:1.35 sleep 300")
+    assert r.status == "ok" and "magic" not in r.stderr, r.text
+    # B sees none of A's containers, and cannot open A's engine at all.
+    r = b.run(kb, "%docker ps -a --format '{{.Names}}'")
+    assert "a-web" not in r.text
+    probe = (f"import socket\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect({sock_a.removeprefix('unix://')!r}); print('OPEN')\n"
+             "except OSError as e:\n    print(type(e).__name__)\n"
+             f"try:\n    os.listdir({pwd.getpwnam(A).pw_dir!r}); print('READ')\nexcept OSError as e:\n    print(type(e).__name__)")
+    r = b.run(kb, probe)
+    assert "OPEN" not in r.stdout and "READ" not in r.stdout and "PermissionError" in r.stdout, r.text
+    # The kernel runs inside the learner's cgroup (limits made by root).
+    r = a.run(ka, "print(open('/proc/self/cgroup').read())")
+    assert f"dockerlab-{A}" in r.stdout
+
+
+def test_learners_see_the_course_and_the_instructor_sees_nbgrader(members) -> None:  # type: ignore[no-untyped-def]
+    def disabled(m: Member) -> bool:
+        import requests
+
+        if not m.token:
+            m.make_token()
+        page = requests.get(f"{m.base}/user/{m.name}/lab", headers={"Authorization": f"token {m.token}"},
+                            timeout=60).text  # the JupyterLab page carries its page config
+        cfg = re.search(r'"disabledExtensions":\s*(\{[^}]*\}|\[[^\]]*\])', page)
+        return bool(cfg and "@jupyter/nbgrader" in cfg.group(1))
+
+    assert disabled(members[A]) and disabled(members[B])
+    assert not disabled(members[TEACH])
+
+
+def test_stopping_a_server_stops_that_learners_engine(members) -> None:  # type: ignore[no-untyped-def]
+    a = members[A]
+    uid = pwd.getpwnam(A).pw_uid
+
+    def engine_pids() -> list[int]:
+        out = []
+        for pid in account_pids(uid):
+            try:
+                cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+            except OSError:
+                continue
+            if b"dockerd" in cmd or b"rootlesskit" in cmd:
+                out.append(pid)
+        return out
+
+    assert engine_pids(), "the learner's engine should run while their server does"
+    a.stop()
+    deadline = time.monotonic() + 90
+    while engine_pids() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not engine_pids(), "the engine outlived the learner's server"
