@@ -48,7 +48,7 @@ def _engine_is_genuine(docker_host: str, expected: Path) -> str:
     return "" if got == want else f"the engine's socket is served by another process (pid {got}, not {want})"
 
 
-def _alarm(signum, frame):  # type: ignore[no-untyped-def]
+def _alarm(signum: int, frame: object) -> None:
     raise TimeoutError(f"the check took longer than {CHECK_SECONDS} s")
 
 

@@ -29,7 +29,7 @@ from labctl.state import REPO, load_state
 from .collect import collect
 from .course import Course
 from .messages import t
-from .report import build, write
+from .report import SubmissionReport, build, write
 from .runner import Context, grade_all
 from .sandbox import CONTROL, Limits, Sandbox
 
@@ -169,7 +169,7 @@ def _exists(user: str) -> bool:
         return False
 
 
-def mark_not_graded(csv_path: Path, reports: list) -> None:  # type: ignore[type-arg]
+def mark_not_graded(csv_path: Path, reports: list[SubmissionReport]) -> None:
     """nbgrader's CSV has no "not graded": such rows get an empty score and the reason in a last column."""
     import csv
 

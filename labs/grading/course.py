@@ -25,6 +25,7 @@ __all__ = ["LABS", "SOURCE", "Course", "read_untrusted"]
 
 _CHECK_CALL = re.compile(r"independently\(\s*[\"']([\w.]+)[\"']")
 MAX_NOTEBOOK = 20 << 20
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def read_untrusted(path: Path, limit: int = MAX_NOTEBOOK) -> bytes | None:
@@ -185,12 +186,14 @@ class Course:
         from .messages import t
 
         results: dict[str, tuple[bool, str]] = {}
+        checked: set[str] = set()
         for cell, names in self.checks_of(lab).items():
             seen = [verdicts.get(n) for n in names]
             if not names or any(v is None for v in seen):
                 missing = [n for n, v in zip(names, seen) if v is None]
                 results[cell] = (False, not_graded or t("grade.not_checked", checks=", ".join(missing) or "—"))
             else:
+                checked.add(cell)
                 bad = [v for v in seen if v and not v["ok"]]
                 results[cell] = (not bad, str((bad or seen)[0]["reason"]))  # type: ignore[index]
         with Gradebook(self.db_url, "dockerlab") as gb, warnings.catch_warnings():
@@ -210,6 +213,13 @@ class Course:
                 nb = None
         if nb is None:
             nb = nbformat.read(self.submitted(student, lab) / f"{lab}.ipynb", as_version=4)
+        for c in nb.cells:  # a check that never ran: say what the notebook's own output says happened instead
+            gid = c.metadata.get("nbgrader", {}).get("grade_id")
+            if gid in results and not results[gid][0] and not not_graded and gid not in checked:
+                errors = [o for o in c.get("outputs", []) if o.get("output_type") == "error"]
+                if errors:
+                    what = _ANSI.sub("", f"{errors[-1].get('ename')}: {errors[-1].get('evalue')}")[:200]
+                    results[gid] = (False, f"{results[gid][1]}; {what}")
         source = {c.metadata.get("nbgrader", {}).get("grade_id"): c
                   for c in nbformat.read(self.root / "source" / lab / f"{lab}.ipynb", as_version=4).cells}
         for c in nb.cells:

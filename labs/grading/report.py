@@ -47,32 +47,6 @@ class SubmissionReport:
     not_graded: bool = False  # the grader failed (engine, sandbox): no score, see ``problem``
 
 
-def _reasons(nb_path: Path, cell_timeout: int) -> dict[str, str]:
-    """grade_id -> the last error of that test cell (its assertion's reason, if it has one)."""
-    if not nb_path.exists():
-        return {}
-    nb = nbformat.read(nb_path, as_version=4)
-    found: dict[str, str] = {}
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if not meta.get("grade") or cell.cell_type != "code":
-            continue
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if not errors:
-            continue
-        e = errors[-1]
-        if e.get("ename") == "CellTimeoutError":
-            reason = t("grade.cell_timeout", s=cell_timeout)
-        elif e.get("ename") == "AssertionError" and e.get("evalue"):
-            reason = e["evalue"]
-        else:
-            reason = f"{e.get('ename')}: {_ANSI.sub('', str(e.get('evalue', '')))}"[:300]
-        if "was missing from the submission" in cell.source.split("\n", 1)[0]:
-            reason = t("grade.cell_missing") + "; " + reason
-        found[meta["grade_id"]] = reason
-    return found
-
-
 def _tampered(submitted: Path, release: Path) -> list[str]:
     """Locked cells of the student version that the submission edited or deleted (nbgrader
     grades with the instructor's version anyway; this is for a human to look at)."""

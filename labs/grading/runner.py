@@ -200,7 +200,8 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
                     break
             if p.poll() is None:
                 p.kill()
-        result["autograde_s"] = round(time.time() - float(result.get("autograde_started", time.time())), 2)
+        started = result.get("autograde_started")
+        result["autograde_s"] = round(time.time() - started, 2) if isinstance(started, float) else 0.0
         autograded = read_untrusted(box.user / "course" / "autograded" / sub.student / sub.lab / f"{sub.lab}.ipynb")
     except Exception as e:  # the grader's own failure: this submission is not graded, the batch goes on
         out.not_graded = f"{type(e).__name__}: {e}"[:400]

@@ -366,8 +366,8 @@ class Sandbox:
             if uid >= 0:
                 os.chown(self.home, uid, self.pw.pw_gid)
         self.cgroup.remove()
-        for f in self.control.glob("*") if self.control.exists() else []:
-            shutil.rmtree(f) if f.is_dir() and not f.is_symlink() else f.unlink(missing_ok=True)
+        for entry in self.control.glob("*") if self.control.exists() else []:
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink(missing_ok=True)
 
 
 def _uid(user: str) -> int:
