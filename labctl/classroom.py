@@ -64,6 +64,7 @@ class ClassConfig:
     engine_version: str = ""
     memory_mb: int = 1536  # per learner: engine, containers, JupyterLab, kernels together
     pids: int = 2048
+    inner_ports: list[int] = field(default_factory=list)  # the Hub's own API, the proxy's API, the progress page
 
     def save(self) -> None:
         CONFIG.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
@@ -218,6 +219,7 @@ def _mirror_storage() -> Path:
 
 
 SPAWNER = BASE / "bin" / "sudospawner"
+PROGRESS = BASE / "bin" / "dockerlab-progress"
 
 
 def _spawner_scripts() -> None:
@@ -229,7 +231,10 @@ def _spawner_scripts() -> None:
                        "sys.exit(main())\n")
     single = SPAWNER.with_name("sudospawner-singleuser")
     single.write_text(f"#!/bin/sh\nexec {VENV_BIN / 'python'} -m labctl.classroom_server \"$@\"\n")
-    for f in (SPAWNER, single):
+    PROGRESS.write_text("#!/bin/sh\n# The progress service asks a member's engine which exercises pass (labctl.progress).\n"
+                        "LAB_HOME=\"$(getent passwd \"$(id -un)\" | cut -d: -f6)/.dockerlab\" "
+                        f"exec {VENV_BIN / 'python'} -m labctl.progress\n")
+    for f in (SPAWNER, single, PROGRESS):
         os.chown(f, 0, 0)
         os.chmod(f, 0o755)
 
@@ -237,8 +242,9 @@ def _spawner_scripts() -> None:
 def _sudoers() -> None:
     _spawner_scripts()
     spawner = SPAWNER
-    rule = (f"# Docker Lab classroom: the Hub may start a class member's server, and nothing else.\n"
-            f"{HUB} ALL=(%{GROUP}) NOPASSWD: {spawner}\n")
+    rule = (f"# Docker Lab classroom: the Hub may start a class member's server and ask their engine for\n"
+            f"# their progress, and nothing else.\n"
+            f"{HUB} ALL=(%{GROUP}) NOPASSWD: {spawner}, {PROGRESS}\n")
     if not shutil.which("visudo"):
         r = subprocess.run(["apt-get", "install", "-y", "-q", "sudo"], capture_output=True, text=True,
                            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
@@ -254,7 +260,7 @@ def _sudoers() -> None:
     tmp.replace(SUDOERS)
 
 
-def hub_config(cfg: ClassConfig, proxy: Path, hub_port: int, api_port: int) -> str:
+def hub_config(cfg: ClassConfig, proxy: Path, hub_port: int, api_port: int, progress_port: int = 0) -> str:
     """``jupyterhub_config.py``, as text."""
     members = sorted({*cfg.learners, cfg.instructor})
     return f"""# Written by ./lab classroom up; edits are replaced on the next up.
@@ -279,11 +285,20 @@ c.Spawner.start_timeout = 240
 c.Spawner.environment = {{"LAB_CLASS_MIRROR": {cfg.mirror!r}, "LAB_CLASS_ENGINE": {cfg.engine_root!r},
                          "LAB_CLASS_ENGINE_VERSION": {cfg.engine_version!r},
                          "LAB_CLASS_INSTRUCTOR": {cfg.instructor!r}, "PYTHONPATH": {str(REPO)!r}}}
-c.JupyterHub.services = [{{"name": "idle-culler",
-                          "command": [{str(VENV_BIN / 'python')!r}, "-m", "jupyterhub_idle_culler",
-                                      "--timeout=3600", "--cull-every=300"]}}]
-c.JupyterHub.load_roles = [{{"name": "idle-culler", "services": ["idle-culler"],
-                            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]}}]
+c.JupyterHub.services = [
+    {{"name": "idle-culler", "command": [{str(VENV_BIN / 'python')!r}, "-m", "jupyterhub_idle_culler",
+                                         "--timeout=3600", "--cull-every=300"]}},
+    {{"name": "progress", "url": {f"http://127.0.0.1:{progress_port}"!r}, "oauth_no_confirm": True,
+     "command": [{str(VENV_BIN / 'python')!r}, "-m", "labctl.progress_service"],
+     "environment": {{"LAB_PROGRESS_PROGRAM": {str(PROGRESS)!r}, "LAB_CLASS_INSTRUCTOR": {cfg.instructor!r},
+                     "PYTHONPATH": {str(REPO)!r}}}}},
+]
+c.JupyterHub.load_roles = [
+    {{"name": "idle-culler", "services": ["idle-culler"],
+     "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]}},
+    {{"name": "progress", "services": ["progress"], "scopes": ["list:users", "read:users", "read:servers"]}},
+    {{"name": "progress-viewer", "users": [{cfg.instructor!r}], "scopes": ["access:services!service=progress"]}},
+]
 """
 
 
@@ -342,10 +357,14 @@ def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: igno
     cfg.engine_root, cfg.engine_version = binaries.root, binaries.version
     running = _hub_pid()
     if running:
-        cfg.port, cfg.mirror = old.port, old.mirror
+        cfg.port, cfg.mirror, cfg.inner_ports = old.port, old.mirror, old.inner_ports
     else:
         cfg.port = proc.free_port(port)
         cfg.mirror = cfg.mirror or f"127.0.0.1:{proc.free_port(5200)}"
+        taken = {cfg.port}
+        for want in (8081, 8001, 8071):
+            cfg.inner_ports.append(proc.free_port(want, avoid=taken))
+            taken.add(cfg.inner_ports[-1])
     proxy = _proxy()
     if not running:
         _mirror_storage()
@@ -353,7 +372,7 @@ def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: igno
     passwords = _set_passwords([cfg.instructor, *cfg.learners], hub)
     cfg.save()
     conf = HUB_DIR / "jupyterhub_config.py"
-    text = hub_config(cfg, proxy, proc.free_port(8081), proc.free_port(8001))
+    text = hub_config(cfg, proxy, *cfg.inner_ports)
     if running and conf.exists() and conf.read_text() == text:
         pass
     else:

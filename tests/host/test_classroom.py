@@ -100,6 +100,30 @@ def test_learners_see_the_course_and_the_instructor_sees_nbgrader(members) -> No
     assert not disabled(members[TEACH])
 
 
+def test_the_instructors_progress_page_shows_what_each_learners_engine_says(members) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import subprocess
+    import sys
+
+    teach, a = members[TEACH], members[A]
+    r = teach.session.get(f"{teach.base}/services/progress/?format=json", timeout=120)
+    assert r.status_code == 200, r.text[:300]
+    rows = {row["name"]: row for row in r.json()["learners"]}
+    assert set(rows) == {A, B} and rows[A]["running"] and rows[B]["running"]
+    # The same as the learner's own engine answers when asked directly (as the learner, not their kernel).
+    env = {"LAB_HOME": f"{pwd.getpwnam(A).pw_dir}/.dockerlab", "PATH": "/usr/bin:/bin", "HOME": pwd.getpwnam(A).pw_dir}
+    direct = subprocess.run(["runuser", "-u", A, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items()),
+                             sys.executable, "-m", "labctl.progress"], capture_output=True, text=True, timeout=120)
+    assert rows[A]["exercises"] == json.loads(direct.stdout), direct.stderr[-500:]
+    assert any(v in ("pass", "fail") for ch in rows[A]["exercises"].values() for v in ch.values())
+    page = teach.session.get(f"{teach.base}/services/progress/", timeout=120).text
+    assert "学习进度" in page and A in page and B in page
+    assert "Progress" in teach.session.get(f"{teach.base}/services/progress/?lang=en", timeout=120).text
+    # A learner cannot see the class's progress.
+    r = a.session.get(f"{a.base}/services/progress/?format=json", timeout=120)
+    assert r.status_code == 403 or A not in r.text
+
+
 def test_stopping_a_server_stops_that_learners_engine(members) -> None:  # type: ignore[no-untyped-def]
     a = members[A]
     uid = pwd.getpwnam(A).pw_uid

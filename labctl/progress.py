@@ -1,0 +1,94 @@
+"""Which self-check exercises a class member passes now, computed from their engine — not reported by
+their kernel. Run as the member (the classroom's progress service does it through sudo):
+
+    python -m labctl.progress          # JSON: {"06": {"1": "pass", "2": "fail", ...}, ...}
+
+The exercises are the course's own (``notebooks/src/*.md``, cells tagged ``check`` under a
+"练习 N" heading). Each check cell is run here, on its own, against the member's engine; a check that
+needs what the learner typed in their kernel (a variable) cannot be judged from outside: ``"n/a"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from . import authoring
+
+__all__ = ["Exercise", "evaluate", "exercises"]
+
+_TITLE = re.compile(r"练习\s*(\d+)\s*[：:]\s*(.+)")
+
+
+@dataclass(frozen=True)
+class Exercise:
+    chapter: str  # "06"
+    number: str  # "2"
+    title: str
+    check: str  # the check cell's source
+
+
+def exercises(only: list[str] | None = None) -> list[Exercise]:
+    out = []
+    for ch in authoring.chapters(only=only):
+        title, number = "", ""
+        for cell in authoring.read_source(ch).cells:
+            first = cell.source.lstrip().split("\n", 1)[0]
+            if cell.cell_type == "markdown" and first.startswith("#"):
+                m = _TITLE.search(first)
+                title, number = (m.group(2).strip(), m.group(1)) if m else ("", "")
+            elif cell.cell_type == "code" and "check" in cell.metadata.get("tags", []) and number:
+                out.append(Exercise(ch.number, number, title, cell.source))
+    return out
+
+
+def _judge(ex: Exercise, namespace: dict[str, Any]) -> str:
+    """Run one check cell: ``pass``, ``fail``, or ``n/a`` (it needs the learner's own variables)."""
+    import ast
+
+    tree = ast.parse(ex.check)
+    last = tree.body[-1] if tree.body else None
+    ns = dict(namespace)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            if isinstance(last, ast.Expr):
+                exec(compile(ast.Module(tree.body[:-1], []), "<check>", "exec"), ns)
+                result = eval(compile(ast.Expression(last.value), "<check>", "eval"), ns)
+            else:
+                exec(compile(tree, "<check>", "exec"), ns)
+                result = None
+    except NameError:
+        return "n/a"
+    except AssertionError:
+        return "fail"
+    except Exception:  # noqa: BLE001 - any other failure of the check is a failed check
+        return "fail"
+    if result is None:
+        return "n/a"
+    return "pass" if bool(getattr(result, "ok", result)) else "fail"
+
+
+def evaluate(only: list[str] | None = None) -> dict[str, dict[str, str]]:
+    """Every exercise's state on this account's lab engine."""
+    from kernel_ext import check, connect, registry
+    from kernel_ext.errors import LabError
+
+    try:
+        lab = connect(session="progress")
+    except LabError:
+        return {}
+    namespace = {"check": check, "lab": lab, "registry": registry}
+    out: dict[str, dict[str, str]] = {}
+    for ex in exercises(only):
+        out.setdefault(ex.chapter, {})[ex.number] = _judge(ex, namespace)
+    return out
+
+
+if __name__ == "__main__":
+    json.dump(evaluate(sys.argv[1:] or None), sys.stdout)
+    print()

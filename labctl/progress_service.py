@@ -1,0 +1,127 @@
+"""The instructor's progress page: a JupyterHub service (``/services/progress/``) that shows, per
+learner and chapter, which self-check exercises pass now. It runs as the hub account and asks each
+learner's engine through ``sudo -u LEARNER dockerlab-progress`` (``labctl.progress``), so the figures
+come from the learner's engine, not from anything their kernel says. Only Hub admins see it.
+Chinese by default, ``?lang=en`` for English; the page refreshes itself every 15 seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import os
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.utils import url_path_join
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.ioloop import IOLoop
+
+TEXT = {
+    "zh": {"title": "学习进度", "learner": "学员", "server": "服务器", "running": "运行中", "stopped": "未运行",
+           "pass": "✔ 通过", "fail": "✘ 未通过", "n/a": "—（需在学员的内核里检查）", "chapter": "第 {} 章",
+           "note": "每 15 秒刷新；结果来自学员自己的 Docker 引擎，不是学员内核报告的。", "ex": "练习 {}",
+           "none": "（服务器未运行，引擎已停止）"},
+    "en": {"title": "Progress", "learner": "Learner", "server": "Server", "running": "running", "stopped": "stopped",
+           "pass": "✔ pass", "fail": "✘ not yet", "n/a": "— (checked in the learner's kernel only)",
+           "chapter": "Chapter {}", "note": "Refreshes every 15 s; results come from each learner's own Docker "
+           "engine, not from their kernel.", "ex": "Exercise {}", "none": "(server stopped, engine off)"},
+}
+PROGRESS = os.environ.get("LAB_PROGRESS_PROGRAM", "/var/lib/dockerlab-classroom/bin/dockerlab-progress")
+CACHE_SECONDS = 10.0
+_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
+async def _hub_users() -> list[dict[str, Any]]:
+    api = os.environ["JUPYTERHUB_API_URL"]
+    req = HTTPRequest(url_path_join(api, "users"), headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}"})
+    resp = await AsyncHTTPClient().fetch(req)
+    return list(json.loads(resp.body))
+
+
+async def learner_progress(name: str) -> dict[str, Any]:
+    """One learner's exercises, from their engine (cached a few seconds: many instructors' tabs)."""
+    hit = _cache.get(name)
+    if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    proc = await asyncio.create_subprocess_exec("sudo", "-n", "-u", name, PROGRESS,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        data = json.loads(out or b"{}")
+    except (asyncio.TimeoutError, ValueError):
+        proc.kill()
+        data = {}
+    _cache[name] = (time.monotonic(), data)
+    return dict(data)
+
+
+async def snapshot() -> dict[str, Any]:
+    users = [u for u in await _hub_users() if not u.get("admin")]
+    running = {u["name"]: bool(u.get("servers", {}).get("", {}).get("ready")) for u in users}
+    names = sorted(running)
+    results = await asyncio.gather(*(learner_progress(n) if running[n] else _empty() for n in names))
+    return {"learners": [{"name": n, "running": running[n], "exercises": r} for n, r in zip(names, results)]}
+
+
+async def _empty() -> dict[str, Any]:
+    return {}
+
+
+def render(data: dict[str, Any], lang: str) -> str:
+    tx = TEXT.get(lang, TEXT["zh"])
+    chapters = sorted({c for learner in data["learners"] for c in learner["exercises"]})
+    numbers = {c: sorted({n for learner in data["learners"] for n in learner["exercises"].get(c, {})}, key=int)
+               for c in chapters}
+    head = "".join(f"<th colspan='{len(numbers[c])}'>{tx['chapter'].format(int(c))}</th>" for c in chapters)
+    sub = "".join(f"<th>{tx['ex'].format(n)}</th>" for c in chapters for n in numbers[c])
+    rows = []
+    for learner in data["learners"]:
+        cells = []
+        for c in chapters:
+            for n in numbers[c]:
+                v = learner["exercises"].get(c, {}).get(n)
+                cells.append(f"<td class='{v or 'off'}'>{html.escape(tx.get(v, '')) if v else ''}</td>")
+        state = tx["running"] if learner["running"] else tx["stopped"] + " " + tx["none"]
+        rows.append(f"<tr><th>{html.escape(learner['name'])}</th><td>{state}</td>{''.join(cells)}</tr>")
+    other = "en" if lang != "en" else "zh"
+    return f"""<!doctype html><html lang="{'zh-CN' if lang != 'en' else 'en'}"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="15"><title>{tx['title']}</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px}} td.pass{{background:#dafbe1}} td.fail{{background:#ffebe9}}
+td.n\\/a{{color:#666}}</style></head><body><h1>{tx['title']}</h1>
+<p>{tx['note']} <a href="?lang={other}">{'English' if other == 'en' else '中文'}</a></p>
+<table id="progress"><tr><th rowspan="2">{tx['learner']}</th><th rowspan="2">{tx['server']}</th>{head}</tr>
+<tr>{sub}</tr>{''.join(rows)}</table></body></html>"""
+
+
+class ProgressPage(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]
+    @web.authenticated
+    async def get(self) -> None:
+        user = self.get_current_user()
+        if user.get("name") != os.environ.get("LAB_CLASS_INSTRUCTOR"):
+            raise web.HTTPError(403, "the progress page is for the class's instructor")
+        data = await snapshot()
+        if self.get_argument("format", "") == "json":
+            self.write(data)
+            return
+        self.write(render(data, self.get_argument("lang", "zh")))
+
+
+def main() -> None:
+    prefix = os.environ["JUPYTERHUB_SERVICE_PREFIX"]
+    app = web.Application([
+        (prefix, ProgressPage),
+        (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
+    ], cookie_secret=os.urandom(32))
+    url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
+    app.listen(url.port, url.hostname)
+    IOLoop.current().start()
+
+
+if __name__ == "__main__":
+    main()
