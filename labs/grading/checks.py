@@ -127,7 +127,10 @@ def _load_tasks() -> None:
 
 
 def self_check(name: str, *answers: Any) -> Verdict:
-    """Run check ``name`` here, in the kernel."""
+    """Run check ``name`` here, in the kernel; while grading, the check service runs it (and records it)."""
+    service = os.environ.get("DOCKERLAB_CHECKD")
+    if service:
+        return _ask_service(service, name, _plain(answers))
     _load_tasks()
     try:
         return CHECKS[name](client(), *_plain(answers))

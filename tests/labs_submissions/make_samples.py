@@ -11,6 +11,7 @@ locked cells carry the checksums nbgrader wrote (as a real submission does).
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -273,9 +274,23 @@ SHADOW = (
 )
 
 
+def _merged(*names: str) -> str:
+    """Several attacks in one cell (one sandbox instead of three: the CI batch stays small)."""
+    return PRELUDE + "".join(ATTACKS[n].removeprefix(PRELUDE) for n in names)
+
+
+# what the CI batch grades: the non-destructive attacks share a submission; the ones that kill, hang
+# or exhaust their sandbox have one each
+BATCH = {
+    "h-files": _merged("h-hostfs", "h-snoop", "h-cgroup"),
+    **{n: ATTACKS[n] for n in ("h-net", "h-pidhost", "h-resources", "h-hang")},
+}
+
+
 def hostile(release: Path) -> None:
     sol = solutions("lab1")
-    for student, attack in ATTACKS.items():
+    shutil.rmtree(HOSTILE, ignore_errors=True)
+    for student, attack in BATCH.items():
         nb = fill(release, "lab1", sol)
         attack_cell = nbformat.v4.new_code_cell(attack)  # after the last test: the honest part counts
         attack_cell.id = f"attack-{student}"
