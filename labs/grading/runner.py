@@ -28,7 +28,13 @@ from .sandbox import NOBODY, Limits, Sandbox
 
 __all__ = ["Context", "Outcome", "grade_all", "grade_one"]
 
-SANDBOX_REGISTRY = "127.0.0.1:5102"  # lab 4's registry, on the sandbox's own loopback
+SANDBOX_REGISTRY_PORTS = (5102, 5103)  # lab 4's registry, on the sandbox's own loopback
+
+
+def sandbox_registry(mirror: str) -> str:
+    """127.0.0.1:5102, or 5103 should the lab's mirror use 5102 (both live on the sandbox's loopback)."""
+    mport = int(mirror.rpartition(":")[2])
+    return f"127.0.0.1:{next(p for p in SANDBOX_REGISTRY_PORTS if p != mport)}"
 
 
 @dataclass
@@ -79,7 +85,8 @@ def _helpers(box: Sandbox, ctx: Context) -> str:
     holder = box.holder_pid()
     port = int(ctx.mirror.rpartition(":")[2])
     box.helper("relay", [sys.executable, "-m", "labs.grading.relay", str(holder), str(port)])
-    reg = Registry("grade", int(SANDBOX_REGISTRY.rpartition(":")[2]), box.home / "registry" / "data",
+    registry = sandbox_registry(ctx.mirror)
+    reg = Registry("grade", int(registry.rpartition(":")[2]), box.home / "registry" / "data",
                    box.control, box.control)
     reg.storage.mkdir(exist_ok=True)
     os.chown(reg.storage, NOBODY, NOBODY)
@@ -89,14 +96,15 @@ def _helpers(box: Sandbox, ctx: Context) -> str:
                                                "--inh-caps=-all", "--no-new-privs", "--", "/usr/bin/docker-registry",
                                                "serve", str(reg.config)]))
     state_home = box.control / "home"
-    save_state(State(engine="grade", docker_host=f"unix://{box.user / 'run' / 'grade.sock'}", upstream=SANDBOX_REGISTRY,
-                     registry=SANDBOX_REGISTRY, mirror=f"127.0.0.1:{port}"), LabPaths(home=state_home, run=box.control))
+    save_state(State(engine="grade", docker_host=f"unix://{box.user / 'run' / 'grade.sock'}", upstream=registry,
+                     registry=registry, mirror=f"127.0.0.1:{port}"), LabPaths(home=state_home, run=box.control))
     sock = box.home / "ctl" / "checkd.sock"
     box.helper("checkd", box.enter_root_net([sys.executable, "-m", "labs.grading.checkd", str(sock),
                                              str(box.control / "verdicts.jsonl")]),
                env={"LAB_HOME": str(state_home), "DOCKERLAB_LANG": ctx.lang})
     _wait_text(box.control / "relay.log", "relaying", 15, "the mirror's relay")
     _wait_file(sock, 15, "the check service", box.control / "checkd.log")
+    _wait_text(box.control / "registry.log", "listening on", 15, "lab 4's registry")
     return str(sock)
 
 
@@ -149,7 +157,7 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
         course.sandbox_course(sub.lab, sub.student, dest / f"{sub.lab}.ipynb", box.user / "course", pw.pw_uid,
                               pw.pw_gid, box.user / "course")
         job = {"binaries": asdict(ctx.binaries), "mirror": f"127.0.0.1:{ctx.mirror.rpartition(':')[2]}",
-               "registry": SANDBOX_REGISTRY, "checkd": sock, "assignment": sub.lab, "student": sub.student,
+               "registry": sandbox_registry(ctx.mirror), "checkd": sock, "assignment": sub.lab, "student": sub.student,
                "cell_timeout": ctx.cell_timeout, "lang": ctx.lang,
                "engine_args": [f"--cgroup-parent={box.cgroup.container_parent()}"]}
         (box.home / "ctl" / "job.json").write_text(json.dumps(job))
