@@ -210,6 +210,12 @@ def cmd_classroom(args: argparse.Namespace) -> int:
             raise LabFailure("Say whom to add: ./lab classroom add NAME")
         classroom.add(args.name, say=say)
         return 0
+    if args.action == "collect":
+        if not args.name:
+            raise LabFailure("Say where to: ./lab classroom collect DIR (then: sudo ./lab grade all DIR)")
+        classroom.collect(Path(args.name), say=say)
+        say(f"next: sudo ./lab grade all {args.name} --out results")
+        return 0
     if args.action == "passwd":
         if not args.name:
             raise LabFailure("Say whose password to renew: ./lab classroom passwd NAME")
@@ -218,6 +224,8 @@ def cmd_classroom(args: argparse.Namespace) -> int:
         user = _account()
         system.prepare(user, paths().home, create=user == system.LAB_ACCOUNT)
         if subprocess.call(_as_account(user, ["up", "--no-jupyter"])) != 0:  # the course images, built once
+            return 1
+        if subprocess.call(_as_account(user, ["grade", "generate"])) != 0:  # the labs as learners get them
             return 1
         _, passwords = classroom.up(args.learners, ip=args.ip, port=args.port, say=say)
     if passwords:
@@ -443,8 +451,8 @@ def main(argv: list[str] | None = None) -> int:
     author = sub.add_parser("author", help="instructor: edit the chapters in JupyterLab (text and notebook in sync)")
     author.add_argument("--port", type=int, default=8890)
     cls = sub.add_parser("classroom", help="instructor (root): JupyterHub, one isolated Docker engine per learner")
-    cls.add_argument("action", choices=["up", "down", "status", "add", "passwd"])
-    cls.add_argument("name", nargs="?", help="add/passwd: the learner's name")
+    cls.add_argument("action", choices=["up", "down", "status", "add", "passwd", "collect"])
+    cls.add_argument("name", nargs="?", help="add/passwd: the learner's name; collect: the folder for ./lab grade")
     cls.add_argument("--learners", type=int, default=3)
     cls.add_argument("--ip", default="127.0.0.1", help="address the Hub listens on (default: this machine only)")
     cls.add_argument("--port", type=int, default=8000)

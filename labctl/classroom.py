@@ -283,6 +283,7 @@ c.Spawner.default_url = "/lab/tree/notebooks/00-index.ipynb"
 c.Spawner.http_timeout = 120
 c.Spawner.start_timeout = 240
 c.Spawner.environment = {{"LAB_CLASS_MIRROR": {cfg.mirror!r}, "LAB_CLASS_ENGINE": {cfg.engine_root!r},
+                         "LAB_CLASS_RELEASE": {str(RELEASE)!r},
                          "LAB_CLASS_ENGINE_VERSION": {cfg.engine_version!r},
                          "LAB_CLASS_INSTRUCTOR": {cfg.instructor!r}, "PYTHONPATH": {str(REPO)!r}}}
 c.JupyterHub.services = [
@@ -366,6 +367,9 @@ def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: igno
             cfg.inner_ports.append(proc.free_port(want, avoid=taken))
             taken.add(cfg.inner_ports[-1])
     proxy = _proxy()
+    release = Path(os.environ.get("LAB_HOME") or REPO / ".lab") / "grading" / "release"
+    if release.exists():
+        publish_release(release)
     if not running:
         _mirror_storage()
     _sudoers()
@@ -472,6 +476,69 @@ def down(say=print) -> None:  # type: ignore[no-untyped-def]
         if left:
             say(f"{name}: {len(left)} leftover processes stopped")
     time.sleep(0.2)
+
+
+RELEASE = BASE / "release"  # the labs' student versions (./lab grade generate), copied into each learner's course
+MAX_NOTEBOOK = 20 << 20
+
+
+def publish_release(src: Path) -> list[str]:
+    """Root: the labs as learners get them, root-owned and read-only; each learner's server copies
+    them into their course once (``labs/labN/labN.ipynb``). Returns the labs published."""
+    labs = sorted(d.name for d in src.glob("lab*") if (d / f"{d.name}.ipynb").is_file())
+    if RELEASE.exists():
+        shutil.rmtree(RELEASE)
+    for lab in labs:
+        (RELEASE / lab).mkdir(parents=True)
+        shutil.copyfile(src / lab / f"{lab}.ipynb", RELEASE / lab / f"{lab}.ipynb")
+    if RELEASE.exists():
+        subprocess.run(["chmod", "-R", "go-w,a+rX", str(RELEASE)], check=True)
+    return labs
+
+
+def _read_member_file(path: Path) -> bytes | None:
+    """A learner's file, read by root without following a link they planted; None if unusable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        import stat
+
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_NOTEBOOK:
+            return None
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            return f.read(MAX_NOTEBOOK + 1)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def collect(out: Path, say=print) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """Root: every learner's lab notebooks into ``out/<learner>/<labN>/labN.ipynb`` — nbgrader's
+    "submitted" layout, what ``./lab grade all OUT`` takes. Returns learner -> labs collected."""
+    if os.geteuid() != 0:
+        raise LabFailure("Collecting reads every learner's files: run 'sudo ./lab classroom collect DIR'.")
+    cfg = ClassConfig.load()
+    labs = sorted(d.name for d in RELEASE.glob("lab*")) if RELEASE.exists() else []
+    out.mkdir(parents=True, exist_ok=True)
+    os.chmod(out, 0o700)
+    got: dict[str, list[str]] = {}
+    for name in cfg.learners:
+        home = Path(pwd.getpwnam(name).pw_dir) / ".dockerlab" / "course" / "labs"
+        for lab in labs:
+            data = _read_member_file(home / lab / f"{lab}.ipynb")
+            if data is None:
+                continue
+            dest = out / name / lab
+            dest.mkdir(parents=True, exist_ok=True)
+            (dest / f"{lab}.ipynb").write_bytes(data)
+            got.setdefault(name, []).append(lab)
+    for name in cfg.learners:
+        say(f"{name}: {', '.join(got.get(name, [])) or 'nothing to collect'}")
+    return got
 
 
 def status() -> str:

@@ -69,6 +69,12 @@ def prepare() -> tuple[State, RootlessEngine, Registry]:
     save_state(state, p)
     jupyter.install_kernel(state, p)
     jupyter.copy_course(p)
+    release = Path(os.environ.get("LAB_CLASS_RELEASE", "/var/lib/dockerlab-classroom/release"))
+    for nb in sorted(release.glob("lab*/lab*.ipynb")):  # the graded labs, copied once: the learner's work stays
+        dest = p.course / "labs" / nb.parent.name / nb.name
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(nb.read_bytes())
     if me.pw_name != os.environ.get("LAB_CLASS_INSTRUCTOR"):
         cfg = p.jupyter / "config"
         (cfg / "labconfig").mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import pwd
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +30,18 @@ def cls() -> Iterator[tuple[classroom.ClassConfig, dict[str, str]]]:
         classroom.down(say=lambda *_: None)
         classroom.remove_accounts()
     cfg, passwords = classroom.up(0, names=[A, B], instructor=TEACH, port=8300, say=print)
+    # The labs learners get (here the sources stand in for ./lab grade generate's student versions).
+    import shutil
+    import tempfile
+
+    from labctl.state import REPO
+
+    rel = Path(tempfile.mkdtemp())
+    for lab in ("lab1", "lab2"):
+        (rel / lab).mkdir()
+        shutil.copyfile(REPO / "labs" / "source" / lab / f"{lab}.ipynb", rel / lab / f"{lab}.ipynb")
+    assert classroom.publish_release(rel) == ["lab1", "lab2"]
+    shutil.rmtree(rel)
     try:
         yield cfg, passwords
     finally:
@@ -122,6 +135,23 @@ def test_the_instructors_progress_page_shows_what_each_learners_engine_says(memb
     # A learner cannot see the class's progress.
     r = a.session.get(f"{a.base}/services/progress/?format=json", timeout=120)
     assert r.status_code == 403 or A not in r.text
+
+
+def test_collect_brings_each_learners_labs_to_grading_and_follows_no_planted_link(members, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    a, b = members[A], members[B]
+    k = a.run(a.kernel(), "import json, pathlib\n"
+              "p = pathlib.Path.home() / '.dockerlab/course/labs/lab1/lab1.ipynb'\n"
+              "nb = json.loads(p.read_text()); nb['metadata']['mine'] = 'A was here'\n"
+              "p.write_text(json.dumps(nb)); print(sorted(x.name for x in p.parent.parent.iterdir()))")
+    assert k.status == "ok" and "['lab1', 'lab2']" in k.stdout, k.text
+    r = b.run(b.kernel(), "import os, pathlib\n"
+              "p = pathlib.Path.home() / '.dockerlab/course/labs/lab2/lab2.ipynb'\n"
+              "p.unlink(); os.symlink('/etc/shadow', p); print('planted')")
+    assert "planted" in r.stdout, r.text
+    got = classroom.collect(tmp_path / "submitted", say=print)
+    assert got == {A: ["lab1", "lab2"], B: ["lab1"]}
+    assert "A was here" in (tmp_path / "submitted" / A / "lab1" / "lab1.ipynb").read_text()
+    assert not (tmp_path / "submitted" / B / "lab2").exists()
 
 
 def test_stopping_a_server_stops_that_learners_engine(members) -> None:  # type: ignore[no-untyped-def]
