@@ -2,8 +2,9 @@
 
 ``sudo ./lab setup [--user NAME]`` (or ``./lab up`` run as root, for the lab's own account
 ``dockerlab``): the account (with a subordinate uid/gid range), ``/dev/net/tun`` usable by ordinary
-accounts (mode 0666, as on stock Debian), a delegated cgroup with the lab's limits, and the lab's
-home owned by the account. Nothing else runs as root afterwards.
+accounts (mode 0666, as on stock Debian), a delegated cgroup with the lab's limits (under systemd on
+cgroup v2: the account's systemd user manager, lingering, with the controllers and the limits; see
+``cgroups``), and the lab's home owned by the account. Nothing else runs as root afterwards.
 """
 
 from __future__ import annotations
@@ -117,7 +118,10 @@ def prepare(user: str, lab_home: Path, create: bool) -> list[str]:
     check_userns()
     if _tun():
         changed.append("/dev/net/tun 0666")
-    if cgroups.delegate(user, cgroups.LabLimits.default()):
+    made = cgroups.delegate(user, cgroups.LabLimits.default())
+    if made and made[0].name.startswith("user@"):  # cgroup v2 under systemd: the account's user manager
+        changed.append(f"{made[0].name} with the lab's limits and lingering (cgroup v2, systemd driver)")
+    elif made:
         changed.append(f"cgroup {cgroups.parent_name(user)} ({cgroups.hierarchy()})")
     lab_home.mkdir(parents=True, exist_ok=True)
     os.chown(lab_home, pw.pw_uid, pw.pw_gid)

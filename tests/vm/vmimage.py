@@ -361,6 +361,9 @@ def run_check(mem_mib: int = 2560, smp: int = 2, boot_timeout: float = 300, tota
             if _boot_once(run, argv, boot_timeout, total_timeout, say):
                 break
     run.timings["total_s"] = time.monotonic() - t0
+    (cache_dir() / "last-console.log").write_text("\n".join(run.lines) + "\n")
+    (cache_dir() / "last-run.json").write_text(
+        json.dumps({"results": run.results, "timings": run.timings, "attempts": run.attempts}, indent=1))
     return run
 
 
