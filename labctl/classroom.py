@@ -317,11 +317,28 @@ def _mirror_registry(cfg: ClassConfig):  # type: ignore[no-untyped-def]
                     run=HUB_DIR / "run", logs=HUB_DIR / "logs", readonly=True)
 
 
-def _as_hub(argv: list[str]) -> list[str]:
-    env = {"HOME": str(HUB_DIR), "USER": HUB, "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
-           "PYTHONPATH": str(REPO), "LANG": "C.UTF-8"}
-    return ["runuser", "-u", HUB, "--", "env", "-i", f"--chdir={HUB_DIR}", *(f"{k}={v}" for k, v in env.items()),
-            *argv]
+def _hub_env() -> dict[str, str]:
+    return {"HOME": str(HUB_DIR), "USER": HUB, "LOGNAME": HUB, "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
+            "PYTHONPATH": str(REPO), "LANG": "C.UTF-8"}
+
+
+def _start_as_hub(argv: list[str], pidfile: Path, log: Path) -> int:
+    """Start ``argv`` as the hub account: the child drops root itself before exec (no root process
+    stays behind as its parent, unlike ``runuser``)."""
+    pw = pwd.getpwnam(HUB)
+
+    def drop() -> None:
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+        os.chdir(HUB_DIR)
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    try:
+        return proc.start(argv, pidfile, log, env=_hub_env(), preexec=drop)
+    finally:
+        os.environ.update(saved)
 
 
 def _hub_ready(cfg: ClassConfig) -> bool:
@@ -389,7 +406,7 @@ def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: igno
     _start_as_hub_registry(reg, hub)
     if not _hub_pid():
         log = HUB_DIR / "logs" / "jupyterhub.log"
-        proc.start(_as_hub([str(VENV_BIN / "jupyterhub"), "-f", str(conf)]), _hub_pidfile(), log)
+        _start_as_hub([str(VENV_BIN / "jupyterhub"), "-f", str(conf)], _hub_pidfile(), log)
         proc.wait_for(lambda: _hub_ready(cfg), 90, "JupyterHub", log)
     say(f"classroom ready: {cfg.url} (instructor: {cfg.instructor}; learners: {', '.join(cfg.learners)})")
     return cfg, passwords
@@ -436,7 +453,7 @@ def _start_as_hub_registry(reg, hub: pwd.struct_passwd) -> None:  # type: ignore
     reg.config.write_text(reg.config_text())
     os.chmod(reg.config, 0o644)
     log = reg.log
-    proc.start(_as_hub(["/usr/bin/docker-registry", "serve", str(reg.config)]), reg.pidfile, log)
+    _start_as_hub(["/usr/bin/docker-registry", "serve", str(reg.config)], reg.pidfile, log)
     proc.wait_for(reg.ready, 30, "The class's course mirror", log)
 
 
@@ -578,7 +595,7 @@ def add(name: str, say=print) -> None:  # type: ignore[no-untyped-def]
     conf.write_text(text)
     if _stop_hub():
         log = HUB_DIR / "logs" / "jupyterhub.log"
-        proc.start(_as_hub([str(VENV_BIN / "jupyterhub"), "-f", str(conf)]), _hub_pidfile(), log)
+        _start_as_hub([str(VENV_BIN / "jupyterhub"), "-f", str(conf)], _hub_pidfile(), log)
         proc.wait_for(lambda: _hub_ready(cfg), 90, "JupyterHub", log)
     for n, pw in passwords.items():
         say(f"{n} added; password (shown once): {pw}")
