@@ -1,0 +1,150 @@
+"""Every exercise of chapters 1-6 on the real engine: as the learner gets it, each check fails and says
+what to do next; with the reference answer (the 🔑 block under it), each check passes.
+
+Only the chapter's setup and its exercises run (not the whole chapter). A reference answer in a
+```python block runs in the chapter's kernel, one in a ```bash block is typed into a terminal (a
+pty, as in JupyterLab's terminal) line by line. The engine is left as the test found it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import pytest
+
+from labctl import authoring
+from labctl.state import REPO
+
+CHAPTERS = ["01", "02", "03", "04", "05", "06"]
+SOLUTION = re.compile(r"```(python|bash)\n(.*?)```", re.S)
+PROMPT = r"[$#] $"
+
+
+@dataclass
+class Exercise:
+    heading: str
+    work: Any
+    check: Any
+    language: str
+    solution: str
+
+
+def exercises(number: str) -> tuple[list[Any], list[Exercise]]:
+    """The chapter's setup cells and its exercises, each with its reference answer."""
+    ch = authoring.chapters(REPO / "notebooks", [number])[0]
+    cells = authoring.read_source(ch).cells
+    setup = [c for c in cells if c.cell_type == "code" and c.id.startswith(f"ch{number}-setup")]
+    found = []
+    for i, c in enumerate(cells):
+        if c.cell_type == "markdown" and re.fullmatch(rf"ch{number}-ex\d+", c.id):
+            key = next(m for m in cells[i + 3:] if m.cell_type == "markdown" and "参考答案" in m.source)
+            lang, code = SOLUTION.search(key.source).groups()  # type: ignore[union-attr]
+            found.append(Exercise(c.source.splitlines()[0], cells[i + 1], cells[i + 2], lang, code))
+    return setup, found
+
+
+def verdict(cell: Any) -> str:
+    for out in cell.outputs:
+        if out.output_type == "error":
+            return f"error: {out.ename}: {out.evalue}"
+        text = out.get("text") or out.get("data", {}).get("text/plain", "")
+        if text.startswith(("✔", "✘")):
+            return str(text)
+    return "no verdict: " + repr([o.get("text") or o.get("data") for o in cell.outputs])[:300]
+
+
+def terminal(script: str, env: dict[str, str]) -> None:
+    """Type ``script`` into a bash on a pty, one line after each prompt (what the learner does)."""
+    import pexpect
+
+    sh = pexpect.spawn("bash", ["--norc", "--noprofile", "-i"], env={**env, "PS1": "$ ", "TERM": "dumb"},
+                       encoding="utf-8", timeout=120)
+    try:
+        sh.expect(PROMPT)
+        for line in script.strip().splitlines():
+            sh.sendline(line)
+            sh.expect(PROMPT)
+        sh.sendline("exit")
+        sh.expect(pexpect.EOF)
+    finally:
+        sh.close(force=True)
+
+
+Objects = tuple[set[str], set[str], set[str], set[str]]
+
+
+def _engine_objects(c: docker.DockerClient) -> Objects:
+    """Container ids, image names, volume names and image ids on the engine."""
+    images = c.api.images(all=True)
+    return ({x["Id"] for x in c.api.containers(all=True)}, {t for img in images for t in img.get("RepoTags") or []},
+            {v["Name"] for v in c.api.volumes().get("Volumes") or []}, {img["Id"] for img in images})
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("number", CHAPTERS)
+def test_every_check_fails_as_given_and_passes_with_the_reference_answer(state, client, number: str) -> None:  # type: ignore[no-untyped-def]
+    from jupyter_client.kernelspec import KernelSpecManager
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_notebook
+
+    setup, exs = exercises(number)
+    assert len(exs) >= 3, f"chapter {number} has {len(exs)} exercises"
+    env = {**os.environ, **KernelSpecManager().get_kernel_spec(authoring.KERNEL["name"]).env}
+    before = _engine_objects(client)
+    nb = new_notebook(cells=[*setup, *(c for e in exs for c in (e.work, e.check))])
+    nb.metadata["kernelspec"] = {"name": authoring.KERNEL["name"], "display_name": "Docker Lab (Python 3)",
+                                 "language": "python"}
+    work = tempfile.mkdtemp(prefix="dockerlab-ex-")
+    kc = NotebookClient(nb, kernel_name=authoring.KERNEL["name"], timeout=240,
+                        resources={"metadata": {"path": work}})
+    failed, passed = [], []
+    try:
+        with kc.setup_kernel():
+            for i, cell in enumerate(setup):
+                kc.execute_cell(cell, i)
+                assert not [o for o in cell.outputs if o.output_type == "error"], (cell.id, cell.outputs)
+            n = len(setup)
+            for e in exs:  # as the learner gets them
+                kc.execute_cell(e.work, n)
+                kc.execute_cell(e.check, n + 1)
+                failed.append((e.heading, verdict(e.check)))
+            for e in exs:  # with the reference answers, in order
+                if e.language == "bash":
+                    terminal(e.solution, env)
+                else:
+                    e.work.source = e.solution
+                    kc.execute_cell(e.work, n)
+                    assert not [o for o in e.work.outputs if o.output_type == "error"], (e.heading, e.work.outputs)
+                kc.execute_cell(e.check, n + 1)
+                passed.append((e.heading, verdict(e.check)))
+    finally:
+        _restore(client, before)
+    wrong = [f"{h}: {v}" for h, v in failed if not (v.startswith("✘") and "→" in v)]
+    assert not wrong, "checks that do not fail with a hint as the learner gets them:\n" + "\n".join(wrong)
+    wrong = [f"{h}: {v}" for h, v in passed if not v.startswith("✔")]
+    assert not wrong, "checks that the reference answers do not pass:\n" + "\n".join(wrong)
+
+
+def _restore(c: docker.DockerClient, before: Objects) -> None:
+    """Remove what the test made (containers, image names, volumes), so the notebooks after it start
+    from the engine as it was."""
+    containers, tags, volumes, _ = _engine_objects(c)
+    for cid in containers - before[0]:
+        c.api.remove_container(cid, force=True, v=True)
+    for tag in tags - before[1]:
+        try:
+            c.api.remove_image(tag, force=True)
+        except docker.errors.NotFound:
+            pass
+    for name in volumes - before[2]:
+        c.api.remove_volume(name, force=True)
+    for image_id in _engine_objects(c)[3] - before[3]:  # left without a name by the removals above
+        try:
+            c.api.remove_image(image_id, force=True)
+        except docker.errors.APIError:
+            pass
