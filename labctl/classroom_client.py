@@ -18,7 +18,7 @@ __all__ = ["Member", "RunResult"]
 
 @dataclass
 class RunResult:
-    status: str  # "ok" or "error"
+    status: str  # "ok", "error", or "died" (the kernel was killed, e.g. by its memory limit)
     stdout: str
     stderr: str
     data: list[dict[str, Any]] = field(default_factory=list)  # display_data / execute_result bundles
@@ -131,6 +131,9 @@ class Member:
             if raw is None:
                 raise ConnectionError("the kernel's websocket closed")
             msg = json.loads(raw)
+            if msg.get("msg_type") == "status" and msg["content"].get("execution_state") in ("restarting", "dead"):
+                out.status, out.error = "died", "the kernel died (restarting)"
+                break
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             kind, content = msg["msg_type"], msg["content"]

@@ -154,6 +154,47 @@ def test_collect_brings_each_learners_labs_to_grading_and_follows_no_planted_lin
     assert not (tmp_path / "submitted" / B / "lab2").exists()
 
 
+def test_a_learners_memory_hog_and_fork_bomb_leave_the_other_responsive(members) -> None:  # type: ignore[no-untyped-def]
+    """A fills its memory from its kernel and runs a fork bomb in a container; B's next cells answer
+    as they did before (each learner's cgroup holds its engine, containers and kernels)."""
+    import statistics
+    import threading
+
+    a, b = members[A], members[B]
+    kb = b.kernel()
+    b.run(kb, "%load_ext kernel_ext\nfrom kernel_ext import connect\nlab = connect()")
+    before = [b.run(kb, "%docker image ls -q").seconds for _ in range(3)]
+    ka = a.kernel()
+    a.run(ka, "%load_ext kernel_ext\nfrom kernel_ext import connect\nlab = connect()")
+    r = a.run(ka, "%docker run -d --name a-bomb busybox:1.35 sh -c 'f(){ f | f & }; f'")
+    assert r.status == "ok", r.text
+    outcome: dict[str, object] = {}
+
+    def hog() -> None:
+        try:
+            outcome["hog"] = a.run(ka, "x = b'\\x01' * (3 << 30)\nprint('survived')", timeout=90)
+        except Exception as e:  # the kernel is killed: its websocket reports nothing more
+            outcome["hog"] = e
+
+    t = threading.Thread(target=hog)
+    t.start()
+    during = []
+    for _ in range(4):
+        rb = b.run(kb, "%docker image ls -q", timeout=60)
+        assert rb.status == "ok", rb.text
+        during.append(rb.seconds)
+    t.join(150)
+    hog_result = outcome.get("hog")
+    assert not (hasattr(hog_result, "stdout") and "survived" in hog_result.stdout), "A used 3 GiB: no memory limit"
+    assert getattr(hog_result, "status", "") == "died", hog_result
+    assert statistics.median(during) < max(5.0, 5 * statistics.median(before)), (before, during)
+    limit = int((classroom.cgroups.ROOT / "memory" / f"dockerlab-{A}" / "memory.limit_in_bytes").read_text()) \
+        if classroom.cgroups.hierarchy() == "v1" else None
+    if limit:
+        assert limit == classroom.ClassConfig.load().memory_mb << 20
+    # a-bomb keeps running: stopping A's server (next test) must still stop all of it.
+
+
 def test_stopping_a_server_stops_that_learners_engine(members) -> None:  # type: ignore[no-untyped-def]
     a = members[A]
     uid = pwd.getpwnam(A).pw_uid
