@@ -131,12 +131,13 @@ class Member:
             if raw is None:
                 raise ConnectionError("the kernel's websocket closed")
             msg = json.loads(raw)
-            if msg.get("msg_type") == "status" and msg["content"].get("execution_state") in ("restarting", "dead"):
+            kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
+            if kind == "status" and msg.get("content", {}).get("execution_state") in ("restarting", "dead"):
                 out.status, out.error = "died", "the kernel died (restarting)"
                 break
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
-            kind, content = msg["msg_type"], msg["content"]
+            content = msg["content"]
             if kind == "stream":
                 if content["name"] == "stdout":
                     out.stdout += content["text"]
