@@ -69,6 +69,7 @@ def prepare() -> tuple[State, RootlessEngine, Registry]:
     save_state(state, p)
     jupyter.install_kernel(state, p)
     jupyter.copy_course(p)
+    jupyter._course_settings(p)  # noqa: SLF001 - no news/update prompts (offline), every cell rendered
     release = Path(os.environ.get("LAB_CLASS_RELEASE", "/var/lib/dockerlab-classroom/release"))
     for nb in sorted(release.glob("lab*/lab*.ipynb")):  # the graded labs, copied once: the learner's work stays
         dest = p.course / "labs" / nb.parent.name / nb.name

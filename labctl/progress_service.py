@@ -23,14 +23,15 @@ from tornado.ioloop import IOLoop
 
 TEXT = {
     "zh": {"title": "学习进度", "learner": "学员", "server": "服务器", "running": "运行中", "stopped": "未运行",
-           "pass": "✔ 通过", "fail": "✘ 未通过", "n/a": "—（需在学员的内核里检查）", "chapter": "第 {} 章",
+           "pass": "通过", "fail": "未通过", "n/a": "只能在学员的内核里检查", "chapter": "第 {} 章",
            "note": "每 15 秒刷新；结果来自学员自己的 Docker 引擎，不是学员内核报告的。", "ex": "练习 {}",
-           "none": "（服务器未运行，引擎已停止）"},
+           "none": "（引擎已停止）"},
     "en": {"title": "Progress", "learner": "Learner", "server": "Server", "running": "running", "stopped": "stopped",
-           "pass": "✔ pass", "fail": "✘ not yet", "n/a": "— (checked in the learner's kernel only)",
+           "pass": "passes", "fail": "not yet", "n/a": "checked in the learner's kernel only",
            "chapter": "Chapter {}", "note": "Refreshes every 15 s; results come from each learner's own Docker "
-           "engine, not from their kernel.", "ex": "Exercise {}", "none": "(server stopped, engine off)"},
+           "engine, not from their kernel.", "ex": "Exercise {}", "none": "(engine off)"},
 }
+SAFE = {"pass": "pass", "fail": "fail", "n/a": "na"}  # CSS class per state
 PROGRESS = os.environ.get("LAB_PROGRESS_PROGRAM", "/var/lib/dockerlab-classroom/bin/dockerlab-progress")
 CACHE_SECONDS = 10.0
 _cache: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -85,7 +86,8 @@ def render(data: dict[str, Any], lang: str) -> str:
         for c in chapters:
             for n in numbers[c]:
                 v = learner["exercises"].get(c, {}).get(n)
-                cells.append(f"<td class='{v or 'off'}'>{html.escape(tx.get(v, '')) if v else ''}</td>")
+                mark = {"pass": "✔", "fail": "✘", "n/a": "—"}.get(v or "", "")
+                cells.append(f"<td class='{SAFE.get(v or '', 'off')}' title='{html.escape(tx.get(v or '', ''))}'>{mark}</td>")
         state = tx["running"] if learner["running"] else tx["stopped"] + " " + tx["none"]
         rows.append(f"<tr><th>{html.escape(learner['name'])}</th><td>{state}</td>{''.join(cells)}</tr>")
     other = "en" if lang != "en" else "zh"
@@ -93,10 +95,11 @@ def render(data: dict[str, Any], lang: str) -> str:
 <meta http-equiv="refresh" content="15"><title>{tx['title']}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px}} td.pass{{background:#dafbe1}} td.fail{{background:#ffebe9}}
-td.n\\/a{{color:#666}}</style></head><body><h1>{tx['title']}</h1>
+td.na{{color:#666}} td{{text-align:center}} .legend{{color:#444}}</style></head><body><h1>{tx['title']}</h1>
 <p>{tx['note']} <a href="?lang={other}">{'English' if other == 'en' else '中文'}</a></p>
 <table id="progress"><tr><th rowspan="2">{tx['learner']}</th><th rowspan="2">{tx['server']}</th>{head}</tr>
-<tr>{sub}</tr>{''.join(rows)}</table></body></html>"""
+<tr>{sub}</tr>{''.join(rows)}</table>
+<p class="legend">✔ {tx['pass']} · ✘ {tx['fail']} · — {tx['n/a']}</p></body></html>"""
 
 
 class ProgressPage(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]

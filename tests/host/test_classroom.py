@@ -154,6 +154,56 @@ def test_collect_brings_each_learners_labs_to_grading_and_follows_no_planted_lin
     assert not (tmp_path / "submitted" / B / "lab2").exists()
 
 
+def test_in_chromium_a_learner_logs_in_and_runs_the_index_and_the_instructor_sees_progress(cls, members) -> None:  # type: ignore[no-untyped-def]
+    """Through the Hub in a real Chromium: B logs in on the login page, JupyterLab opens on the course
+    index, Run All reaches B's engine; the instructor's progress page renders. Screenshots are kept."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
+    from lab_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, browser_missing
+
+    if browser_missing():
+        pytest.fail(browser_missing())
+    from playwright.sync_api import sync_playwright
+
+    cfg, passwords = cls
+    shots = Path(os.environ.get("LAB_HOME", "/tmp")) / "artifacts" / "classroom"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport=VIEWPORT, locale="zh-CN").new_page()
+            page.goto(f"{cfg.url}hub/login", timeout=60_000)
+            page.fill("#username_input", B)
+            page.fill("#password_input", passwords[B])
+            page.click("#login_submit")
+            page.wait_for_url(f"**/user/{B}/lab/**", timeout=240_000)
+            page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+            menubar = page.inner_text("#jp-menu-panel") if page.query_selector("#jp-menu-panel") else page.inner_text("body")
+            assert "Nbgrader" not in menubar
+            page.get_by_role("menuitem", name="Run", exact=True).click(timeout=30_000)
+            page.get_by_role("menuitem", name="Run All Cells", exact=True).click(timeout=30_000)
+            page.wait_for_function("""() => [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputArea-prompt')]
+                .every(p => /\\[\\d+\\]/.test(p.textContent))""", timeout=180_000)
+            text = page.inner_text(".jp-NotebookPanel")
+            assert "引擎 28." in text and "Traceback" not in text, text[-1500:]
+            page.screenshot(path=str(shots / "learner-index.png"))
+
+            teach = browser.new_context(viewport=VIEWPORT, locale="zh-CN").new_page()
+            teach.goto(f"{cfg.url}hub/login", timeout=60_000)
+            teach.fill("#username_input", TEACH)
+            teach.fill("#password_input", passwords[TEACH])
+            teach.click("#login_submit")
+            teach.wait_for_load_state()
+            teach.goto(f"{cfg.url}services/progress/", timeout=180_000)
+            teach.wait_for_selector("#progress", timeout=180_000)
+            table = teach.inner_text("#progress")
+            assert A in table and B in table and "第 6 章" in table, table
+            teach.screenshot(path=str(shots / "instructor-progress.png"), full_page=True)
+        finally:
+            browser.close()
+
+
 def test_a_learners_memory_hog_and_fork_bomb_leave_the_other_responsive(members) -> None:  # type: ignore[no-untyped-def]
     """A fills its memory from its kernel and runs a fork bomb in a container; B's next cells answer
     as they did before (each learner's cgroup holds its engine, containers and kernels)."""
@@ -216,3 +266,4 @@ def test_stopping_a_server_stops_that_learners_engine(members) -> None:  # type:
     while engine_pids() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not engine_pids(), "the engine outlived the learner's server"
+
