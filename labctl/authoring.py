@@ -243,6 +243,8 @@ def build(chs: list[Chapter], execute: bool = True, out: Path | None = None,
         nbformat.validate(nb)
         target = (out or ch.notebook.parent) / ch.notebook.name
         target.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+        if out is None:  # the source stays at least as new as its notebook (jupytext opens the pair then)
+            os.utime(ch.source)
         written.append(target)
         say(f"{target.name}: {len(nb.cells)} cells" + (f", ran in {took:.1f} s" if execute else " (not run)"))
     return written

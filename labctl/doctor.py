@@ -42,20 +42,20 @@ def checks(state: State) -> list[Check]:
                      else f"no engine answers at {state.docker_host or '(not set up)'}",
                      "run ./lab up (it starts the lab engine)"))
     if info:
-        rootless = any("rootless" in str(o) for o in info.get("SecurityOptions") or [])  # type: ignore[union-attr]
+        rootless = any("rootless" in str(o) for o in info.get("SecurityOptions") or [])  # type: ignore[union-attr,attr-defined]
         out.append(Check("rootless", rootless, "the engine runs as " + ("an ordinary account" if rootless else "root"),
                          "run ./lab up as an ordinary account (root's ./lab switches to 'dockerlab')"))
-        status = dict((str(k), str(v)) for k, v in (info.get("DriverStatus") or []))  # type: ignore[union-attr]
+        status = dict((str(k), str(v)) for k, v in (info.get("DriverStatus") or []))  # type: ignore[union-attr,attr-defined]
         store = status.get("driver-type", "")
         out.append(Check("image store", store == "io.containerd.snapshotter.v1",
                          f"{info.get('Driver')} ({store or 'classic graph driver store'})",
                          "set \"features\": {\"containerd-snapshotter\": true} in daemon.json (Docker 29's default)"))
         out.append(_cgroup_check(info, rootless))
-        warnings = [str(w) for w in (info.get("Warnings") or []) if "bridge-nf-call" not in str(w)
+        warnings = [str(w) for w in (info.get("Warnings") or []) if "bridge-nf-call" not in str(w)  # type: ignore[attr-defined]
                     and "rootless-mode without cgroups" not in str(w)]
         out.append(Check("docker info warnings", not warnings, "; ".join(warnings) or "none",
                          "see the warning's text; most name a kernel parameter (book 4.2.9)"))
-        mirrors = ((info.get("RegistryConfig") or {}).get("Mirrors") or [])  # type: ignore[union-attr]
+        mirrors = ((info.get("RegistryConfig") or {}).get("Mirrors") or [])  # type: ignore[union-attr,attr-defined]
         out.append(Check("registry mirror", f"http://{state.mirror}/" in mirrors, ", ".join(mirrors) or "none",
                          f"add \"registry-mirrors\": [\"http://{state.mirror}\"] to daemon.json"))
     sock = state.docker_host.removeprefix("unix://")

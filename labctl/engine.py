@@ -102,7 +102,7 @@ class Engine:
             return False
 
     def _ensure_bridge(self) -> None:
-        gateway = str(next(ipaddress.ip_network(self.subnet).hosts()))
+        gateway = str(next(iter(ipaddress.ip_network(self.subnet).hosts())))
         prefix = ipaddress.ip_network(self.subnet).prefixlen
         if _ip("link", "show", self.bridge, check=False).returncode != 0:
             _ip("link", "add", self.bridge, "type", "bridge")

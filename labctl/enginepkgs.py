@@ -155,7 +155,7 @@ def _unpack(debs: list[Path], into: Path) -> None:
 
 
 def _fetch(cache: Path, suite: str, conf: dict[str, object]) -> EngineBinaries:
-    pins: dict[str, str] = dict(conf["pins"])  # type: ignore[arg-type]
+    pins: dict[str, str] = dict(conf["pins"])  # type: ignore[arg-type,call-overload]
     apt = _Apt(cache / "apt" / suite, str(conf["mirror"]), str(conf["keyring"]), suite)
     r = apt.run("apt-get", "update")
     if r.returncode != 0 or "NO_PUBKEY" in r.stderr or "not signed" in r.stderr:
@@ -188,7 +188,7 @@ def ensure(say: Callable[[str], None], cache: Path | None = None) -> EngineBinar
     """The engine to run: the pinned packages (fetched once), else the fallback rule of engine.toml."""
     cache = cache or cache_dir()
     conf = load_pins()
-    pins: dict[str, str] = dict(conf["pins"])  # type: ignore[arg-type]
+    pins: dict[str, str] = dict(conf["pins"])  # type: ignore[arg-type,call-overload]
     have = _recorded(cache)
     if have and have.packages == pins:
         return have

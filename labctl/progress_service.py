@@ -122,7 +122,7 @@ def main() -> None:
         (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
     ], cookie_secret=os.urandom(32))
     url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
-    app.listen(url.port, url.hostname)
+    app.listen(url.port or 80, url.hostname or "127.0.0.1")
     IOLoop.current().start()
 
 

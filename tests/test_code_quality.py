@@ -36,3 +36,9 @@ def test_the_examples_in_docstrings_hold() -> None:
             assert result.failed == 0, mod.name
             ran += result.attempted
     assert ran >= 5
+
+
+def test_mypy_is_clean(tmp_path: Path) -> None:
+    r = subprocess.run([str(BIN / "mypy"), "--cache-dir", str(tmp_path / "mypy-cache")], cwd=REPO,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]

@@ -34,7 +34,7 @@ class ChartView:
         import matplotlib
 
         buf = io.BytesIO()
-        with matplotlib.rc_context(self.rc):  # text is laid out when drawn: the CJK font must apply then
+        with matplotlib.rc_context(self.rc):  # type: ignore[arg-type]  # text is laid out when drawn: the CJK font must apply then
             self.figure.savefig(buf, format="png", dpi=100)
         return buf.getvalue()
 
