@@ -33,7 +33,7 @@ FORMAT = "md:myst"
 NOTEBOOKS = Path(os.environ.get("LAB_NOTEBOOKS") or REPO / "notebooks")  # tests point it at a copy
 KERNEL = {"name": "dockerlab", "display_name": "Docker Lab (Python 3)", "language": "python"}
 _NUMBER = re.compile(r"^#+\s*(?:第\S+章\s*)?(\d+(?:\.\d+)*)")
-_EXERCISE = re.compile(r"^#+\s*✍️?\s*练习\s*(\d+)")
+_EXERCISE = re.compile(r"^#+\s*(?:✍️?\s*)?练习\s*(\d+)")  # the ✍ icon is optional
 _ASCII = re.compile(r"[A-Za-z0-9]+")
 
 
