@@ -284,6 +284,7 @@ c.Spawner.http_timeout = 120
 c.Spawner.start_timeout = 240
 c.Spawner.environment = {{"LAB_CLASS_MIRROR": {cfg.mirror!r}, "LAB_CLASS_ENGINE": {cfg.engine_root!r},
                          "LAB_CLASS_RELEASE": {str(RELEASE)!r},
+                         "LAB_CLASS_MIRROR_STORAGE": {str(BASE / "registry" / "course")!r},
                          "LAB_CLASS_ENGINE_VERSION": {cfg.engine_version!r},
                          "LAB_CLASS_INSTRUCTOR": {cfg.instructor!r}, "PYTHONPATH": {str(REPO)!r}}}
 c.JupyterHub.services = [

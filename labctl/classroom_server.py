@@ -43,6 +43,41 @@ def _registry_port(uid: int) -> int:
     return 5300 + uid % 2000
 
 
+GREETING = "dockerlab/greeting"  # the repository whose tag chapter 6 moves (registry.move_tag)
+
+
+def seed_own_upstream(mirror_storage: Path, dest: Path, repo: str = GREETING) -> None:
+    """Copy one repository (its tags, manifests and blobs) out of the class mirror's storage into this
+    learner's own small registry: chapter 6 moves ``latest`` there, for this learner only."""
+    import shutil
+
+    v2 = mirror_storage / "docker" / "registry" / "v2"
+    out = dest / "docker" / "registry" / "v2"
+    if (out / "repositories" / repo).exists() or not (v2 / "repositories" / repo).exists():
+        return
+    shutil.copytree(v2 / "repositories" / repo, out / "repositories" / repo)
+    for link in (out / "repositories" / repo).rglob("link"):
+        digest = link.read_text().strip().removeprefix("sha256:")
+        src = v2 / "blobs" / "sha256" / digest[:2] / digest / "data"
+        if src.exists():
+            target = out / "blobs" / "sha256" / digest[:2] / digest / "data"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target)
+
+
+class ClassEngine(RootlessEngine):
+    """The learner's engine: two mirrors, their own small upstream first (chapter 6's moved tag),
+    then the class's read-only course mirror (a 404 in the first goes on to the second)."""
+
+    first_mirror: str = ""
+
+    def daemon_json(self) -> dict[str, object]:
+        cfg = super().daemon_json()
+        if self.first_mirror:
+            cfg["registry-mirrors"] = [f"http://{self.first_mirror}", *cfg.get("registry-mirrors", [])]  # type: ignore[misc]
+        return cfg
+
+
 def prepare() -> tuple[State, RootlessEngine, Registry]:
     os.umask(0o077)
     me = pwd.getpwuid(os.getuid())
@@ -58,13 +93,22 @@ def prepare() -> tuple[State, RootlessEngine, Registry]:
     if not proc.port_free(reg.port) and not reg.pid():
         reg.port = proc.free_port(reg.port + 1)
     reg.start()
-    engine = RootlessEngine(name="lab", data_root=p.home / "engine" / "data", run=p.run, logs=p.logs,
-                            binaries=binaries, mirror=mirror, insecure=(mirror, reg.addr),
-                            cgroup=cgroups.Delegated.for_engine("lab-" + p.run.name.rpartition("-")[2]))
+    # Their own small upstream (unix socket only: no other account can reach it), seeded from the
+    # class mirror; inside the engine it is 127.0.0.1:<port>, through the forwarder.
+    own = Registry(name="own-upstream", port=reg.port + 2000, storage=p.home / "registry" / "own-upstream",
+                   run=p.run, logs=p.logs, unix=True)
+    seed_own_upstream(Path(os.environ.get("LAB_CLASS_MIRROR_STORAGE", "/var/lib/dockerlab-classroom/registry/course")),
+                      own.storage)
+    own.start()
+    inside = f"127.0.0.1:{own.port}"
+    engine = ClassEngine(name="lab", data_root=p.home / "engine" / "data", run=p.run, logs=p.logs,
+                         binaries=binaries, mirror=mirror, insecure=(inside, mirror, reg.addr),
+                         cgroup=cgroups.Delegated.for_engine("lab-" + p.run.name.rpartition("-")[2]))
+    engine.first_mirror = inside
     engine.start()
-    engine.forward([int(mirror.rpartition(":")[2]), reg.port])
+    engine.forward([int(mirror.rpartition(":")[2]), reg.port, f"{own.port}={own.sock}"])  # type: ignore[list-item]
     state = State(engine="lab", docker_host=engine.host, docker_cli=binaries.docker, upstream=mirror,
-                  mirror=mirror, registry=reg.addr, engine_version=binaries.version,
+                  mirror=mirror, registry=reg.addr, publisher=own.addr, engine_version=binaries.version,
                   engine_source=binaries.source)
     save_state(state, p)
     jupyter.install_kernel(state, p)
@@ -99,6 +143,8 @@ def main(argv: list[str]) -> int:
     rc = child.wait()
     engine.stop()
     reg.stop()
+    Registry(name="own-upstream", port=0, storage=p.home / "registry" / "own-upstream", run=p.run, logs=p.logs,
+             unix=True).stop()
     return rc
 
 

@@ -98,6 +98,26 @@ def test_each_learner_runs_docker_on_their_own_engine_as_themselves(members) -> 
     assert f"dockerlab-{A}" in r.stdout
 
 
+def test_chapter_6s_tag_move_is_each_learners_own(members) -> None:  # type: ignore[no-untyped-def]
+    """Chapter 6 moves dockerlab/greeting:latest upstream: in a classroom each learner has a small upstream
+    of their own for it (the class mirror is shared and read-only); other images still come from the mirror."""
+    a, b = members[A], members[B]
+    ids = "%docker image inspect --format '{{.Id}}' dockerlab/greeting:latest dockerlab/greeting:{other}"
+    ka, kb = a.kernel(), b.kernel()
+    r = a.run(ka, "%load_ext kernel_ext\nfrom kernel_ext import connect, registry\nlab = connect()\n"
+              "_ = registry.move_tag('dockerlab/greeting', 'latest', 'v2')")
+    assert r.status == "ok", r.text
+    a.run(ka, "%docker pull -q dockerlab/greeting:latest\n")
+    a.run(ka, "%docker pull -q dockerlab/greeting:v2\n")
+    latest, v2 = a.run(ka, ids.replace("{other}", "v2")).stdout.split()
+    assert latest == v2
+    b.run(kb, "%load_ext kernel_ext")
+    b.run(kb, "%docker pull -q dockerlab/greeting:latest")
+    b.run(kb, "%docker pull -q dockerlab/greeting:v1")
+    latest_b, v1 = b.run(kb, ids.replace("{other}", "v1")).stdout.split()
+    assert latest_b == v1 != v2  # B's latest did not move
+
+
 def test_learners_see_the_course_and_the_instructor_sees_nbgrader(members) -> None:  # type: ignore[no-untyped-def]
     def disabled(m: Member) -> bool:
         import requests
