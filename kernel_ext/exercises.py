@@ -26,132 +26,13 @@ from typing import Any
 import docker.errors
 
 from .check import CheckResult
-from .messages import register, t
+from .messages import t
 
 __all__ = ["Exercises", "start"]
 
 _AUTO_NAME = re.compile(r"^[a-z]+_[a-z]+\d*$")  # the names the engine makes up (festive_einstein)
 
-# Learner-facing texts (kernel_ext's .po catalogue is being reworked; these move there after).
-register({
-    "ex.ok": {"zh": "正确：{what}", "en": "Correct: {what}"},
-    "ex.ctr.missing": {"zh": "没有名为 {name} 的容器 → 用 docker run --name {name} … 创建它",
-                       "en": "There is no container named {name} → create it with docker run --name {name} …"},
-    "ex.ctr.unnamed": {"zh": "没有名为 {name} 的容器，但有一个用 {image} 创建、名字由引擎随机取的容器 {other}"
-                             " → 忘了 --name：docker rm -f {other}，再加上 --name {name} 运行",
-                       "en": "No container named {name}, but {other} (made from {image}, a name the engine made up)"
-                             " → --name was missing: docker rm -f {other}, then run again with --name {name}"},
-    "ex.ctr.old": {"zh": "容器 {name} 在你打开这一章之前就有了（之前留下的） → docker rm -f {name}，然后按题目重新创建",
-                   "en": "Container {name} was there before you opened this chapter → docker rm -f {name}, then make it again"},
-    "ex.ctr.image": {"zh": "容器 {name} 是用 {actual} 创建的，题目要的是 {want} → docker rm -f {name}，再用 {want} 运行",
-                     "en": "Container {name} was made from {actual}, not {want} → docker rm -f {name}, then run {want}"},
-    "ex.ctr.exited": {"zh": "容器 {name} 已经停止（退出码 {code}），它的命令 `{cmd}` 已经结束了"
-                            " → docker rm {name}，再用 -d 运行一个不会马上结束的命令（比如 sleep 600）",
-                      "en": "Container {name} has stopped (exit code {code}); its command `{cmd}` ended"
-                            " → docker rm {name}, then run with -d and a command that keeps running (sleep 600)"},
-    "ex.ctr.created": {"zh": "容器 {name} 建好了但从没启动过（docker create？） → docker start {name}",
-                       "en": "Container {name} was created but never started (docker create?) → docker start {name}"},
-    "ex.ctr.running": {"zh": "容器 {name} 还在运行 → docker stop {name}",
-                       "en": "Container {name} is still running → docker stop {name}"},
-    "ex.ctr.failed": {"zh": "容器 {name} 退出码是 {code}（命令出错了），输出的最后一行：{last} → 看看命令有没有打错，"
-                            "docker rm {name} 后重来",
-                      "en": "Container {name} exited with code {code} (the command failed); last line: {last}"
-                            " → check the command for typos, docker rm {name} and try again"},
-    "ex.ctr.cmd": {"zh": "容器 {name} 运行的命令是 `{cmd}`，不包含 {want} → docker rm -f {name}，让它运行 {want}",
-                   "en": "Container {name} runs `{cmd}`, not {want} → docker rm -f {name}, make it run {want}"},
-    "ex.ctr.logs": {"zh": "容器 {name} 的输出里没有「{want}」 → 看看 docker logs {name}，检查命令",
-                    "en": "The output of {name} does not contain “{want}” → read docker logs {name}, check the command"},
-    "ex.ctr.hostname": {"zh": "容器 {name} 的主机名是 {actual}（--name 只给容器起名，不改主机名） → docker rm -f {name}，"
-                              "加上 --hostname {want} 重新运行",
-                        "en": "Container {name} has host name {actual} (--name names the container only) →"
-                              " docker rm -f {name}, run again with --hostname {want}"},
-    "ex.ctr.nomem": {"zh": "容器 {name} 没有设内存上限（HostConfig.Memory 为 0） → docker rm -f {name}，加上 -m {want}m 重新运行",
-                     "en": "Container {name} has no memory limit (HostConfig.Memory is 0) → docker rm -f {name}, run with -m {want}m"},
-    "ex.ctr.mem": {"zh": "容器 {name} 的内存上限是 {actual} 字节（{mib} MiB），要的是 {want} MiB → docker rm -f {name}，用 -m {want}m",
-                   "en": "Container {name} is limited to {actual} bytes ({mib} MiB), not {want} MiB → docker rm -f {name}, use -m {want}m"},
-    "ex.ctr.noport": {"zh": "容器 {name} 没有发布任何端口，主机上访问不到它 → docker rm -f {name}，加上 -p 127.0.0.1::{port} 重新运行",
-                      "en": "Container {name} publishes no port → docker rm -f {name}, run again with -p 127.0.0.1::{port}"},
-    "ex.ctr.port": {"zh": "容器 {name} 发布的是容器里的 {actual} 端口，可 nginx 在 {port} 端口监听 → docker rm -f {name}，"
-                          "用 -p 127.0.0.1::{port}（冒号后面是容器里的端口）",
-                    "en": "Container {name} publishes container port {actual}, but nginx listens on {port} →"
-                          " docker rm -f {name}, use -p 127.0.0.1::{port} (the container's port comes last)"},
-    "ex.ctr.down": {"zh": "容器 {name} 的端口 {url} 打不开（{why}） → docker logs {name} 看看 nginx 有没有报错",
-                    "en": "{url} of container {name} does not answer ({why}) → read docker logs {name}"},
-    "ex.ctr.page": {"zh": "{url}（容器 {name}）的页面里没有「{want}」，它显示的是：{got} → 这个容器的镜像里首页没改过，"
-                          "检查 {name} 是用哪个镜像运行的",
-                    "en": "The page at {url} (container {name}) lacks “{want}”; it shows: {got} → this container's image"
-                          " has the old page: check which image {name} runs"},
-    "ex.ctr.exec": {"zh": "在容器 {name} 里运行 {cmd} 得到的是「{got}」，不是「{want}」 → docker logs {name} 看看服务起来没有",
-                    "en": "{cmd} in {name} said “{got}”, not “{want}” → read docker logs {name}"},
-    "ex.ctr.ok": {"zh": "容器 {name} 符合要求（{state}，镜像 {image}）", "en": "Container {name} is right ({state}, image {image})"},
-    "ex.file.notrunning": {"zh": "容器 {name} 没在运行（{state}），进不去 → docker start {name}",
-                           "en": "Container {name} is not running ({state}) → docker start {name}"},
-    "ex.file.elsewhere": {"zh": "容器 {name} 里没有 {path}，可容器 {other} 的存储层里有它 → 你写在了另一个容器里："
-                                "用 docker exec {name} … 在 {name} 里再写一次",
-                          "en": "{path} is not in {name}, but it is in {other}'s writable layer → you wrote it in another"
-                                " container: write it in {name} with docker exec {name} …"},
-    "ex.file.missing": {"zh": "容器 {name} 里没有 {path} → docker exec {name} sh -c \"echo … > {path}\"",
-                        "en": "{path} is not in container {name} → docker exec {name} sh -c \"echo … > {path}\""},
-    "ex.file.content": {"zh": "{name} 里的 {path} 内容是「{got}」，要的是「{want}」 → 重新写一次（> 会覆盖）",
-                        "en": "{path} in {name} says “{got}”, not “{want}” → write it again (> overwrites)"},
-    "ex.file.ok": {"zh": "容器 {name} 的存储层里有 {path}（docker diff 里是 {kind} {path}）",
-                   "en": "{path} is in {name}'s writable layer (docker diff: {kind} {path})"},
-    "ex.img.old": {"zh": "镜像 {ref} 在你打开这一章之前就有了（之前留下的） → docker image rm {ref}，然后：{todo}",
-                   "en": "Image {ref} was there before you opened this chapter → docker image rm {ref}, then: {todo}"},
-    "ex.img.missing": {"zh": "本地没有镜像 {ref} → {todo}", "en": "There is no image {ref} here → {todo}"},
-    "ex.img.other_tag": {"zh": "本地没有 {ref}，但有同一仓库的 {others} → 标签不同就是不同的镜像：{todo}",
-                         "en": "No {ref} here, but {others} of the same repository → another tag is another image: {todo}"},
-    "ex.img.same_as": {"zh": "{ref} 和 {other} 是同一个镜像（ID 相同）：这只是又打了一个标签，并没有做出新镜像 → {todo}",
-                       "en": "{ref} is the same image as {other} (same ID): a tag was added, no image was made → {todo}"},
-    "ex.img.tag_of": {"zh": "{ref} 指向的是 {actual}，不是 {want} → docker tag {want} {ref}（会把标签移过去）",
-                      "en": "{ref} points at {actual}, not {want} → docker tag {want} {ref} (moves the tag)"},
-    "ex.img.base": {"zh": "{ref} 不是在 {base} 之上做出来的（前 {n} 层和 {base} 的不一样） → 从 {base} 运行容器，再 commit",
-                    "en": "{ref} is not built on {base} (its first {n} layers differ) → run a container of {base}, then commit"},
-    "ex.img.nofile": {"zh": "{ref} 里没有 {path}{where} → {todo}", "en": "{ref} has no {path}{where} → {todo}"},
-    "ex.img.content": {"zh": "{ref} 里的 {path} 没有「{want}」{where} → {todo}",
-                       "en": "{path} in {ref} lacks “{want}”{where} → {todo}"},
-    "ex.img.where": {"zh": "；不过正在运行的容器 {other} 里有：改好的是 {other}，提交的却是别的容器",
-                     "en": "; but running container {other} has it: you changed {other} and committed another one"},
-    "ex.img.ok": {"zh": "{ref} 符合要求（{n} 层）", "en": "{ref} is right ({n} layers)"},
-    "ex.img.pulled": {"zh": "本地有 {ref}", "en": "{ref} is here"},
-    "ex.rm.left": {"zh": "容器 {name} 运行完还在（{state}）：没加 --rm → docker rm {name}，再用 docker run --rm --name {name} …",
-                   "en": "Container {name} is still there after it ran ({state}): --rm was missing → docker rm {name},"
-                         " then docker run --rm --name {name} …"},
-    "ex.rm.none": {"zh": "这一章开始以后引擎没有删除过名为 {name} 的容器 → docker run --rm --name {name} {image}",
-                   "en": "No container named {name} was removed since you opened this chapter → docker run --rm --name {name} {image}"},
-    "ex.rm.ok": {"zh": "容器 {name} 运行过，已被引擎删除（引擎的事件记录里有 destroy）",
-                 "en": "Container {name} ran and the engine removed it (a destroy event)"},
-    "ex.gone.running": {"zh": "容器 {name} 还在运行 → 先 docker stop {name}，再 docker rm {name}",
-                        "en": "Container {name} is still running → docker stop {name}, then docker rm {name}"},
-    "ex.gone.stopped": {"zh": "容器 {name} 已停止但还在 → docker rm {name}",
-                        "en": "Container {name} has stopped but is still there → docker rm {name}"},
-    "ex.gone.never": {"zh": "这一章开始以后没有过名为 {name} 的容器 → 先做上面的练习（创建并停止它），再删除",
-                      "en": "There was no container named {name} since you opened this chapter → do the exercises above first"},
-    "ex.vol.missing": {"zh": "没有名为 {name} 的数据卷 → docker volume create {name}",
-                       "en": "There is no volume named {name} → docker volume create {name}"},
-    "ex.vol.inlayer": {"zh": "数据卷 {name} 里没有 {path}，可容器 {other} 的存储层里有：挂载点写错了或没加 -v → "
-                             "docker rm {other}，用 -v {name}:{dir} 再写",
-                       "en": "{path} is not in volume {name} but in container {other}'s writable layer (no -v or a wrong mount point)"
-                             " → docker rm {other}, write again with -v {name}:{dir}"},
-    "ex.vol.nofile": {"zh": "数据卷 {name} 里没有 {file} → docker run --rm -v {name}:{dir} busybox:1.35 sh -c \"echo … > {path}\"",
-                      "en": "Volume {name} has no {file} → docker run --rm -v {name}:{dir} busybox:1.35 sh -c \"echo … > {path}\""},
-    "ex.vol.content": {"zh": "数据卷 {name} 里的 {file} 内容是「{got}」，要的是「{want}」 → 再写一次",
-                       "en": "{file} in volume {name} says “{got}”, not “{want}” → write it again"},
-    "ex.vol.users": {"zh": "文件对了，但容器 {others} 还在用着数据卷 {name}：题目要的是用完即删的容器 → docker rm {others}，下次加 --rm",
-                     "en": "The file is right, but {others} still use volume {name} → docker rm {others}; use --rm next time"},
-    "ex.vol.ok": {"zh": "数据卷 {name} 里有 {file}（{want}），写它的容器已经不在了：数据活过了容器",
-                  "en": "Volume {name} holds {file} ({want}) and the container that wrote it is gone"},
-    "ex.json.missing": {"zh": "还没有文件 {path} → 把 daemon.json 的内容写进这个文件",
-                        "en": "There is no file {path} yet → write the daemon.json there"},
-    "ex.json.refused": {"zh": "dockerd 拒绝了这份配置：{why} → 按报错改好它（JSON 不允许多余的逗号，地址要带 http://）",
-                        "en": "dockerd refuses this configuration: {why} → fix it (no trailing commas in JSON; addresses need http://)"},
-    "ex.json.key": {"zh": "dockerd 接受了这份配置，但里面没有 \"registry-mirrors\"（找到的键：{keys}） → 键名是复数 registry-mirrors，值是列表",
-                    "en": "dockerd accepts it, but there is no \"registry-mirrors\" (keys: {keys}) → the key is registry-mirrors, a list"},
-    "ex.json.mirror": {"zh": "registry-mirrors 是 {got}，里面没有本实验的加速器 {want} → 把 \"{want}\" 放进列表",
-                       "en": "registry-mirrors is {got}, without the lab's mirror {want} → put \"{want}\" in the list"},
-    "ex.json.ok": {"zh": "dockerd --validate 说 configuration OK，加速器是 {want}",
-                   "en": "dockerd --validate says configuration OK; the mirror is {want}"},
-})
+# Learner-facing texts: the ex.* keys of kernel_ext's catalogue (kernel_ext/locale/*/kernel_ext.po).
 
 
 def _r(ok: bool, key: str, **kw: Any) -> CheckResult:
