@@ -27,6 +27,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,10 +297,20 @@ class Sandbox:
         for h in sorted({os.path.realpath(h) for h in self.hide}, key=len):
             if os.path.isdir(h) and not any(h == x or h.startswith(x.rstrip("/") + "/") for x in hidden):
                 hidden.append(h)
+        # the project and its venv stay where they are even in /tmp (a clone in /tmp/x): mounted into the
+        # sandbox's own /tmp first, with the covers above carried along (rbind)
+        keep = []
+        kept: list[str] = []
+        for k in sorted({os.path.realpath(REPO), os.path.realpath(sys.prefix)}, key=len):
+            if k.startswith("/tmp/") and not any(k.startswith(x + "/") for x in kept):
+                kept.append(k)
+                inner = f"{self.user}/tmp/{k.removeprefix('/tmp/')}"
+                keep += [f"mkdir -p '{inner}'", f"mount --rbind '{k}' '{inner}'"]
         script = "\n".join([
             "set -e", "ip link set lo up",
             *(f"mount -t tmpfs -o ro,size=4k,mode=0555 dockerlab-hidden '{h}'" for h in hidden),
-            f"mount --bind '{self.user}/tmp' /tmp", f"mount --bind '{self.user}/tmp' /var/tmp",
+            *keep,
+            f"mount --rbind '{self.user}/tmp' /tmp", f"mount --bind '{self.user}/tmp' /var/tmp",
             f"mount --bind '{self.user}/shm' /dev/shm",
             "echo ready", "exec -a dockerlab-grade-holder sleep infinity"])
         with open(self.control / "holder.log", "wb") as log:
