@@ -65,7 +65,9 @@ def test_the_client_against_the_lab_registries(state) -> None:  # type: ignore[n
     assert registry.manifest_digest("busybox", "latest") == digest  # kernel_ext: the same client, lab defaults
     config = distribution.image_config(up, "library/busybox", "latest")
     label = config["config"]["Labels"][CONTENT_LABEL]
-    assert registry_label(up, "library/busybox", "latest") == label == state.images["library/busybox:latest"]
+    assert registry_label(up, "library/busybox", "latest") == label
+    if state.images:  # a lab that built its images records their labels (the tests' lab copies them instead)
+        assert label == state.images["library/busybox:latest"]
     assert distribution.image_layers(up, "library/busybox", "latest")
     with pytest.raises(distribution.NotFound):
         distribution.manifest_digest(up, "library/busybox", "no-such-tag")

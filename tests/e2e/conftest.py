@@ -44,7 +44,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 @pytest.fixture(scope="session")
 def course_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CourseServer]:
     from labctl import jupyter, proc
-    from labctl.state import LabPaths, load_state
+    from labctl.state import LabPaths, load_state, save_state
 
     state = load_state()
     assert state.docker_host, "the lab is not set up: run ./lab up (./lab test does it for you)"
@@ -55,6 +55,7 @@ def course_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CourseSe
     own = LabPaths(home=tmp / "home", run=tmp / "run")
     for d in (own.home, own.run, own.logs):
         d.mkdir(parents=True, exist_ok=True)
+    save_state(state, own)  # the kernel finds the lab's engine and registries through its LAB_HOME
     # The course kernel, in this server's own Jupyter data directory, pointing at the lab's engine.
     jupyter.install_kernel(state, own)
     preferred = proc.free_port(8888)
