@@ -186,8 +186,16 @@ class LabPage:
     def current_tab(self) -> str:
         return str(self.page.locator(".lm-DockPanel-tabBar .lm-mod-current .lm-TabBar-tabLabel").first.inner_text())
 
-    def kernel_name(self) -> str:
-        return str(self.page.locator(f"{NOTEBOOK} .jp-KernelName").inner_text()).strip()
+    def kernel_name(self, timeout_s: float = 60) -> str:
+        """The kernel the notebook's toolbar names, once JupyterLab has picked one ("No Kernel" while
+        it is still starting; returned as is if it never does, so a test can fail on it)."""
+        loc = self.page.locator(f"{NOTEBOOK} .jp-KernelName")
+        deadline = time.monotonic() + timeout_s
+        name = str(loc.inner_text()).strip()
+        while name in ("No Kernel", "Kernel", "") and time.monotonic() < deadline:
+            time.sleep(0.25)
+            name = str(loc.inner_text()).strip()
+        return name
 
     def dialogs(self) -> list[str]:
         return list(self.page.evaluate(_STATUS_JS, NOTEBOOK)["dialogs"])
