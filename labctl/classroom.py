@@ -514,23 +514,26 @@ def publish_release(src: Path) -> list[str]:
     return labs
 
 
-def _read_member_file(path: Path) -> bytes | None:
-    """A learner's file, read by root without following a link they planted; None if unusable."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        import stat
+def _read_member_file(home: Path, rel: Path) -> bytes | None:
+    """A learner's file ``home/rel``, read by root without following any link they planted (in the
+    file's name or in any directory on the way); None if unusable."""
+    import stat
 
-        st = os.fstat(fd)
+    fds: list[int] = []
+    try:
+        fds.append(os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW))
+        for part in rel.parts[:-1]:
+            fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
+        fds.append(os.open(rel.parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fds[-1]))
+        st = os.fstat(fds[-1])
         if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_NOTEBOOK:
             return None
-        with os.fdopen(fd, "rb") as f:
-            fd = -1
+        with os.fdopen(fds.pop(), "rb") as f:
             return f.read(MAX_NOTEBOOK + 1)
+    except OSError:
+        return None
     finally:
-        if fd >= 0:
+        for fd in fds:
             os.close(fd)
 
 
@@ -545,9 +548,9 @@ def collect(out: Path, say=print) -> dict[str, list[str]]:  # type: ignore[no-un
     os.chmod(out, 0o700)
     got: dict[str, list[str]] = {}
     for name in cfg.learners:
-        home = Path(pwd.getpwnam(name).pw_dir) / ".dockerlab" / "course" / "labs"
+        home = Path(pwd.getpwnam(name).pw_dir)
         for lab in labs:
-            data = _read_member_file(home / lab / f"{lab}.ipynb")
+            data = _read_member_file(home, Path(".dockerlab", "course", "labs", lab, f"{lab}.ipynb"))
             if data is None:
                 continue
             dest = out / name / lab
