@@ -1,5 +1,5 @@
 """Every exercise of chapters 1-6 on the real engine: as the learner gets it, each check fails and says
-what to do next; with the reference answer (the 🔑 block under it), each check passes.
+what to do next; with the reference answer (the ✓ 参考答案 block under it), each check passes.
 
 Only the chapter's setup and its exercises run (not the whole chapter). A reference answer in a
 ```python block runs in the chapter's kernel, one in a ```bash block is typed into a terminal (a
