@@ -18,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import sys
 
-__all__ = ["TARGET", "serve"]
+__all__ = ["TARGET", "handler", "pipe", "serve"]
 
 TARGET = "10.0.2.2"
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy ``reader`` to ``writer`` until either side closes (one direction of a connection;
+    also the grading relay's, :mod:`labs.grading.relay`)."""
     try:
         while data := await reader.read(1 << 16):
             writer.write(data)
@@ -34,17 +36,20 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-def _handler(port: int, sock: str = ""):  # type: ignore[no-untyped-def]
+def handler(port: int, sock: str = "", host: str = TARGET):  # type: ignore[no-untyped-def]
+    """A connection handler for ``asyncio.start_server`` that passes each connection on to
+    ``host:port`` (or the unix socket ``sock``)."""
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             if sock:
                 up_reader, up_writer = await asyncio.open_unix_connection(sock)
             else:
-                up_reader, up_writer = await asyncio.open_connection(TARGET, port)
+                up_reader, up_writer = await asyncio.open_connection(host, port)
         except OSError:
             writer.close()
             return
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     return handle
 
@@ -64,7 +69,7 @@ def parse(args: list[str]) -> list[tuple[int, str]]:
 
 
 async def serve(targets: list[tuple[int, str]]) -> None:
-    servers = [await asyncio.start_server(_handler(p, s), "127.0.0.1", p) for p, s in targets]
+    servers = [await asyncio.start_server(handler(p, s), "127.0.0.1", p) for p, s in targets]
     shown = ", ".join(f"{p} -> {s or TARGET}" for p, s in targets)
     print(f"forwarding 127.0.0.1: {shown}", flush=True)
     await asyncio.gather(*(s.serve_forever() for s in servers))

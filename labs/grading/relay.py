@@ -16,6 +16,8 @@ import os
 import socket
 import sys
 
+from labctl.forward import handler
+
 CLONE_NEWNET = 0x40000000
 
 
@@ -42,27 +44,8 @@ def listen_inside(holder: int, port: int) -> socket.socket:
     return s
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(1 << 16):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        writer.close()
-
-
 async def serve(sock: socket.socket, port: int) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            writer.close()
-            return
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-
-    server = await asyncio.start_server(handle, sock=sock)
+    server = await asyncio.start_server(handler(port, host="127.0.0.1"), sock=sock)
     print(f"relaying 127.0.0.1:{port} of the sandbox to the host's", flush=True)
     await server.serve_forever()
 
