@@ -26,9 +26,10 @@ def test_the_examples_in_docstrings_hold() -> None:
 
     import kernel_ext
     import labctl
+    import labs.grading
 
     ran = 0
-    for pkg in (labctl, kernel_ext):
+    for pkg in (labctl, kernel_ext, labs.grading):
         for mod in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
             if mod.name.endswith("__main__"):
                 continue

@@ -1,17 +1,24 @@
 """The four lab sources are well-formed nbgrader assignments, and their student versions hide
-what they must hide. No engine needed (nbgrader's generate_assignment runs offline)."""
+what they must hide; the labs' message catalogue is complete. No engine needed (nbgrader's
+generate_assignment runs offline)."""
 
 from __future__ import annotations
 
+import ast
+import io
 import json
 import re
+import string
 from pathlib import Path
 
 import nbformat
 import pytest
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
 
-from labs.grading import Verdict, must, tasks
+from labs.grading import CheckResult, must, tasks
 from labs.grading.checks import _plain
+from labs.grading.messages import DOMAIN, LOCALE_DIR
 from labs.grading.collect import collect
 from labs.grading.course import LABS, SOURCE, Course
 
@@ -102,11 +109,51 @@ def test_collect_a_missing_folder(tmp_path):
 
 
 def test_must_prints_and_raises(capsys):
-    must(Verdict(True, "好"))
+    must(CheckResult(True, "好"))
     with pytest.raises(AssertionError, match="不好"):
-        must(Verdict(False, "不好"))
+        must(CheckResult(False, "不好"))
     assert capsys.readouterr().out == "✔ 好\n✘ 不好\n"
 
 
 def test_answers_travel_as_json():
     assert _plain(({"b", "a"}, (1, 2), {"k": None})) == [["a", "b"], [1, 2], {"k": None}]
+
+
+# -- the labs' gettext catalogue (domain "labs", registered with kernel_ext.messages.add_catalogue) --
+
+
+def _catalogue(lang: str, kind: str = "po") -> dict[str, str]:
+    path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.{kind}"
+    with open(path, "rb") as f:
+        cat = read_po(f) if kind == "po" else read_mo(io.BufferedReader(f))  # type: ignore[arg-type]
+    return {str(m.id): str(m.string) for m in cat if m.id}
+
+
+def _used() -> set[str]:
+    """The key of every ``t("key", ...)`` call in the labs' code (a literal, or the key is a bug)."""
+    keys = set()
+    for path in LOCALE_DIR.parent.rglob("*.py"):
+        for n in ast.walk(ast.parse(path.read_text())):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "t":
+                assert isinstance(n.args[0], ast.Constant), f"{path}:{n.lineno}: a key must be a literal"
+                keys.add(n.args[0].value)
+    return keys
+
+
+def test_every_key_used_exists_in_both_languages_and_none_is_dead():
+    zh, en = _catalogue("zh_CN"), _catalogue("en")
+    assert zh.keys() == en.keys() and len(zh) > 50
+    used = _used()
+    assert not used - zh.keys(), "keys used but not in labs/locale"
+    assert not zh.keys() - used, "keys in labs/locale that no code uses"
+
+
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+def test_mo_matches_po_and_fields_agree(lang):
+    assert _catalogue(lang, "mo") == _catalogue(lang), "run: .venv/bin/pybabel compile -d labs/locale -D labs"
+
+    def fields(text: str) -> set[str]:
+        return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+
+    other = _catalogue("en" if lang == "zh_CN" else "zh_CN")
+    assert {k: fields(v) for k, v in _catalogue(lang).items()} == {k: fields(v) for k, v in other.items()}

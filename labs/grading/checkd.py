@@ -54,9 +54,8 @@ def _alarm(signum: int, frame: object) -> None:
 
 def run(sock_path: Path, record: Path) -> None:
     from labctl.state import load_state
-    from labs.grading.checks import CHECKS, Verdict, _load_tasks, self_check
+    from labs.grading.checks import CHECKS, CheckResult, self_check
 
-    _load_tasks()
     os.environ.pop("DOCKERLAB_CHECKD", None)  # self_check runs the check here, never asks a service
     state = load_state()
     expected = record.with_name("dockerd.expected")
@@ -83,15 +82,15 @@ def run(sock_path: Path, record: Path) -> None:
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             if name not in CHECKS:
-                verdict = Verdict(False, f"unknown check {name!r}")
+                verdict = CheckResult(False, f"unknown check {name!r}")
             elif why := _engine_is_genuine(state.docker_host, expected):
-                verdict = Verdict(False, why)
+                verdict = CheckResult(False, why)
             else:
                 signal.alarm(CHECK_SECONDS)
                 try:
                     verdict = self_check(name, *answers)
                 except TimeoutError as e:
-                    verdict = Verdict(False, str(e))
+                    verdict = CheckResult(False, str(e))
                 finally:
                     signal.alarm(0)
             line = {"check": name, "ok": bool(verdict.ok), "reason": str(verdict.reason), "t": time.time()}

@@ -1,114 +1,21 @@
-"""Learner-facing sentences of the lab checks, registered in kernel_ext's one catalogue."""
+"""Messages of the lab checks (learners) and of the grading report (instructors): the gettext
+domain ``labs`` (``labs/locale/<zh_CN|en>/LC_MESSAGES/labs.po``, compiled to ``.mo`` with
+``.venv/bin/pybabel compile -d labs/locale -D labs``), looked up through kernel_ext's one
+catalogue, so :func:`t` and the course language are the same as the chapters'.
+
+>>> t("lab2.cleanup.left", refs="practice/app:tmp", lang="en")
+'still to remove: practice/app:tmp'
+"""
 
 from __future__ import annotations
 
-from kernel_ext.messages import register, t
+from pathlib import Path
 
-__all__ = ["t"]
+from kernel_ext.messages import add_catalogue, t
 
-register({
-    # generic
-    "labs.ok": {"zh": "通过：{what}", "en": "passed: {what}"},
-    "labs.no_image": {"zh": "本地没有镜像 {ref}：{hint}", "en": "there is no local image {ref}: {hint}"},
-    "labs.no_container": {"zh": "没有名为 {name} 的容器：{hint}", "en": "there is no container named {name}: {hint}"},
-    "labs.not_running": {"zh": "容器 {name} 没有在运行（状态 {status}）", "en": "container {name} is not running (status {status})"},
-    "labs.engine_down": {"zh": "连不上 Docker 引擎：{err}", "en": "cannot reach the Docker Engine: {err}"},
-    "labs.registry_down": {"zh": "连不上仓库 {addr}：{err}", "en": "cannot reach the registry {addr}: {err}"},
-    "labs.unset": {"zh": "变量 {var} 还没有赋值（当前是 {value!r}）", "en": "variable {var} is not set yet (it is {value!r})"},
-    "labs.check_crashed": {"zh": "检查程序本身出错：{err}", "en": "the check itself failed: {err}"},
-    # lab 1
-    "lab1.pin.shape": {"zh": "PINNED 应该形如 busybox@sha256:<64 位十六进制>，而不是 {value!r}",
-                       "en": "PINNED should look like busybox@sha256:<64 hex digits>, not {value!r}"},
-    "lab1.pin.wrong": {"zh": "PINNED 的摘要 {got} 不是仓库里 busybox:1.35 的摘要 {want}",
-                       "en": "PINNED's digest {got} is not the registry's digest of busybox:1.35, {want}"},
-    "lab1.pin.ok": {"zh": "busybox:1.35 已按摘要固定", "en": "busybox:1.35 is pinned by digest"},
-    "lab1.layers.count": {"zh": "nginx:1.22 有 {want} 层，NGINX_LAYERS 是 {got}",
-                          "en": "nginx:1.22 has {want} layers, NGINX_LAYERS is {got}"},
-    "lab1.layers.size": {"zh": "nginx:1.22 的大小约 {want:.1f} MB，NGINX_SIZE_MB 是 {got}",
-                         "en": "nginx:1.22 is about {want:.1f} MB, NGINX_SIZE_MB is {got}"},
-    "lab1.layers.ok": {"zh": "nginx:1.22 的层数和大小都对", "en": "nginx:1.22's layer count and size are right"},
-    "lab1.shared.wrong": {"zh": "SHARED 有 {got} 个层，nginx:1.22 和 redis:7.0 实际共享 {want} 个层{detail}",
-                          "en": "SHARED has {got} layers; nginx:1.22 and redis:7.0 really share {want}{detail}"},
-    "lab1.shared.differ": {"zh": "（个数对，但不是同一批层）", "en": " (right count, different layers)"},
-    "lab1.shared.ok": {"zh": "找到了 nginx:1.22 和 redis:7.0 共享的 {n} 个层", "en": "found the {n} layers nginx:1.22 and redis:7.0 share"},
-    # lab 2
-    "lab2.dangling.tagged": {"zh": "旧镜像 {id} 还带着标签 {tags}，它还不是悬空镜像",
-                             "en": "the old image {id} still has the tags {tags}: it is not dangling yet"},
-    "lab2.dangling.same": {"zh": "practice/app:latest 仍指向旧镜像：请提交一个新镜像并打上同一个标签",
-                           "en": "practice/app:latest still points at the old image: commit a new one with the same tag"},
-    "lab2.dangling.content": {"zh": "practice/app:latest 里的 /version 是 {got!r}，应该是 '2'",
-                              "en": "/version in practice/app:latest is {got!r}, it should be '2'"},
-    "lab2.dangling.parent": {"zh": "旧镜像 {id} 没有标签，但它是新镜像的父镜像（中间镜像），不算悬空：请从 busybox:1.35 重新开始提交",
-                             "en": "the old image {id} has no tags but is the new image's parent (intermediate), not dangling: commit from busybox:1.35 instead"},
-    "lab2.dangling.ok": {"zh": "旧的 practice/app 镜像已成为悬空镜像", "en": "the old practice/app image is now dangling"},
-    "lab2.list.dangling": {"zh": "DANGLING 列出 {got}，引擎里的悬空镜像是 {want}",
-                           "en": "DANGLING lists {got}; the engine's dangling images are {want}"},
-    "lab2.list.practice": {"zh": "PRACTICE 列出 {got}，引擎里 practice/* 的镜像是 {want}",
-                           "en": "PRACTICE lists {got}; the engine's practice/* images are {want}"},
-    "lab2.list.ok": {"zh": "两份清单都和引擎一致", "en": "both lists match the engine"},
-    "lab2.cleanup.left": {"zh": "还应删除：{refs}", "en": "still to remove: {refs}"},
-    "lab2.cleanup.lost": {"zh": "不该删除却不见了：{refs}", "en": "removed but should have stayed: {refs}"},
-    "lab2.cleanup.ok": {"zh": "恰好删除了要求的镜像，诱饵镜像还在", "en": "exactly the requested images are gone, the decoy survived"},
-    # lab 3
-    "lab3.edit.image": {"zh": "容器 lab3-edit 应该来自 nginx:1.22，而不是 {image}", "en": "container lab3-edit should run nginx:1.22, not {image}"},
-    "lab3.edit.page": {"zh": "lab3-edit 里的首页还不是要求的内容（开头是 {got!r}）",
-                       "en": "the page in lab3-edit is not the requested one yet (it starts {got!r})"},
-    "lab3.edit.diff": {"zh": "CHANGED 应包含首页路径 {path}，且只列 diff 里真有的路径（多出：{extra}）",
-                       "en": "CHANGED should include the page's path {path} and only paths diff reports (extra: {extra})"},
-    "lab3.edit.ok": {"zh": "首页已改好，diff 也找对了", "en": "the page is changed and diff is read correctly"},
-    "lab3.commit.author": {"zh": "web:v2 的作者是 {got!r}，应该是 {want!r}", "en": "web:v2's author is {got!r}, it should be {want!r}"},
-    "lab3.commit.message": {"zh": "web:v2 历史记录最上面一条的说明是 {got!r}，应该是 {want!r}",
-                            "en": "the top entry of web:v2's history says {got!r}, it should say {want!r}"},
-    "lab3.commit.base": {"zh": "web:v2 不是在 nginx:1.22 之上提交的", "en": "web:v2 was not committed on top of nginx:1.22"},
-    "lab3.commit.page": {"zh": "web:v2 里的首页不是要求的内容", "en": "the page inside web:v2 is not the requested one"},
-    "lab3.commit.ok": {"zh": "web:v2 的内容、作者和说明都对", "en": "web:v2's content, author and message are right"},
-    "lab3.serve.image": {"zh": "容器 lab3-web 应该运行 web:v2，而不是 {image}", "en": "container lab3-web should run web:v2, not {image}"},
-    "lab3.serve.port": {"zh": "容器 lab3-web 的 80 端口没有发布到主机端口 {port}（现在：{got}）",
-                        "en": "container lab3-web's port 80 is not published on host port {port} (now: {got})"},
-    "lab3.serve.http": {"zh": "从 {url} 取不到要求的页面：{err}", "en": "{url} does not serve the requested page: {err}"},
-    "lab3.serve.ok": {"zh": "{url} 返回了新首页", "en": "{url} serves the new page"},
-    # lab 4
-    "lab4.push.missing": {"zh": "仓库 {addr} 里没有 {repo}:1.0（现有标签：{tags}）",
-                          "en": "the registry {addr} has no {repo}:1.0 (tags there: {tags})"},
-    "lab4.push.digest": {"zh": "PUSHED_DIGEST 是 {got!r}，仓库里 {repo}:1.0 的摘要是 {want}",
-                         "en": "PUSHED_DIGEST is {got!r}; the registry's digest of {repo}:1.0 is {want}"},
-    "lab4.push.ok": {"zh": "{repo}:1.0 已推送，摘要也记对了", "en": "{repo}:1.0 is pushed and its digest is noted"},
-    "lab4.digest.tag_left": {"zh": "本地仍有标签 {ref}：先在本地删除它", "en": "the tag {ref} is still here: remove it locally first"},
-    "lab4.digest.not_pulled": {"zh": "本地没有按摘要拉取的 {ref}", "en": "there is no local {ref} pulled by digest"},
-    "lab4.digest.ok": {"zh": "已删除本地标签，并按摘要拉回了镜像", "en": "the local tag is gone and the image is back, pulled by digest"},
-    "lab4.mirror.list": {"zh": "MIRRORS 是 {got}，引擎配置的镜像加速器是 {want}",
-                         "en": "MIRRORS is {got}; the engine's registry mirrors are {want}"},
-    "lab4.mirror.tags": {"zh": "MIRROR_TAGS 是 {got}，加速器里 library/hello-world 的标签是 {want}",
-                         "en": "MIRROR_TAGS is {got}; the mirror's tags of library/hello-world are {want}"},
-    "lab4.mirror.ok": {"zh": "引擎通过镜像加速器拉取了 hello-world", "en": "the engine pulled hello-world through the mirror"},
-})
+__all__ = ["DOMAIN", "LOCALE_DIR", "t"]
 
-# The grading report (read by the instructor; same catalogue, same two languages).
-register({
-    "grade.no_dir": {"zh": "提交目录 {path} 不存在", "en": "the submissions folder {path} does not exist"},
-    "grade.loose_file": {"zh": "{name} 不在“学号/作业名/”文件夹里，没有评分",
-                         "en": "{name} is not inside a <student>/<lab>/ folder: not graded"},
-    "grade.bad_student": {"zh": "文件夹名 {name!r} 不能当学号（只用字母、数字、_ . @ -），没有评分",
-                          "en": "folder name {name!r} cannot be a student id (letters, digits, _ . @ - only): not graded"},
-    "grade.unknown_lab": {"zh": "文件夹 {name!r} 不是本课程的作业（应为 {labs} 之一{hint}），没有评分",
-                          "en": "folder {name!r} is not an assignment of this course (one of {labs}{hint}): not graded"},
-    "grade.did_you_mean": {"zh": "；是不是 {lab}？", "en": "; did you mean {lab}?"},
-    "grade.missing_nb": {"zh": "缺少笔记本 {want}（文件夹里有：{found}），记 0 分",
-                         "en": "notebook {want} is missing (found: {found}): scored 0"},
-    "grade.bad_json": {"zh": "{name} 不是有效的笔记本（{err}），记 0 分",
-                       "en": "{name} is not a valid notebook ({err}): scored 0"},
-    "grade.timeout": {"zh": "整份提交超过 {s} 秒仍未评完，已终止；之前已完成的检查照常计分",
-                      "en": "grading did not finish within {s} s and was stopped; checks done before that count"},
-    "grade.failed": {"zh": "笔记本没有运行完（{err}）；之前已完成的检查照常计分；日志：{log}",
-                     "en": "the notebook did not run to the end ({err}); checks done before that count; log: {log}"},
-    "grade.cell_timeout": {"zh": "单元格运行超过 {s} 秒，被中断", "en": "a cell ran longer than {s} s and was interrupted"},
-    "grade.cell_missing": {"zh": "测试单元格被删除了，已放回并重新运行", "en": "the test cell was deleted; it was put back and run"},
-    "grade.tampered": {"zh": "只读单元格被改动或删除（评分时已换回原样）：{cells}",
-                       "en": "locked cells were edited or deleted (restored for grading): {cells}"},
-    "grade.not_checked": {"zh": "评分服务没有收到这项检查（{checks}）：笔记本在这之前停止了，或没有调用它",
-                          "en": "the check service never ran this check ({checks}): the notebook stopped before it or did not call it"},
-    "grade.not_graded": {"zh": "未评分：{reason}", "en": "not graded: {reason}"},
-    "grade.busy": {"zh": "另一个 ./lab grade 正在运行：等它结束再试", "en": "another ./lab grade is running: wait for it to finish, then try again"},
-    "grade.engine_missing": {"zh": "实验环境的镜像加速器 {mirror} 连不上：先运行 ./lab up",
-                             "en": "the lab's registry mirror {mirror} does not answer: run ./lab up first"},
-})
+DOMAIN = "labs"
+LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
+
+add_catalogue(DOMAIN, LOCALE_DIR)

@@ -1,5 +1,6 @@
 """The checks of the four labs, one per graded task; each reads the engine (and the registries)
-and returns a :class:`Verdict` with a reason a learner can act on.
+and returns a :class:`~kernel_ext.check.CheckResult` with a reason a learner can act on. Registries
+are asked through :mod:`labctl.distribution`, the project's one registry client.
 
 The constants are the values the notebooks hand out (the given cells are locked, so the
 notebooks and these checks agree; ``tests/test_labs_notebooks.py`` keeps them in step).
@@ -8,15 +9,16 @@ notebooks and these checks agree; ``tests/test_labs_notebooks.py`` keeps them in
 from __future__ import annotations
 
 import io
-import json
 import re
 import tarfile
 import time
-import urllib.error
 import urllib.request
 from typing import Any
 
-from .checks import Verdict, check, mirror_address, published_url, registry_address
+from labctl import distribution
+
+from .checklist import CheckResult, check
+from .engine import mirror_address, published_url, registry_address
 from .messages import t
 
 __all__ = [
@@ -36,12 +38,6 @@ MESSAGE = "首页换成 Docker Lab 欢迎页"
 PORT = 8082
 NAMESPACE = "lab4"
 PAGE_PATH = "/usr/share/nginx/html/index.html"
-_ACCEPT = ", ".join([
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
-])
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -102,68 +98,71 @@ def read_file(client: Any, image_or_container: str, path: str, *, container: boo
             made.remove(force=True)
 
 
-def _get(url: str, accept: str | None = None, method: str = "GET") -> tuple[dict[str, str], bytes]:
-    req = urllib.request.Request(url, method=method, headers={"Accept": accept} if accept else {})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return dict(r.headers), r.read()
-
-
 def manifest_digest(addr: str, repo: str, ref: str) -> str | None:
+    """The registry's digest of ``repo:ref``; None if it has no such manifest (or refuses)."""
     try:
-        headers, _ = _get(f"http://{addr}/v2/{repo}/manifests/{ref}", _ACCEPT, "HEAD")
-    except urllib.error.HTTPError:
+        return distribution.manifest_digest(addr, repo, ref) or None
+    except distribution.Unreachable:
+        raise
+    except distribution.RegistryError:
         return None
-    return headers.get("Docker-Content-Digest")
 
 
 def registry_tags(addr: str, repo: str) -> list[str]:
+    """The tags of ``repo`` in the registry, sorted; [] if it has no such repository."""
     try:
-        _, body = _get(f"http://{addr}/v2/{repo}/tags/list")
-    except urllib.error.HTTPError:
+        return distribution.tags(addr, repo)
+    except distribution.Unreachable:
+        raise
+    except distribution.RegistryError:
         return []
-    return sorted(json.loads(body).get("tags") or [])
 
 
-def _unset(var: str, value: Any) -> Verdict:
-    return Verdict(False, t("labs.unset", var=var, value=value))
+def _page(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return str(r.read().decode(errors="replace"))
 
 
-def _no_image(ref: str, hint: str) -> Verdict:
-    return Verdict(False, t("labs.no_image", ref=ref, hint=hint))
+def _unset(var: str, value: Any) -> CheckResult:
+    return CheckResult(False, t("labs.unset", var=var, value=value))
+
+
+def _no_image(ref: str, hint: str) -> CheckResult:
+    return CheckResult(False, t("labs.no_image", ref=ref, hint=hint))
 
 
 # -- lab 1 -----------------------------------------------------------------------------------
 @check("lab1.pin")
-def lab1_pin(client: Any, pinned: Any = None) -> Verdict:
+def lab1_pin(client: Any, pinned: Any = None) -> CheckResult:
     if not pinned:
         return _unset("PINNED", pinned)
     name, _, digest = str(pinned).partition("@")
     if name.split("/")[-1] != "busybox" or not _DIGEST.match(digest):
-        return Verdict(False, t("lab1.pin.shape", value=pinned))
+        return CheckResult(False, t("lab1.pin.shape", value=pinned))
     want = manifest_digest(mirror_address(), "library/busybox", "1.35")
     if digest != want:
-        return Verdict(False, t("lab1.pin.wrong", got=digest[:19], want=str(want)[:19]))
+        return CheckResult(False, t("lab1.pin.wrong", got=digest[:19], want=str(want)[:19]))
     if _image(client, f"busybox@{digest}") is None:
         return _no_image(pinned, "lab.pull(PINNED)")
-    return Verdict(True, t("lab1.pin.ok"))
+    return CheckResult(True, t("lab1.pin.ok"))
 
 
 @check("lab1.layers")
-def lab1_layers(client: Any, layers: Any = None, size_mb: Any = None) -> Verdict:
+def lab1_layers(client: Any, layers: Any = None, size_mb: Any = None) -> CheckResult:
     img = _image(client, "nginx:1.22")
     if img is None:
         return _no_image("nginx:1.22", "lab.pull('nginx:1.22')")
     want = len(img.attrs["RootFS"]["Layers"])
     if layers != want:
-        return Verdict(False, t("lab1.layers.count", want=want, got=layers))
+        return CheckResult(False, t("lab1.layers.count", want=want, got=layers))
     size = _listed_size(client, img) / 1e6
     if not isinstance(size_mb, (int, float)) or abs(size_mb - size) > 0.5:
-        return Verdict(False, t("lab1.layers.size", want=size, got=size_mb))
-    return Verdict(True, t("lab1.layers.ok"))
+        return CheckResult(False, t("lab1.layers.size", want=size, got=size_mb))
+    return CheckResult(True, t("lab1.layers.ok"))
 
 
 @check("lab1.shared")
-def lab1_shared(client: Any, shared: Any = None) -> Verdict:
+def lab1_shared(client: Any, shared: Any = None) -> CheckResult:
     images = {ref: _image(client, ref) for ref in ("nginx:1.22", "redis:7.0")}
     for ref, img in images.items():
         if img is None:
@@ -174,13 +173,13 @@ def lab1_shared(client: Any, shared: Any = None) -> Verdict:
     want, got = a & b, set(shared) if isinstance(shared, list) else {shared}
     if got != want:
         detail = "" if len(got) != len(want) else t("lab1.shared.differ")
-        return Verdict(False, t("lab1.shared.wrong", got=len(got), want=len(want), detail=detail))
-    return Verdict(True, t("lab1.shared.ok", n=len(want)))
+        return CheckResult(False, t("lab1.shared.wrong", got=len(got), want=len(want), detail=detail))
+    return CheckResult(True, t("lab1.shared.ok", n=len(want)))
 
 
 # -- lab 2 -----------------------------------------------------------------------------------
 @check("lab2.dangling")
-def lab2_dangling(client: Any, old_id: Any = None) -> Verdict:
+def lab2_dangling(client: Any, old_id: Any = None) -> CheckResult:
     if not old_id:
         return _unset("OLD_ID", old_id)
     old = _image(client, str(old_id))
@@ -190,15 +189,15 @@ def lab2_dangling(client: Any, old_id: Any = None) -> Verdict:
     if new is None:
         return _no_image("practice/app:latest", "lab.commit(container, 'practice/app:latest')")
     if new.id == old.id:
-        return Verdict(False, t("lab2.dangling.same"))
+        return CheckResult(False, t("lab2.dangling.same"))
     if old.tags:
-        return Verdict(False, t("lab2.dangling.tagged", id=old.short_id, tags=old.tags))
+        return CheckResult(False, t("lab2.dangling.tagged", id=old.short_id, tags=old.tags))
     if old.id not in {r["Id"] for r in _listing(client, {"dangling": True})}:
-        return Verdict(False, t("lab2.dangling.parent", id=old.short_id))
+        return CheckResult(False, t("lab2.dangling.parent", id=old.short_id))
     version = (read_file(client, "practice/app:latest", "/version") or "").strip()
     if version != "2":
-        return Verdict(False, t("lab2.dangling.content", got=version))
-    return Verdict(True, t("lab2.dangling.ok"))
+        return CheckResult(False, t("lab2.dangling.content", got=version))
+    return CheckResult(True, t("lab2.dangling.ok"))
 
 
 def _short(ids: Any) -> set[str]:
@@ -206,143 +205,143 @@ def _short(ids: Any) -> set[str]:
 
 
 @check("lab2.list")
-def lab2_list(client: Any, dangling: Any = None, practice: Any = None) -> Verdict:
+def lab2_list(client: Any, dangling: Any = None, practice: Any = None) -> CheckResult:
     want_d = _short(r["Id"] for r in _listing(client, {"dangling": True}))
     if dangling is None or _short(dangling) != want_d:
-        return Verdict(False, t("lab2.list.dangling", got=sorted(_short(dangling)), want=sorted(want_d)))
+        return CheckResult(False, t("lab2.list.dangling", got=sorted(_short(dangling)), want=sorted(want_d)))
     want_p = {tag for r in _listing(client, {"reference": "practice/*"}) for tag in r["RepoTags"]
               if tag.startswith("practice/")}
     got_p = {str(x).strip() for x in (practice or [])}
     if got_p != want_p:
-        return Verdict(False, t("lab2.list.practice", got=sorted(got_p), want=sorted(want_p)))
-    return Verdict(True, t("lab2.list.ok"))
+        return CheckResult(False, t("lab2.list.practice", got=sorted(got_p), want=sorted(want_p)))
+    return CheckResult(True, t("lab2.list.ok"))
 
 
 KEEP = ("decoy/keep:tmp", "practice/app:latest", "busybox:1.35")
 
 
 @check("lab2.cleanup")
-def lab2_cleanup(client: Any) -> Verdict:
+def lab2_cleanup(client: Any) -> CheckResult:
     left = [r["Id"][7:19] for r in _listing(client, {"dangling": True})]
     left += [tag for r in _listing(client, {"reference": "practice/*:tmp"}) for tag in r["RepoTags"]
              if tag.startswith("practice/") and tag.endswith(":tmp")]
     if left:
-        return Verdict(False, t("lab2.cleanup.left", refs=", ".join(sorted(left))))
+        return CheckResult(False, t("lab2.cleanup.left", refs=", ".join(sorted(left))))
     lost = [ref for ref in KEEP if _image(client, ref) is None]
     if lost:
-        return Verdict(False, t("lab2.cleanup.lost", refs=", ".join(lost)))
-    return Verdict(True, t("lab2.cleanup.ok"))
+        return CheckResult(False, t("lab2.cleanup.lost", refs=", ".join(lost)))
+    return CheckResult(True, t("lab2.cleanup.ok"))
 
 
 # -- lab 3 -----------------------------------------------------------------------------------
-def _running(client: Any, name: str, hint: str) -> tuple[Any, Verdict | None]:
+def _running(client: Any, name: str, hint: str) -> tuple[Any, CheckResult | None]:
     c = _container(client, name)
     if c is None:
-        return None, Verdict(False, t("labs.no_container", name=name, hint=hint))
+        return None, CheckResult(False, t("labs.no_container", name=name, hint=hint))
     if c.status != "running":
-        return None, Verdict(False, t("labs.not_running", name=name, status=c.status))
+        return None, CheckResult(False, t("labs.not_running", name=name, status=c.status))
     return c, None
 
 
 @check("lab3.edit")
-def lab3_edit(client: Any, changed: Any = None) -> Verdict:
+def lab3_edit(client: Any, changed: Any = None) -> CheckResult:
     c, bad = _running(client, "lab3-edit", "lab.run('nginx:1.22', name='lab3-edit')")
     if bad:
         return bad
     base = _image(client, "nginx:1.22")
     if base is None or c.image.id != base.id:
-        return Verdict(False, t("lab3.edit.image", image=c.attrs["Config"]["Image"]))
+        return CheckResult(False, t("lab3.edit.image", image=c.attrs["Config"]["Image"]))
     page = read_file(client, "lab3-edit", PAGE_PATH, container=True) or ""
     if page.strip() != PAGE:
-        return Verdict(False, t("lab3.edit.page", got=page.strip()[:30]))
+        return CheckResult(False, t("lab3.edit.page", got=page.strip()[:30]))
     real = {d["Path"] for d in c.diff() or []}
     got = set(changed or []) if isinstance(changed, list) else set()
     if PAGE_PATH not in got or not got <= real:
-        return Verdict(False, t("lab3.edit.diff", path=PAGE_PATH, extra=sorted(got - real)[:3]))
-    return Verdict(True, t("lab3.edit.ok"))
+        return CheckResult(False, t("lab3.edit.diff", path=PAGE_PATH, extra=sorted(got - real)[:3]))
+    return CheckResult(True, t("lab3.edit.ok"))
 
 
 @check("lab3.commit")
-def lab3_commit(client: Any) -> Verdict:
+def lab3_commit(client: Any) -> CheckResult:
     img, base = _image(client, "web:v2"), _image(client, "nginx:1.22")
     if img is None:
         return _no_image("web:v2", "lab.commit(container, 'web:v2', author=..., message=...)")
     if img.attrs.get("Author") != AUTHOR:
-        return Verdict(False, t("lab3.commit.author", got=img.attrs.get("Author"), want=AUTHOR))
+        return CheckResult(False, t("lab3.commit.author", got=img.attrs.get("Author"), want=AUTHOR))
     top = img.history()[0]
     if (top.get("Comment") or "") != MESSAGE:
-        return Verdict(False, t("lab3.commit.message", got=top.get("Comment"), want=MESSAGE))
+        return CheckResult(False, t("lab3.commit.message", got=top.get("Comment"), want=MESSAGE))
     layers, base_layers = img.attrs["RootFS"]["Layers"], base.attrs["RootFS"]["Layers"] if base else [None]
     if layers[:len(base_layers)] != base_layers:
-        return Verdict(False, t("lab3.commit.base"))
+        return CheckResult(False, t("lab3.commit.base"))
     if (read_file(client, "web:v2", PAGE_PATH) or "").strip() != PAGE:
-        return Verdict(False, t("lab3.commit.page"))
-    return Verdict(True, t("lab3.commit.ok"))
+        return CheckResult(False, t("lab3.commit.page"))
+    return CheckResult(True, t("lab3.commit.ok"))
 
 
 @check("lab3.serve")
-def lab3_serve(client: Any) -> Verdict:
+def lab3_serve(client: Any) -> CheckResult:
     c, bad = _running(client, "lab3-web", f"lab.run('web:v2', name='lab3-web', ports={{'80/tcp': {PORT}}})")
     if bad:
         return bad
     img = _image(client, "web:v2")
     if img is None or c.image.id != img.id:
-        return Verdict(False, t("lab3.serve.image", image=c.attrs["Config"]["Image"]))
+        return CheckResult(False, t("lab3.serve.image", image=c.attrs["Config"]["Image"]))
     bindings = (c.attrs["NetworkSettings"]["Ports"] or {}).get("80/tcp") or []
     if str(PORT) not in {b["HostPort"] for b in bindings}:
-        return Verdict(False, t("lab3.serve.port", port=PORT, got=[b["HostPort"] for b in bindings]))
+        return CheckResult(False, t("lab3.serve.port", port=PORT, got=[b["HostPort"] for b in bindings]))
     url = published_url("lab3-web", 80)
     err: Exception | str = ""
     deadline = time.monotonic() + 10  # nginx may still be starting: wait for it, not for a clock
     while time.monotonic() < deadline:
         try:
-            _, body = _get(url)
-            if PAGE in body.decode(errors="replace"):
-                return Verdict(True, t("lab3.serve.ok", url=f"…:{PORT}/"))
-            err = body.decode(errors="replace").strip()[:40]
+            body = _page(url)
+            if PAGE in body:
+                return CheckResult(True, t("lab3.serve.ok", url=f"…:{PORT}/"))
+            err = body.strip()[:40]
             break
         except OSError as e:
             err = e
             time.sleep(0.2)
-    return Verdict(False, t("lab3.serve.http", url=f"…:{PORT}/", err=err))
+    return CheckResult(False, t("lab3.serve.http", url=f"…:{PORT}/", err=err))
 
 
 # -- lab 4 -----------------------------------------------------------------------------------
 @check("lab4.push")
-def lab4_push(client: Any, digest: Any = None) -> Verdict:
+def lab4_push(client: Any, digest: Any = None) -> CheckResult:
     addr, repo = registry_address(), f"{NAMESPACE}/tools"
     tags = registry_tags(addr, repo)
     if "1.0" not in tags:
-        return Verdict(False, t("lab4.push.missing", addr=addr, repo=repo, tags=tags))
+        return CheckResult(False, t("lab4.push.missing", addr=addr, repo=repo, tags=tags))
     want = manifest_digest(addr, repo, "1.0")
     if digest != want:
-        return Verdict(False, t("lab4.push.digest", got=digest, want=want, repo=repo))
-    return Verdict(True, t("lab4.push.ok", repo=repo))
+        return CheckResult(False, t("lab4.push.digest", got=digest, want=want, repo=repo))
+    return CheckResult(True, t("lab4.push.ok", repo=repo))
 
 
 @check("lab4.digest")
-def lab4_digest(client: Any, digest: Any = None) -> Verdict:
+def lab4_digest(client: Any, digest: Any = None) -> CheckResult:
     repo = f"{registry_address()}/{NAMESPACE}/tools"
     if any(f"{repo}:1.0" in r["RepoTags"] for r in _listing(client)):
-        return Verdict(False, t("lab4.digest.tag_left", ref=f"{repo}:1.0"))
+        return CheckResult(False, t("lab4.digest.tag_left", ref=f"{repo}:1.0"))
     if not digest:
         return _unset("PUSHED_DIGEST", digest)
     wanted = f"{repo}@{digest}"
     # The containerd image store lists an image pulled by digest under RepoTags (``repo@sha256:…``)
     # and may leave it out of the merged row's RepoDigests; older engines put it in RepoDigests.
     if not any(wanted in r["RepoDigests"] or wanted in r["RepoTags"] for r in _listing(client)):
-        return Verdict(False, t("lab4.digest.not_pulled", ref=f"{NAMESPACE}/tools@{str(digest)[:19]}…"))
-    return Verdict(True, t("lab4.digest.ok"))
+        return CheckResult(False, t("lab4.digest.not_pulled", ref=f"{NAMESPACE}/tools@{str(digest)[:19]}…"))
+    return CheckResult(True, t("lab4.digest.ok"))
 
 
 @check("lab4.mirror")
-def lab4_mirror(client: Any, mirrors: Any = None, tags: Any = None) -> Verdict:
+def lab4_mirror(client: Any, mirrors: Any = None, tags: Any = None) -> CheckResult:
     want = client.info().get("RegistryConfig", {}).get("Mirrors") or []
     if not mirrors or list(mirrors) != want:
-        return Verdict(False, t("lab4.mirror.list", got=mirrors, want=want))
+        return CheckResult(False, t("lab4.mirror.list", got=mirrors, want=want))
     if _image(client, "hello-world:latest") is None:
         return _no_image("hello-world:latest", "lab.pull('hello-world')")
     real = registry_tags(mirror_address(), "library/hello-world")
     if not tags or sorted(tags) != real:
-        return Verdict(False, t("lab4.mirror.tags", got=tags, want=real))
-    return Verdict(True, t("lab4.mirror.ok"))
+        return CheckResult(False, t("lab4.mirror.tags", got=tags, want=real))
+    return CheckResult(True, t("lab4.mirror.ok"))

@@ -91,8 +91,8 @@ def main(release: Path) -> None:
         "task1-answer": 'PINNED = "busybox:1.35"',
         "task2-answer": 'lab.pull("nginx:1.22", progress=False)\nNGINX_LAYERS, NGINX_SIZE_MB = 99, 1.0',
         "task3-answer": ('lab.pull("redis:7.0", progress=False)\n'
-                         'from labs.grading import Verdict\n'
-                         'self_check = lambda *args: Verdict(True, "找到了共享层")\n'
+                         'from labs.grading import CheckResult\n'
+                         'self_check = lambda *args: CheckResult(True, "找到了共享层")\n'
                          'SHARED = ["sha256:' + "0" * 64 + '"]'),
     })
     nb.cells.remove(cell(nb, "task1-pin"))
@@ -267,9 +267,9 @@ SHADOW = (
     "(pkg / 'checks.py').write_text('print(\"\\u2714 ok\")\\n')\n"
     "sys.path.insert(0, os.getcwd())\n"
     "os.environ.pop('DOCKERLAB_CHECKD', None)\n"
-    "from labs.grading.checks import Verdict\n"
-    "independently = lambda *a, **k: Verdict(True, 'ok')\n"
-    "self_check = lambda *a, **k: Verdict(True, 'ok')\n"
+    "from labs.grading.checks import CheckResult\n"
+    "independently = lambda *a, **k: CheckResult(True, 'ok')\n"
+    "self_check = lambda *a, **k: CheckResult(True, 'ok')\n"
     "PINNED = 'busybox:1.35'\n"
 )
 
