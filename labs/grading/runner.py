@@ -26,7 +26,7 @@ from .course import Course, read_untrusted
 from .messages import t
 from .sandbox import NOBODY, Limits, Sandbox
 
-__all__ = ["Context", "Outcome", "grade_all", "grade_one"]
+__all__ = ["Context", "Outcome", "engine_args", "grade_all", "grade_one"]
 
 SANDBOX_REGISTRY_PORTS = (5102, 5103)  # lab 4's registry, on the sandbox's own loopback
 
@@ -35,6 +35,14 @@ def sandbox_registry(mirror: str) -> str:
     """127.0.0.1:5102, or 5103 should the lab's mirror use 5102 (both live on the sandbox's loopback)."""
     mport = int(mirror.rpartition(":")[2])
     return f"127.0.0.1:{next(p for p in SANDBOX_REGISTRY_PORTS if p != mport)}"
+
+
+def engine_args(box: Sandbox) -> list[str]:
+    """dockerd flags of a submission's engine. A rootless dockerd picks the systemd cgroup driver on a
+    cgroup v2 host booted with systemd, which needs the account's user manager (a grading account has
+    none) and rejects a ``--cgroup-parent`` that is not a slice: asking for cgroupfs makes it use the
+    rootless "none" driver on both hierarchies, so every container stays in the sandbox's cgroup."""
+    return [f"--cgroup-parent={box.cgroup.container_parent()}", "--exec-opt", "native.cgroupdriver=cgroupfs"]
 
 
 @dataclass
@@ -159,7 +167,7 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
         job = {"binaries": asdict(ctx.binaries), "mirror": f"127.0.0.1:{ctx.mirror.rpartition(':')[2]}",
                "registry": sandbox_registry(ctx.mirror), "checkd": sock, "assignment": sub.lab, "student": sub.student,
                "cell_timeout": ctx.cell_timeout, "lang": ctx.lang,
-               "engine_args": [f"--cgroup-parent={box.cgroup.container_parent()}"]}
+               "engine_args": engine_args(box)}
         (box.home / "ctl" / "job.json").write_text(json.dumps(job))
         os.chmod(box.home / "ctl" / "job.json", 0o644)
         env = {"HOME": str(box.user), "USER": account, "LOGNAME": account, "PYTHONPATH": str(REPO),

@@ -3,7 +3,7 @@
 Per submission, on one account of the grading pool (``labctl.gradeaccounts``, e.g. ``dlgrade1``):
 
 * a **cgroup** ``dockerlab-grade-<account>`` with limits on pids, memory (swap included where the
-  host accounts swap), CPU (and I/O on cgroup v2); everything the account runs for the submission
+  host accounts swap), CPU and disk I/O (where / is on a disk); everything the account runs for the submission
   (engine, kernel, nbgrader, containers) is inside it; containers one level deeper (``ctr``) with
   tighter limits where the engine can use them. cgroup v1 and v2 (:class:`SandboxCgroup`);
 * a **size-limited tmpfs** as the account's home (engine data, the notebook's copy, logs);
@@ -40,7 +40,7 @@ __all__ = ["CGROUP_ROOT", "CONTROL", "Limits", "Sandbox", "SandboxCgroup", "ente
 
 CGROUP_ROOT = cgroups.ROOT
 CONTROL = Path("/run/dockerlab-grade")  # root 0700: the grader's own files per account (pids, verdicts)
-V1 = ("pids", "memory", "cpu", "freezer")
+V1 = ("pids", "memory", "cpu", "freezer", "blkio")
 NOBODY = 65534
 
 
@@ -52,7 +52,7 @@ class Limits:
     container_memory_mb: int = 768
     cpus: float = 1.0
     disk_mb: int = 1024
-    io_mbps: int = 200  # cgroup v2 only (io.max on the disk of the tmpfs-less rest: /)
+    io_mbps: int = 200  # read and write, on the disk under / (v2 io.max, v1 blkio throttle; the tmpfs is memory)
 
 
 class SandboxCgroup:
@@ -98,6 +98,11 @@ class SandboxCgroup:
             period = 100_000
             self._w(base / "cpu" / self.name / "cpu.cfs_period_us", period)
             self._w(base / "cpu" / self.name / "cpu.cfs_quota_us", int(period * limits.cpus))
+            dev = _root_device()
+            if dev:  # where the host has a blkio hierarchy and / is on a disk (not an overlay)
+                bps = limits.io_mbps << 20
+                self._w(base / "blkio" / self.name / "blkio.throttle.read_bps_device", f"{dev} {bps}")
+                self._w(base / "blkio" / self.name / "blkio.throttle.write_bps_device", f"{dev} {bps}")
             return
         if self.kind != "v2":
             raise RuntimeError("no cgroup file system at /sys/fs/cgroup: grading needs one to limit submissions")
@@ -207,12 +212,23 @@ def _event(f: Path, key: str) -> int:
         return 0
 
 
-def _root_device() -> str:
+def _root_device(path: str = "/") -> str:
+    """``major:minor`` of the whole disk ``path`` is on (throttling takes disks, not partitions); ""
+    when it is on no block device (an overlay, a tmpfs)."""
     try:
-        st = os.stat("/")
-        return f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+        st = os.stat(path)
     except OSError:
         return ""
+    dev = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+    block = Path("/sys/dev/block") / dev
+    if not block.exists():
+        return ""
+    if (block / "partition").exists():
+        try:
+            return (block.resolve().parent / "dev").read_text().strip()
+        except OSError:
+            return ""
+    return dev
 
 
 def enter_argv(holder: int, procs: list[Path], uid: int, gid: int, argv: list[str], *,

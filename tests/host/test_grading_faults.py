@@ -22,11 +22,13 @@ from labs.grading.collect import collect
 from labs.grading.course import Course
 from labs.grading.report import build, write
 from labs.grading.runner import Context, grade_all
-from labs.grading.sandbox import CGROUP_ROOT, CONTROL
+from labs.grading.sandbox import CONTROL
+
+from gradingutil import HOSTILE, leftovers
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
-ONE = Path(__file__).parents[1] / "labs_submissions" / "hostile"  # alice's lab 1 is honest
+ONE = HOSTILE  # alice's lab 1 is honest
 
 
 def _subs(tmp: Path) -> Path:
@@ -34,26 +36,6 @@ def _subs(tmp: Path) -> Path:
     d.mkdir(parents=True)
     (d / "lab1.ipynb").write_bytes((ONE / "alice" / "lab1" / "lab1.ipynb").read_bytes())
     return tmp / "subs"
-
-
-def _helpers() -> list[str]:
-    found = []
-    for p in os.listdir("/proc"):
-        try:
-            cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "labs.grading.relay" in cmd or "labs.grading.checkd" in cmd or cmd.startswith("dockerlab-grade-holder"):
-            found.append(cmd[:80])
-    return found
-
-
-def _leftovers(account: str) -> dict[str, object]:
-    uid = pwd.getpwnam(account).pw_uid
-    return {"procs": account_pids(uid), "mounts": str(BASE / account) in Path("/proc/mounts").read_text(),
-            "cgroups": [str(p) for p in CGROUP_ROOT.glob(f"*/dockerlab-grade-{account}")]
-            + [str(p) for p in CGROUP_ROOT.glob(f"dockerlab-grade-{account}")],
-            "helpers": _helpers()}
 
 
 def test_a_crashed_grader_is_swept(tmp_path: Path) -> None:
@@ -76,10 +58,10 @@ def test_a_crashed_grader_is_swept(tmp_path: Path) -> None:
     finally:
         os.killpg(grader.pid, signal.SIGKILL)  # the crash: the grader dies, its sandbox does not
         grader.wait()
-    left = _leftovers("dlgrade1")
+    left = leftovers("dlgrade1")
     assert left["procs"] and left["mounts"] and left["cgroups"] and left["helpers"], left
     sweep(["dlgrade1"])
-    assert _leftovers("dlgrade1") == {"procs": [], "mounts": False, "cgroups": [], "helpers": []}
+    assert leftovers("dlgrade1") == {"procs": [], "mounts": False, "cgroups": [], "helpers": []}
     assert not list(CONTROL.glob("dlgrade1/*")) and not list((BASE / "dlgrade1").iterdir())
 
 
@@ -108,4 +90,4 @@ def test_an_engine_that_cannot_start_is_not_graded(tmp_path: Path) -> None:
     with open(csv_path, newline="") as f:
         row = next(r for r in csv.DictReader(f) if r["student_id"] == "alice" and r["assignment"] == "lab1")
     assert row["score"] == "" and "engine" in row["note"]
-    assert _leftovers(accounts[0])["procs"] == []
+    assert leftovers(accounts[0])["procs"] == []
