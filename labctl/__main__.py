@@ -417,9 +417,10 @@ def _build_as_root(user: str, argv: list[str]) -> int:
         from . import authoring
 
         for nb in sorted(out.glob("*.ipynb")):
-            shutil.copyfile(nb, authoring.NOTEBOOKS / nb.name)
+            target = authoring.destination(nb.name)
+            shutil.copyfile(nb, target)
             nb.unlink()
-            say(f"notebooks/{nb.name} updated")
+            say(f"{target.relative_to(REPO)} updated")
     return rc
 
 
@@ -445,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     grade = sub.add_parser("grade", help="instructor: generate, autograde, export (see labs/README.md)")
     grade.add_argument("rest", nargs=argparse.REMAINDER)
     build = sub.add_parser("build", help="instructor: execute chapters from notebooks/src/*.md into the notebooks")
-    build.add_argument("chapters", nargs="*", help="chapter numbers, e.g. 06 00 (default: all)")
+    build.add_argument("chapters", nargs="*", help="chapter numbers or labs, e.g. 06 00 lab3 (default: all chapters)")
     build.add_argument("--no-exec", action="store_true", help="write the notebooks without running them")
     build.add_argument("--out", help=argparse.SUPPRESS)
     author = sub.add_parser("author", help="instructor: edit the chapters in JupyterLab (text and notebook in sync)")

@@ -14,10 +14,16 @@ headings, so an inserted cell renumbers only the cells of its own section:
 
 An id given in the source (cell metadata ``id``; in MyST ``:id: name`` under ``{code-cell}``)
 wins over the derived one.
+
+The graded labs are authored the same way: ``labs/src/labN/labN.md`` is paired with nbgrader's
+source ``labs/source/labN/labN.ipynb`` (``labs/jupytext.toml``; the .md stays out of the folder
+nbgrader copies into the release), each cell's nbgrader metadata is in its MyST options, and a lab
+cell's id is its nbgrader ``grade_id``. ``./lab build lab3`` executes a lab like a chapter.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -27,10 +33,11 @@ from typing import Any
 
 from .state import REPO
 
-__all__ = ["FORMAT", "Chapter", "assign_ids", "build", "chapters", "drift", "read_source"]
+__all__ = ["FORMAT", "Chapter", "assign_ids", "build", "chapters", "destination", "drift", "labs", "read_source"]
 
 FORMAT = "md:myst"
 NOTEBOOKS = Path(os.environ.get("LAB_NOTEBOOKS") or REPO / "notebooks")  # tests point it at a copy
+LABS = REPO / "labs"
 KERNEL = {"name": "dockerlab", "display_name": "Docker Lab (Python 3)", "language": "python"}
 _NUMBER = re.compile(r"^#+\s*(?:第\S+章\s*)?(\d+(?:\.\d+)*)")
 _EXERCISE = re.compile(r"^#+\s*(?:✍️?\s*)?练习\s*(\d+)")  # the ✍ icon is optional
@@ -39,30 +46,49 @@ _ASCII = re.compile(r"[A-Za-z0-9]+")
 
 @dataclass(frozen=True)
 class Chapter:
-    """One notebook of the course: its text source and its executed notebook."""
+    """One notebook of the course (a chapter or a graded lab): its text source and its executed notebook."""
 
-    source: Path  # notebooks/src/06-images.md
-    notebook: Path  # notebooks/06-images.ipynb
+    source: Path  # notebooks/src/06-images.md, labs/src/lab3/lab3.md
+    notebook: Path  # notebooks/06-images.ipynb, labs/source/lab3/lab3.ipynb
+
+    @property
+    def is_lab(self) -> bool:
+        return self.notebook.stem.startswith("lab")
 
     @property
     def number(self) -> str:
-        return self.notebook.name[:2]
+        """``06`` for a chapter, ``lab3`` for a lab (what ``./lab build`` takes)."""
+        return self.notebook.stem if self.is_lab else self.notebook.name[:2]
 
     @property
     def key(self) -> str:
-        return f"ch{self.number}"
+        return self.number if self.is_lab else f"ch{self.number}"
 
 
-def chapters(root: Path = NOTEBOOKS, only: list[str] | None = None) -> list[Chapter]:
-    """Every chapter source under ``root/src``, or those whose number is in ``only`` ("06")."""
+def labs(root: Path = LABS) -> list[Chapter]:
+    """Every lab source ``root/src/labN/labN.md`` with its nbgrader source notebook."""
+    return [Chapter(md, root / "source" / md.stem / f"{md.stem}.ipynb")
+            for md in sorted((root / "src").glob("lab*/lab*.md")) if md.parent.name == md.stem]
+
+
+def destination(name: str) -> Path:
+    """Where the clone keeps the executed notebook ``name`` (``lab3.ipynb`` or ``06-images.ipynb``)."""
+    stem = name.removesuffix(".ipynb")
+    return LABS / "source" / stem / name if stem.startswith("lab") else NOTEBOOKS / name
+
+
+def chapters(root: Path = NOTEBOOKS, only: list[str] | None = None, labs_root: Path = LABS) -> list[Chapter]:
+    """Every chapter source under ``root/src``, or those named in ``only`` ("06", or "lab3" for a lab)."""
     found = [Chapter(md, root / f"{md.stem}.ipynb") for md in sorted((root / "src").glob("[0-9][0-9]-*.md"))]
     if only:
-        wanted = {n.zfill(2) for n in only}
-        unknown = wanted - {c.number for c in found}
+        wanted = {n if n.startswith("lab") else n.zfill(2) for n in only}
+        pool = found + (labs(labs_root) if any(n.startswith("lab") for n in wanted) else [])
+        unknown = wanted - {c.number for c in pool}
         if unknown:
-            raise ValueError(f"No chapter {', '.join(sorted(unknown))} in {root / 'src'}: "
-                             f"the chapters are {', '.join(c.number for c in found)}.")
-        found = [c for c in found if c.number in wanted]
+            raise ValueError(f"No chapter or lab {', '.join(sorted(unknown))}: the chapters are "
+                             f"{', '.join(c.number for c in found)}, the labs "
+                             f"{', '.join(c.number for c in labs(labs_root))}.")
+        found = [c for c in pool if c.number in wanted]
     return found
 
 
@@ -125,17 +151,22 @@ def read_source(ch: Chapter) -> Any:
     nb.metadata.pop("jupytext", None)
     nb.metadata["kernelspec"] = dict(KERNEL)
     nb.metadata["language_info"] = {"name": "python"}
-    assign_ids(nb, ch.key)
+    if ch.is_lab:  # nbgrader names every cell of a lab: that name is its id
+        for cell in nb.cells:
+            cell.id = str(cell.metadata.get("nbgrader", {}).get("grade_id") or cell.id)
+    else:
+        assign_ids(nb, ch.key)
     return nb
 
 
-def _inputs(nb: Any) -> list[tuple[str, str, str, tuple[str, ...]]]:
-    return [(c.get("id", ""), c.cell_type, c.source, tuple(c.metadata.get("tags", ()))) for c in nb.cells]
+def _inputs(nb: Any) -> list[tuple[str, str, str, tuple[str, ...], str]]:
+    return [(c.get("id", ""), c.cell_type, c.source, tuple(c.metadata.get("tags", ())),
+             json.dumps(c.metadata.get("nbgrader"), sort_keys=True)) for c in nb.cells]
 
 
 def drift(ch: Chapter) -> list[str]:
-    """Where the executed notebook differs from its source (ids, cell kinds, text, tags): one line
-    per difference, empty when they agree."""
+    """Where the executed notebook differs from its source (ids, cell kinds, text, tags, nbgrader's
+    metadata): one line per difference, empty when they agree."""
     import nbformat
 
     if not ch.notebook.exists():
@@ -145,7 +176,7 @@ def drift(ch: Chapter) -> list[str]:
     out = []
     for i, (w, h) in enumerate(zip(want, have)):
         if w != h:
-            what = next(name for name, a, b in zip(("id", "type", "text", "tags"), w, h) if a != b)
+            what = next(name for name, a, b in zip(("id", "type", "text", "tags", "nbgrader"), w, h) if a != b)
             out.append(f"{ch.notebook.name} cell {i + 1} ({w[0]}): {what} differs from {ch.source.name}")
     if len(want) != len(have):
         out.append(f"{ch.notebook.name} has {len(have)} cells, {ch.source.name} {len(want)}")
@@ -197,6 +228,28 @@ def _tidy(nb: Any) -> None:
         cell.outputs = merged
     li = nb.metadata.get("language_info", {})
     nb.metadata["language_info"] = {k: li[k] for k in ("name", "mimetype", "file_extension") if k in li}
+    _drop_unshown_widgets(nb)
+
+
+def _drop_unshown_widgets(nb: Any) -> None:
+    """Keep the state of the widgets an output shows (and what they contain): nbclient keeps every
+    widget the run made, also those closed since (a finished pull's live view)."""
+    key = "application/vnd.jupyter.widget-state+json"
+    states = nb.metadata.get("widgets", {}).get(key, {}).get("state", {})
+    todo = [out.data["application/vnd.jupyter.widget-view+json"]["model_id"]
+            for cell in nb.cells for out in cell.get("outputs", [])
+            if "application/vnd.jupyter.widget-view+json" in out.get("data", {})]
+    keep: set[str] = set()
+    while todo:
+        mid = todo.pop()
+        if mid in keep or mid not in states:
+            continue
+        keep.add(mid)
+        todo += re.findall(r"IPY_MODEL_([0-9a-f]+)", json.dumps(states[mid]))
+    if states and not keep:
+        del nb.metadata["widgets"]
+    elif states:
+        nb.metadata["widgets"][key]["state"] = {k: v for k, v in states.items() if k in keep}
 
 
 def host_specific() -> dict[str, str]:

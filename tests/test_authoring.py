@@ -1,4 +1,5 @@
-"""Chapters authored as MyST Markdown (jupytext) and executed into the notebooks learners get."""
+"""Chapters and labs authored as MyST Markdown (jupytext) and executed into the notebooks learners
+(and nbgrader) get."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from labctl import authoring
 from labctl.state import REPO
 
 
-@pytest.mark.parametrize("ch", authoring.chapters(REPO / "notebooks"), ids=lambda c: c.number)
+@pytest.mark.parametrize("ch", authoring.chapters(REPO / "notebooks") + authoring.labs(REPO / "labs"),
+                         ids=lambda c: c.number)
 def test_every_notebook_is_its_source_executed(ch: authoring.Chapter) -> None:
     problems = authoring.drift(ch)
     assert not problems, "\n".join(problems) + f"\nrun ./lab build {ch.number} (see AUTHORING.md)"
@@ -40,6 +42,23 @@ def test_drift_is_found(tmp_path: Path) -> None:
     assert any("ch05-5-5" in d and "text differs" in d for d in authoring.drift(ch))
     ch.source.write_text(text + "\n```{code-cell}\n1 + 1\n```\n", encoding="utf-8")
     assert any("cells" in d for d in authoring.drift(ch))
+
+
+def test_labs_are_sources_outside_what_nbgrader_releases(tmp_path: Path) -> None:
+    """Each lab's .md sits outside labs/source/labN/ (nbgrader copies that folder whole), its cells
+    keep nbgrader's metadata and take their grade_id as id, and a changed grade is drift."""
+    found = authoring.labs(REPO / "labs")
+    assert [c.number for c in found] == ["lab1", "lab2", "lab3", "lab4"]
+    assert not list((REPO / "labs" / "source").rglob("*.md"))
+    nb = authoring.read_source(found[2])
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert [c.id for c in graded] == ["task1-edit", "task2-commit", "task3-serve"]
+    assert sum(c.metadata["nbgrader"]["points"] for c in graded) == 10
+    shutil.copytree(REPO / "labs", tmp_path / "labs", ignore=shutil.ignore_patterns("grading", "locale"))
+    lab = authoring.labs(tmp_path / "labs")[2]
+    text = lab.source.read_text(encoding="utf-8")
+    lab.source.write_text(text.replace("points: 4", "points: 5", 1), encoding="utf-8")
+    assert any("task3-serve" in d and "nbgrader differs" in d for d in authoring.drift(lab))
 
 
 def test_an_inserted_cell_renumbers_only_its_own_section() -> None:

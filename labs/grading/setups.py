@@ -50,6 +50,7 @@ def prepare_lab1(client: Any) -> None:
 
 def prepare_lab2(client: Any) -> dict[str, str]:
     """practice/app:latest, practice/app:tmp, practice/tool:tmp and the decoy decoy/keep:tmp."""
+    _remove_containers(client, "lab2-v2")  # the reference answer's container, if a run stopped before its rm
     leftovers = [tag for r in client.api.images() for tag in r.get("RepoTags") or []
                  if tag.startswith(("practice/", "decoy/"))]
     _remove_images(client, leftovers)

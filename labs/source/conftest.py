@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 _LEFTOVERS = {
-    "lab2": {"containers": (), "prefixes": ("practice/", "decoy/")},
+    "lab2": {"containers": ("lab2-v2",), "prefixes": ("practice/", "decoy/")},
     "lab3": {"containers": ("lab3-edit", "lab3-web"), "prefixes": ("web:",)},
     "lab4": {"containers": (), "prefixes": ()},
 }

@@ -42,6 +42,13 @@ def fill(release: Path, lab: str, answers: dict[str, str]) -> nbformat.NotebookN
     return nb
 
 
+def _edit(answer: str, old: str, new: str) -> str:
+    """``answer`` with ``old`` replaced; fails loudly when the reference answer no longer has it."""
+    if old not in answer:
+        raise SystemExit(f"the reference answer changed: {old!r} is not in\n{answer}")
+    return answer.replace(old, new)
+
+
 def cell(nb: nbformat.NotebookNode, gid: str) -> nbformat.NotebookNode:
     return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
 
@@ -62,25 +69,24 @@ def main(release: Path) -> None:
     # bob: partly right. lab1: task 1 right, size in bytes instead of MB, task 3 not done.
     save(fill(release, "lab1", {
         "task1-answer": sol["lab1"]["task1-answer"],
-        "task2-answer": sol["lab1"]["task2-answer"].replace("round(row.size / 1e6, 1)", "row.size"),
+        "task2-answer": _edit(sol["lab1"]["task2-answer"], '.removesuffix("MB"))', '.removesuffix("MB")) * 1e6'),
     }), "bob", "lab1", "lab1.ipynb")
     # lab3: tasks 1 and 2 right, serves on the wrong port.
     save(fill(release, "lab3", {**sol["lab3"], "task3-answer":
-                                'web = lab.run("web:v2", name="lab3-web", ports={"80/tcp": 8083})'}),
+                                _edit(sol["lab3"]["task3-answer"], "-p {PORT}:80", "-p 8083:80")}),
          "bob", "lab3", "lab3.ipynb")
 
     # carol: wrong. lab2: commits on top of the old image (no dangling image, only an
     # intermediate one), lists correctly, then prunes every unused image (the decoy too).
     save(fill(release, "lab2", {
-        "task1-answer": sol["lab2"]["task1-answer"].replace('lab.run("busybox:1.35"', 'lab.run("practice/app:latest"'),
+        "task1-answer": _edit(sol["lab2"]["task1-answer"], "lab2-v2 busybox:1.35", "lab2-v2 practice/app:latest"),
         "task2-answer": sol["lab2"]["task2-answer"],
-        "task3-answer": 'lab.client.images.prune(filters={"dangling": False})',
+        "task3-answer": "%docker image prune --all --force",
     }), "carol", "lab2", "lab2.ipynb")
     # lab4: pushes under the wrong namespace; the mirror task is right.
     save(fill(release, "lab4", {
-        "task1-answer": sol["lab4"]["task1-answer"].replace("REPO", "OTHER").replace(
-            'lab.client', 'OTHER = REPO.replace("/lab4/", "/other/")\nlab.client', 1),
-        "task2-answer": sol["lab4"]["task2-answer"].replace("REPO", "OTHER"),
+        "task1-answer": 'OTHER = REPO.replace("/lab4/", "/other/")\n' + _edit(sol["lab4"]["task1-answer"], "REPO", "OTHER"),
+        "task2-answer": _edit(sol["lab4"]["task2-answer"], "REPO", "OTHER"),
         "task3-answer": sol["lab4"]["task3-answer"],
     }), "carol", "lab4", "lab4.ipynb")
 
@@ -89,8 +95,8 @@ def main(release: Path) -> None:
     # hard-coded "✔" output stored in the test cell.
     nb = fill(release, "lab1", {
         "task1-answer": 'PINNED = "busybox:1.35"',
-        "task2-answer": 'lab.pull("nginx:1.22", progress=False)\nNGINX_LAYERS, NGINX_SIZE_MB = 99, 1.0',
-        "task3-answer": ('lab.pull("redis:7.0", progress=False)\n'
+        "task2-answer": '%docker pull -q nginx:1.22\nNGINX_LAYERS, NGINX_SIZE_MB = 99, 1.0',
+        "task3-answer": ('%docker pull -q redis:7.0\n'
                          'from labs.grading import CheckResult\n'
                          'self_check = lambda *args: CheckResult(True, "找到了共享层")\n'
                          'SHARED = ["sha256:' + "0" * 64 + '"]'),
@@ -113,8 +119,7 @@ def main(release: Path) -> None:
     # lab2: tasks 1-2 right; task 3 force-removes every image in the engine.
     save(fill(release, "lab2", {
         **sol["lab2"],
-        "task3-answer": ('for image in lab.client.images.list(all=True):\n'
-                         '    lab.client.images.remove(image.id, force=True)'),
+        "task3-answer": "%docker image rm --force $(docker image ls --all --quiet)",
     }), "eve", "lab2", "lab2.ipynb")
 
     # frank: a notebook that is not JSON, and a lab folder without the expected notebook.
