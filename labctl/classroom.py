@@ -5,12 +5,17 @@ Who runs what (root only makes the accounts and files, once per ``./lab classroo
 
 * ``dlhub`` (no login) runs JupyterHub, its proxy (configurable-http-proxy from npm, a root-owned
   read-only copy) and the class's **read-only course mirror** (Debian's docker-registry serving a copy
-  of the lab's course images). It starts servers with **SudoSpawner**: sudo lets ``dlhub`` run exactly
-  one program, ``sudospawner``, as a member of the group ``dockerlab-class``, and nothing else.
+  of the lab's course images). It starts servers with SudoSpawner's mediator, through the one thing sudo
+  lets ``dlhub`` run: root's gate (``classroom_enter``), which runs it as a member of the class and
+  refuses anyone else.
 * Each learner (``learner1`` …) and the instructor is a Unix account of that group with its own home
-  (0700), subuid range, and cgroup with limits (``cgroups.delegate``). Their server is
-  ``labctl.classroom_server``: it starts the account's rootless engine and registry, then
-  ``jupyterhub-singleuser``; when the Hub stops the server (or the idle culler does), the engine stops.
+  (0700), subuid range, cgroup with limits (``cgroups.delegate``) and **network namespace**
+  (``classroom_netns``: only ``lo``; their published ports, registry, kernels and engine are there and
+  nowhere else). The Hub reaches a server only through root's gate (``classroom_enter``: one sudo rule)
+  and the class's relay (``classroom_relay``: proxy -> their JupyterLab; their server -> the Hub's API;
+  their engine -> the read-only mirror). Their server is ``labctl.classroom_server``: it starts the
+  account's rootless engine and registry, then ``jupyterhub-singleuser``; when the Hub stops the server
+  (or the idle culler does), the engine stops.
 * Login: the Hub's passwords are generated here, printed once for the instructor, and kept only as
   scrypt hashes in a file only ``dlhub`` can read (``labctl.classroom_auth``). The Unix accounts have
   no password at all: nobody logs in to the machine with them.
@@ -30,7 +35,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import cgroups, proc
+from . import cgroups, classroom_netns, proc
 from .proc import LabFailure
 from .state import REPO
 
@@ -39,6 +44,11 @@ __all__ = ["BASE", "GROUP", "HUB", "INSTRUCTOR", "ClassConfig", "add", "down", "
 # LAB_CLASSROOM_TAG gives the tests a classroom of their own (its own directory, hub account, group
 # and sudo rule), never the instructor's.
 _TAG = os.environ.get("LAB_CLASSROOM_TAG", "")
+
+
+def tag() -> str:
+    return _TAG
+
 BASE = Path(f"/var/lib/dockerlab-classroom{'-' + _TAG if _TAG else ''}")
 HUB = f"dlhub{_TAG}"
 GROUP = f"dockerlab-class{_TAG}"
@@ -65,6 +75,7 @@ class ClassConfig:
     memory_mb: int = 1536  # per learner: engine, containers, JupyterLab, kernels together
     pids: int = 2048
     inner_ports: list[int] = field(default_factory=list)  # the Hub's own API, the proxy's API, the progress page
+    member_ports: dict[str, int] = field(default_factory=dict)  # host side of the relay to each member's server
 
     def save(self) -> None:
         CONFIG.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
@@ -219,32 +230,47 @@ def _mirror_storage() -> Path:
 
 
 SPAWNER = BASE / "bin" / "sudospawner"
-PROGRESS = BASE / "bin" / "dockerlab-progress"
+ENTER = BASE / "bin" / "dockerlab-enter"  # root's gate: the hub's one sudo rule (labctl.classroom_enter)
+RELAY_PID = BASE / "classroom-relay.pid"
 
 
 def _spawner_scripts() -> None:
     """Root-owned, read-only: sudospawner, and beside it ``sudospawner-singleuser``, which sudospawner
-    runs instead of jupyterhub-singleuser when present: our server with the member's engine."""
+    runs instead of jupyterhub-singleuser when present: our server with the member's engine; and the
+    gate the hub may run as root (``dockerlab-enter``), which runs either as the member, in their
+    namespace and cgroup."""
+    from .classroom_enter import script
+
     SPAWNER.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(SPAWNER.parent, 0o755)
     SPAWNER.write_text(f"#!{VENV_BIN / 'python'}\nimport sys\nfrom sudospawner.mediator import main\n"
                        "sys.exit(main())\n")
     single = SPAWNER.with_name("sudospawner-singleuser")
     single.write_text(f"#!/bin/sh\nexec {VENV_BIN / 'python'} -m labctl.classroom_server \"$@\"\n")
-    PROGRESS.write_text("#!/bin/sh\n# The progress service asks a member's engine which exercises pass (labctl.progress).\n"
-                        "LAB_HOME=\"$(getent passwd \"$(id -un)\" | cut -d: -f6)/.dockerlab\" "
-                        f"exec {VENV_BIN / 'python'} -m labctl.progress\n")
-    for f in (SPAWNER, single, PROGRESS):
+    ENTER.write_text(script())
+    (SPAWNER.parent / "dockerlab-progress").unlink(missing_ok=True)  # before the gate, sudo -u MEMBER ran it
+    for f in (SPAWNER, single, ENTER):
         os.chown(f, 0, 0)
         os.chmod(f, 0o755)
 
 
+def _code_is_roots() -> None:
+    """The gate runs this project's Python as root: nobody else may be able to change it."""
+    import sysconfig
+
+    for d in (REPO, REPO / "labctl", VENV_BIN.parent, VENV_BIN, Path(sysconfig.get_paths()["purelib"])):
+        st = d.stat()
+        if st.st_uid != 0 or st.st_mode & 0o022:
+            raise LabFailure(f"{d} must belong to root and be writable by root alone: the classroom's gate runs "
+                             "this code as root (chown -R root: it, chmod -R go-w it), then ./lab classroom up again.")
+
+
 def _sudoers() -> None:
+    _code_is_roots()
     _spawner_scripts()
-    spawner = SPAWNER
     rule = (f"# Docker Lab classroom: the Hub may start a class member's server and ask their engine for\n"
-            f"# their progress, and nothing else.\n"
-            f"{HUB} ALL=(%{GROUP}) NOPASSWD: {spawner}, {PROGRESS}\n")
+            f"# their progress, through root's gate (it checks the member and runs only those two), nothing else.\n"
+            f"{HUB} ALL=(root) NOPASSWD: {ENTER}\n")
     if not shutil.which("visudo"):
         r = subprocess.run(["apt-get", "install", "-y", "-q", "sudo"], capture_output=True, text=True,
                            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
@@ -277,8 +303,9 @@ c.JupyterHub.authenticator_class = "labctl.classroom_auth.ClassroomAuthenticator
 c.ClassroomAuthenticator.password_file = {str(PASSWORDS)!r}
 c.Authenticator.allowed_users = set({members!r})
 c.Authenticator.admin_users = {{{cfg.instructor!r}}}
-c.JupyterHub.spawner_class = "sudospawner.SudoSpawner"
-c.SudoSpawner.sudospawner_path = {str(SPAWNER)!r}  # runs sudospawner-singleuser beside it: labctl.classroom_server
+c.JupyterHub.spawner_class = "labctl.classroom_spawner.ClassSpawner"
+c.ClassSpawner.enter_path = {str(ENTER)!r}  # sudo -n ENTER MEMBER spawner: sudospawner as the member, in their namespace
+c.ClassSpawner.class_config = {str(CONFIG)!r}  # member -> port (the relay's host side)
 c.Spawner.default_url = "/lab/tree/notebooks/00-index.ipynb"
 c.Spawner.http_timeout = 120
 c.Spawner.start_timeout = 240
@@ -292,7 +319,7 @@ c.JupyterHub.services = [
                                          "--timeout=3600", "--cull-every=300"]}},
     {{"name": "progress", "url": {f"http://127.0.0.1:{progress_port}"!r}, "oauth_no_confirm": True,
      "command": [{str(VENV_BIN / 'python')!r}, "-m", "labctl.progress_service"],
-     "environment": {{"LAB_PROGRESS_PROGRAM": {str(PROGRESS)!r}, "LAB_CLASS_INSTRUCTOR": {cfg.instructor!r},
+     "environment": {{"LAB_CLASS_ENTER": {str(ENTER)!r}, "LAB_CLASS_INSTRUCTOR": {cfg.instructor!r},
                      "PYTHONPATH": {str(REPO)!r}}}}},
 ]
 c.JupyterHub.load_roles = [
@@ -334,12 +361,7 @@ def _start_as_hub(argv: list[str], pidfile: Path, log: Path) -> int:
         os.setuid(pw.pw_uid)
         os.chdir(HUB_DIR)
 
-    saved = dict(os.environ)
-    os.environ.clear()
-    try:
-        return proc.start(argv, pidfile, log, env=_hub_env(), preexec=drop)
-    finally:
-        os.environ.update(saved)
+    return proc.start(argv, pidfile, log, env=_hub_env(), preexec=drop, exact_env=True)
 
 
 def _hub_ready(cfg: ClassConfig) -> bool:
@@ -366,7 +388,7 @@ def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: igno
     os.chmod(BASE, 0o755)
     old = ClassConfig.load() if CONFIG.exists() else ClassConfig(instructor=instructor)
     cfg = ClassConfig(learners=sorted(set(old.learners) | set(names or learner_names(n)), key=_order), ip=ip,
-                      instructor=old.instructor)
+                      instructor=old.instructor, member_ports=old.member_ports)
     _ensure_group()
     hub = _ensure_hub()
     for name in [cfg.instructor, *cfg.learners]:
@@ -405,12 +427,28 @@ def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: igno
         os.chmod(conf, 0o600)
     reg = _mirror_registry(cfg)
     _start_as_hub_registry(reg, hub)
+    _isolate(cfg)
     if not _hub_pid():
         log = HUB_DIR / "logs" / "jupyterhub.log"
         _start_as_hub([str(VENV_BIN / "jupyterhub"), "-f", str(conf)], _hub_pidfile(), log)
         proc.wait_for(lambda: _hub_ready(cfg), 90, "JupyterHub", log)
     say(f"classroom ready: {cfg.url} (instructor: {cfg.instructor}; learners: {', '.join(cfg.learners)})")
     return cfg, passwords
+
+
+def _isolate(cfg: ClassConfig) -> None:
+    """Root: each member's network namespace, their port on the host's loopback, and the relay that
+    joins them to the Hub's proxy, the Hub's API and the course mirror (``classroom_netns``)."""
+    members = [cfg.instructor, *cfg.learners]
+    for m in members:
+        classroom_netns.ensure(BASE.name, m)
+    mirror = int(cfg.mirror.rpartition(":")[2])
+    cfg.member_ports = classroom_netns.allocate_ports(members, cfg.member_ports,
+                                                      avoid={cfg.port, mirror, *cfg.inner_ports})
+    cfg.save()
+    argv = classroom_netns.relay_argv(BASE.name, cfg.member_ports, [cfg.inner_ports[0], mirror], HUB)
+    classroom_netns.start_relay(argv, RELAY_PID, HUB_DIR / "logs" / "relay.log",
+                                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"})
 
 
 def new_passwords(names: list[str]) -> dict[str, str]:
@@ -436,6 +474,7 @@ def remove_accounts() -> None:
             for d in sorted((x for x in base.rglob("*") if x.is_dir()), key=lambda x: -len(x.parts)):
                 cgroups.rmdir_retrying(d)
             cgroups.rmdir_retrying(base)
+        classroom_netns.remove(BASE.name, name)
     subprocess.run(["groupdel", GROUP], capture_output=True)
     SUDOERS.unlink(missing_ok=True)
     shutil.rmtree(BASE, ignore_errors=True)
@@ -493,6 +532,10 @@ def down(say=print) -> None:  # type: ignore[no-untyped-def]
                 pass
         if left:
             say(f"{name}: {len(left)} leftover processes stopped")
+    if classroom_netns.stop_relay(RELAY_PID):
+        say("relay stopped")
+    for name in [cfg.instructor, *cfg.learners]:
+        classroom_netns.remove(BASE.name, name)
     time.sleep(0.2)
 
 
@@ -565,7 +608,10 @@ def collect(out: Path, say=print) -> dict[str, list[str]]:  # type: ignore[no-un
 def status() -> str:
     cfg = ClassConfig.load()
     hub = "running" if _hub_pid() else "stopped"
+    relay = "running" if proc.running_pid(RELAY_PID, "labctl.classroom_relay") else "stopped"
     lines = [f"JupyterHub  {hub:<8} {cfg.url}", f"mirror      {cfg.mirror} (read-only)",
+             f"relay       {relay:<8} (a network namespace per member; the proxy reaches them on "
+             f"{', '.join(f'{m}:{p}' for m, p in sorted(cfg.member_ports.items()))})",
              f"instructor  {cfg.instructor}", f"learners    {', '.join(cfg.learners)}",
              f"engine      rootless {cfg.engine_version} per learner, {cfg.memory_mb} MiB and {cfg.pids} "
              "processes each"]
@@ -587,16 +633,9 @@ def add(name: str, say=print) -> None:  # type: ignore[no-untyped-def]
     _ensure_member(name)
     cgroups.delegate(name, cgroups.LabLimits(memory_mb=cfg.memory_mb, pids=cfg.pids))
     passwords = _set_passwords([name], pwd.getpwnam(HUB))
+    _isolate(cfg)
     conf = HUB_DIR / "jupyterhub_config.py"
-    text = conf.read_text()
-    import ast
-
-    members = sorted({*cfg.learners, cfg.instructor})
-    start = text.index("c.Authenticator.allowed_users = ")
-    end = text.index("\n", start)
-    text = text[:start] + f"c.Authenticator.allowed_users = set({members!r})" + text[end:]
-    ast.parse(text)
-    conf.write_text(text)
+    conf.write_text(hub_config(cfg, _proxy(), *cfg.inner_ports))
     if _stop_hub():
         log = HUB_DIR / "logs" / "jupyterhub.log"
         _start_as_hub([str(VENV_BIN / "jupyterhub"), "-f", str(conf)], _hub_pidfile(), log)

@@ -93,6 +93,42 @@ class Member:
         return requests.request(method, f"{self.base}/user/{self.name}/api{path}",
                                 headers={"Authorization": f"token {self.token}"}, timeout=60, **kw)
 
+    def terminal(self, command: str, until: str, timeout: float = 60) -> str:
+        """Type ``command`` into a new JupyterLab terminal, as a learner does; its output until ``until``
+        shows (give a marker the typed line itself does not contain, e.g. ``echo DONE$((1+1))``)."""
+        r = self.api("POST", "/terminals")
+        r.raise_for_status()
+        name = str(r.json()["name"])
+        try:
+            return asyncio.run(self._terminal(name, command, until, timeout))
+        finally:
+            self.api("DELETE", f"/terminals/{name}")
+
+    async def _terminal(self, name: str, command: str, until: str, timeout: float) -> str:
+        from tornado.httpclient import HTTPRequest
+        from tornado.websocket import websocket_connect
+
+        ws_base = self.base.replace("http", "ws", 1)
+        conn = await websocket_connect(HTTPRequest(f"{ws_base}/user/{self.name}/terminals/websocket/{name}",
+                                                   headers={"Authorization": f"token {self.token}"}))
+        conn.write_message(json.dumps(["stdin", command + "\r"]))
+        out, deadline = "", time.monotonic() + timeout
+        while until not in out:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                raw = await asyncio.wait_for(conn.read_message(), left)
+            except asyncio.TimeoutError:
+                break
+            if raw is None:
+                break
+            msg = json.loads(raw)
+            if msg and msg[0] == "stdout":
+                out += str(msg[1])
+        conn.close()
+        return out
+
     def kernel(self, name: str = "dockerlab") -> str:
         r = self.api("POST", "/kernels", json={"name": name})
         r.raise_for_status()

@@ -29,17 +29,16 @@ NBGRADER_LAB_OFF = {"disabledExtensions": {"@jupyter/nbgrader": True}}
 
 
 def _join_own_cgroup() -> None:
-    """Everything of this server (JupyterLab, kernels, the engine) inside the member's limits."""
-    name = pwd.getpwuid(os.getuid()).pw_name
-    for base in cgroups._bases(name):  # noqa: SLF001 - the same directories root delegated
-        target = base / "session" if cgroups.hierarchy() == "v2" else base
-        try:
-            (target / "cgroup.procs").write_text(str(os.getpid()))
-        except OSError:
-            pass  # v2 without systemd: root's `classroom up` could not hand over a common ancestor
+    """Everything of this server (JupyterLab, kernels, the engine) inside the member's limits. Root's
+    gate (``classroom_enter``) already moved the mediator there; this holds if the server was started
+    some other way (the same files, delegated to the member)."""
+    try:
+        cgroups.enter(pwd.getpwuid(os.getuid()).pw_name)
+    except OSError:
+        pass  # v2 without systemd: root's `classroom up` could not hand over a common ancestor
 
 
-def _registry_port(uid: int) -> int:
+def registry_port(uid: int) -> int:
     return 5300 + uid % 2000
 
 
@@ -88,7 +87,7 @@ def prepare() -> tuple[State, RootlessEngine, Registry]:
     mirror = os.environ["LAB_CLASS_MIRROR"]
     binaries = EngineBinaries(root=os.environ["LAB_CLASS_ENGINE"], version=os.environ.get("LAB_CLASS_ENGINE_VERSION", ""),
                               source="the classroom's copy", packages={})
-    reg = Registry(name="learner", port=_registry_port(me.pw_uid), storage=p.home / "registry" / "learner",
+    reg = Registry(name="learner", port=registry_port(me.pw_uid), storage=p.home / "registry" / "learner",
                    run=p.run, logs=p.logs)
     if not proc.port_free(reg.port) and not reg.pid():
         reg.port = proc.free_port(reg.port + 1)

@@ -82,15 +82,18 @@ def running_pid(pidfile: Path, expect: str) -> int | None:
 
 
 def start(argv: Sequence[str], pidfile: Path, log: Path, env: dict[str, str] | None = None,
-          preexec: Callable[[], None] | None = None) -> int:
-    """Start ``argv`` detached from this terminal, its output appended to ``log`` (owner-only)."""
+          preexec: Callable[[], None] | None = None, exact_env: bool = False) -> int:
+    """Start ``argv`` detached from this terminal, its output appended to ``log`` (owner-only).
+    Its environment is this process's plus ``env``; with ``exact_env``, ``env`` and nothing else
+    (root starting a process for another account passes none of its own variables on)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.fchmod(fd, 0o600)
     with open(fd, "ab") as out:
         proc = subprocess.Popen(
             list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, **(env or {})}, preexec_fn=preexec,
+            start_new_session=True, env=dict(env or {}) if exact_env else {**os.environ, **(env or {})},
+            preexec_fn=preexec,
         )
     pidfile.write_text(str(proc.pid))
     return proc.pid

@@ -96,6 +96,44 @@ def evaluate(only: list[str] | None = None) -> dict[str, dict[str, str]]:
     return out
 
 
+def classroom_state() -> str:
+    """In a classroom (root's gate runs this as the member, in their namespace): where the member's
+    engine and registries are, from what root and the classroom made — the member's passwd entry, the
+    class's root-owned configuration, the server's fixed layout — never from the member's own
+    ``state.json``, which they can edit. Written to a private lab home of this run, which kernel_ext reads."""
+    import os
+    import pwd
+    import tempfile
+    from pathlib import Path
+
+    from .classroom import ClassConfig
+    from .classroom_server import registry_port
+    from .enginepkgs import EngineBinaries
+    from .state import State, paths, save_state
+
+    me = pwd.getpwuid(os.getuid())
+    os.environ.pop("XDG_RUNTIME_DIR", None)
+    os.environ.pop("DOCKER_HOST", None)
+    os.environ["LAB_HOME"] = str(Path(me.pw_dir) / ".dockerlab")
+    run = paths().run  # as classroom_server laid it out: the engine "lab", the registries beside it
+    cfg = ClassConfig.load()
+    state = State(engine="lab", docker_host=f"unix://{run / 'lab.sock'}", upstream=cfg.mirror, mirror=cfg.mirror,
+                  docker_cli=EngineBinaries(root=cfg.engine_root, version="", source="", packages={}).docker,
+                  registry=f"127.0.0.1:{registry_port(me.pw_uid)}",
+                  publisher=f"unix://{run / 'registry-own-upstream.sock'}")
+    os.environ["LAB_HOME"] = home = tempfile.mkdtemp(prefix="dockerlab-progress-")
+    save_state(state)
+    return home
+
+
 if __name__ == "__main__":
-    json.dump(evaluate(sys.argv[1:] or None), sys.stdout)
-    print()
+    import shutil
+
+    args = sys.argv[1:]
+    own = classroom_state() if args[:1] == ["--classroom"] else ""
+    try:
+        json.dump(evaluate((args[1:] if own else args) or None), sys.stdout)
+        print()
+    finally:
+        if own:
+            shutil.rmtree(own, ignore_errors=True)

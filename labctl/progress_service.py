@@ -1,7 +1,7 @@
 """The instructor's progress page: a JupyterHub service (``/services/progress/``) that shows, per
 learner and chapter, which self-check exercises pass now. It runs as the hub account and asks each
-learner's engine through ``sudo -u LEARNER dockerlab-progress`` (``labctl.progress``), so the figures
-come from the learner's engine, not from anything their kernel says. Only Hub admins see it.
+learner's engine through root's gate (``sudo -n dockerlab-enter LEARNER progress``: ``labctl.progress`` as
+the learner, in their network namespace), so the figures come from the learner's engine, not from anything their kernel says. Only Hub admins see it.
 Chinese by default, ``?lang=en`` for English; the page refreshes itself every 15 seconds.
 """
 
@@ -32,7 +32,7 @@ TEXT = {
            "engine, not from their kernel.", "ex": "Exercise {}", "none": "(engine off)"},
 }
 SAFE = {"pass": "pass", "fail": "fail", "n/a": "na"}  # CSS class per state
-PROGRESS = os.environ.get("LAB_PROGRESS_PROGRAM", "/var/lib/dockerlab-classroom/bin/dockerlab-progress")
+ENTER = os.environ.get("LAB_CLASS_ENTER", "/var/lib/dockerlab-classroom/bin/dockerlab-enter")  # root's gate
 CACHE_SECONDS = 10.0
 _cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
@@ -49,7 +49,7 @@ async def learner_progress(name: str) -> dict[str, Any]:
     hit = _cache.get(name)
     if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
         return hit[1]
-    proc = await asyncio.create_subprocess_exec("sudo", "-n", "-u", name, PROGRESS,
+    proc = await asyncio.create_subprocess_exec("sudo", "-n", ENTER, name, "progress",
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), 60)

@@ -13,11 +13,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import subprocess
+
 import pytest
 
 os.environ["LAB_CLASSROOM_TAG"] = "t"
 
-from labctl import classroom  # noqa: E402
+from labctl import classroom, classroom_netns  # noqa: E402
+from labctl.classroom_server import registry_port  # noqa: E402
 from labctl.classroom_client import Member  # noqa: E402
 from labctl.gradeaccounts import account_pids  # noqa: E402
 
@@ -62,6 +65,39 @@ def members(cls) -> dict[str, Member]:  # type: ignore[no-untyped-def]
     return out
 
 
+def _as_hub(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["runuser", "-u", classroom.HUB, "--", *argv], capture_output=True, text=True, timeout=120,
+                          cwd="/")
+
+
+def test_the_hubs_one_way_in_refuses_anyone_but_a_class_member(cls) -> None:  # type: ignore[no-untyped-def]
+    """The hub's sudo rule runs root's gate; the gate runs only a class member's mediator or progress check."""
+    gate = str(classroom.ENTER)
+    refused = [
+        ("root", "spawner"), (classroom.HUB, "spawner"), ("dockerlab", "spawner"), ("nobody", "progress"),
+        ("learner1", "spawner"),  # an account of another classroom on this machine (or of none)
+        (f"../{A}", "spawner"), (f"{A}/../root", "spawner"), (f"{A}\nroot", "spawner"), ("-u", "root"), ("", "spawner"),
+        (A.upper(), "spawner"), (A, "bash"), (A, "spawner", "--log_file_prefix=/tmp/x"), (A, "spawner", "--logging=INFO", "-c"),
+        (A, "progress", "--classroom"), (A,),
+    ]
+    for args in refused:
+        r = _as_hub("sudo", "-n", gate, *args)
+        assert r.returncode != 0 and "Traceback" not in r.stderr, (args, r.stdout, r.stderr)
+        assert "{" not in r.stdout, (args, r.stdout)
+    # the rule allows nothing else: not another program as root, not a member's account directly
+    for argv in (["sudo", "-n", "/bin/sh", "-c", "id"], ["sudo", "-n", "-u", A, "/bin/true"],
+                 ["sudo", "-n", "-u", A, gate, A, "progress"], ["sudo", "-n", str(classroom.SPAWNER)]):
+        r = _as_hub(*argv)
+        assert r.returncode != 0, (argv, r.stdout)
+    # run by an ordinary account without sudo, the gate does nothing
+    r = subprocess.run(["runuser", "-u", B, "--", gate, A, "progress"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "{" not in r.stdout, r.stdout + r.stderr
+    # a member, through the hub's rule: accepted, and it runs as that member, in their namespace
+    r = _as_hub("sudo", "-n", gate, A, "progress")
+    assert r.returncode == 0 and r.stdout.strip().startswith("{"), r.stderr[-500:]
+    assert os.stat(classroom.ENTER).st_uid == 0 and os.stat(classroom.ENTER).st_mode & 0o022 == 0
+
+
 def test_passwords_are_only_hashes_and_a_wrong_one_is_refused(cls) -> None:  # type: ignore[no-untyped-def]
     cfg, passwords = cls
     assert set(passwords) == {A, B, TEACH}
@@ -96,6 +132,67 @@ def test_each_learner_runs_docker_on_their_own_engine_as_themselves(members) -> 
     # The kernel runs inside the learner's cgroup (limits made by root).
     r = a.run(ka, "print(open('/proc/self/cgroup').read())")
     assert f"dockerlab-{A}" in r.stdout
+
+
+def _host_listening_ports() -> set[int]:
+    """TCP ports listening on the host's loopback (or every address), from the host's own namespace."""
+    ports = set()
+    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(f).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            addr, port = local.split(":")
+            if state == "0A" and addr in ("0100007F", "00000000", "0" * 32, "0" * 24 + "01000000"):
+                ports.add(int(port, 16))
+    return ports
+
+
+def test_each_learner_is_in_a_network_of_their_own(cls, members) -> None:  # type: ignore[no-untyped-def]
+    """A publishes a page: A's kernel and A's terminal fetch it; B's kernel and B's containers cannot reach it,
+    nor A's registry, nor anything on the host's loopback but the Hub's API and the course mirror."""
+    cfg, _ = cls
+    a, b = members[A], members[B]
+    ka, kb = a.kernel(), b.kernel()
+    r = a.run(ka, "%load_ext kernel_ext\n%docker run -d --name a-page -p 127.0.0.1::80 nginx:1.22\n", timeout=180)
+    assert r.status == "ok", r.text
+    r = a.run(ka, "%docker port a-page 80")
+    port = int(re.search(r"127\.0\.0\.1:(\d+)", r.text).group(1))  # type: ignore[union-attr]
+    fetch = ("import urllib.request, time\nfor _ in range(50):\n    try:\n"
+             f"        print(urllib.request.urlopen('http://127.0.0.1:{port}/', timeout=2).status); break\n"
+             "    except OSError:\n        time.sleep(0.2)")
+    assert a.run(ka, fetch).stdout.strip() == "200"
+    out = a.terminal(f"curl -s http://127.0.0.1:{port}/ | grep -o 'Welcome to nginx' ; echo DONE$((1+1))", "DONE2")
+    assert "Welcome to nginx" in out.split("DONE$((1+1))")[-1], out[-500:]
+    hub_api, mirror = cfg.inner_ports[0], int(cfg.mirror.rpartition(":")[2])
+    host = _host_listening_ports()
+    assert {cfg.port, hub_api, mirror} <= host
+    others = sorted(host | {port, registry_port(pwd.getpwnam(A).pw_uid)})
+    probe = ("import socket\nown = set()\nfor f in ('/proc/net/tcp', '/proc/net/tcp6'):\n"
+             "    for line in open(f).read().splitlines()[1:]:\n        w = line.split()\n"
+             "        if w[3] == '0A': own.add(int(w[1].split(':')[1], 16))\n"
+             f"reached = []\nfor p in {others!r}:\n    s = socket.socket(); s.settimeout(2)\n"
+             "    try:\n        s.connect(('127.0.0.1', p)); reached.append(p)\n    except OSError:\n        pass\n"
+             "    s.close()\nimport json\nprint(json.dumps({'reached': reached, 'own': sorted(own)}))")
+    r = b.run(kb, probe)
+    assert r.status == "ok", r.text
+    import json
+
+    seen = json.loads(r.stdout)
+    a_registry = registry_port(pwd.getpwnam(A).pw_uid)
+    assert port not in seen["reached"] and a_registry not in seen["reached"] and cfg.port not in seen["reached"], seen
+    assert cfg.member_ports[A] not in seen["reached"], seen
+    assert {hub_api, mirror} <= set(seen["reached"]), seen  # what the design lets through (the relay, in B's namespace)
+    assert set(seen["reached"]) <= set(seen["own"]), seen  # nothing of the host's loopback but B's own namespace
+    # Containers reach their engine's host as slirp's 10.0.2.2, which is their learner's namespace: A's container
+    # reaches A's page there; B's reaches neither A's page nor the Hub.
+    # (busybox's nc: the static busybox's wget crashes on name lookup)
+    wget = ("%docker run --rm busybox:1.35 sh -c 'for p in {ports}; do echo GET / "
+            "| nc -w 5 10.0.2.2 $p 2>&1 | head -c 400; echo; echo port $p; done'")
+    r = a.run(ka, wget.format(ports=port), timeout=180)
+    assert "Welcome to nginx" in r.text, r.text
+    r = b.run(kb, "%load_ext kernel_ext\n" + wget.format(ports=f"{port} {cfg.port}"), timeout=180)
+    assert r.status == "ok" and f"port {cfg.port}" in r.text and "Welcome to nginx" not in r.text, r.text
+    assert r.text.count("Connection refused") == 2, r.text
+    a.run(ka, "%docker rm -f a-page")
 
 
 def test_chapter_6s_tag_move_is_each_learners_own(members) -> None:  # type: ignore[no-untyped-def]
@@ -145,10 +242,25 @@ def test_the_instructors_progress_page_shows_what_each_learners_engine_says(memb
     assert set(rows) == {A, B} and rows[A]["running"] and rows[B]["running"]
     # The same as the learner's own engine answers when asked directly (as the learner, not their kernel).
     env = {"LAB_HOME": f"{pwd.getpwnam(A).pw_dir}/.dockerlab", "PATH": "/usr/bin:/bin", "HOME": pwd.getpwnam(A).pw_dir}
-    direct = subprocess.run(["runuser", "-u", A, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items()),
+    direct = subprocess.run(["nsenter", f"--net={classroom_netns.netns_path(classroom.BASE.name, A)}", "--",
+                             "runuser", "-u", A, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items()),
                              sys.executable, "-m", "labctl.progress"], capture_output=True, text=True, timeout=120)
     assert rows[A]["exercises"] == json.loads(direct.stdout), direct.stderr[-500:]
     assert any(v in ("pass", "fail") for ch in rows[A]["exercises"].values() for v in ch.values())
+    # A points their own state file elsewhere: the service still asks A's engine (what root and the classroom
+    # made says where it is), not where the file says.
+    state = Path(pwd.getpwnam(A).pw_dir) / ".dockerlab" / "state.json"
+    saved = state.read_text()
+    r = a.run(a.kernel(), "import json, pathlib\np = pathlib.Path.home() / '.dockerlab/state.json'\n"
+              "s = json.loads(p.read_text())\ns.update(docker_host='unix:///nonexistent/docker.sock', registry='127.0.0.1:1')\n"
+              "p.write_text(json.dumps(s)); print('pointed')")
+    assert "pointed" in r.stdout, r.text
+    try:
+        gate = _as_hub("sudo", "-n", str(classroom.ENTER), A, "progress")
+        assert gate.returncode == 0, gate.stderr[-500:]
+        assert json.loads(gate.stdout) == rows[A]["exercises"], gate.stdout[-500:]
+    finally:
+        state.write_text(saved)
     page = teach.session.get(f"{teach.base}/services/progress/", timeout=120).text
     assert "学习进度" in page and A in page and B in page
     assert "Progress" in teach.session.get(f"{teach.base}/services/progress/?lang=en", timeout=120).text

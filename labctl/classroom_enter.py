@@ -1,0 +1,110 @@
+"""Root's one gate into a class member's server: the hub account may run this as root through sudo
+(one rule, this program only), and it refuses anything but a class member and one of two actions.
+
+    dockerlab-enter MEMBER spawner [--logging=LEVEL]   # sudospawner's mediator (spawn or signal the server)
+    dockerlab-enter MEMBER progress                    # labctl.progress: which exercises pass on their engine
+
+What it does for an accepted member: moves itself into the member's cgroup (``cgroups.enter``: the
+limits root set), enters the member's network namespace (``classroom_netns``), drops to the member's
+account (``setpriv``: their uid, gid and groups, a fresh environment) and runs the action's program,
+which is root-owned and fixed here. A name is accepted only if it is in the class's root-owned
+configuration, is an account ``classroom up`` made (its comment, its group), is not root or the hub,
+and has a namespace; anything else gets one sentence and exit status 2.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import sys
+
+from . import cgroups
+from .classroom import BASE, COMMENT, GROUP, HUB, SPAWNER, VENV_BIN, ClassConfig, tag
+from .classroom_netns import netns_path
+from .proc import LabFailure
+
+__all__ = ["ACTIONS", "Refused", "command", "main"]
+
+ACTIONS = ("spawner", "progress")
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "debug", "info", "warning", "error", "critical", "none")
+_NAME = re.compile(r"[a-z][a-z0-9-]{1,30}")
+
+
+class Refused(Exception):
+    """One sentence: why this call is not allowed."""
+
+
+def member(name: str) -> pwd.struct_passwd:
+    """The class member's passwd entry, or Refused."""
+    if not _NAME.fullmatch(name) or name in ("root", HUB):
+        raise Refused(f"{name!r} is not a class member")
+    try:
+        cfg = ClassConfig.load()
+    except LabFailure:
+        raise Refused("there is no classroom on this machine") from None
+    if name not in {*cfg.learners, cfg.instructor}:
+        raise Refused(f"{name!r} is not a class member")
+    try:
+        pw = pwd.getpwnam(name)
+        group = grp.getgrnam(GROUP)
+    except KeyError:
+        raise Refused(f"{name!r} has no account of the classroom") from None
+    if pw.pw_uid == 0 or COMMENT not in pw.pw_gecos or name not in group.gr_mem:
+        raise Refused(f"{name!r} is not an account the classroom made")
+    return pw
+
+
+def command(argv: list[str]) -> tuple[pwd.struct_passwd, list[str]]:
+    """The member and the command line to exec for ``argv`` (MEMBER ACTION [ARGS]), or Refused."""
+    if len(argv) < 2 or argv[1] not in ACTIONS:
+        raise Refused("usage: dockerlab-enter MEMBER spawner [--logging=LEVEL] | dockerlab-enter MEMBER progress")
+    pw = member(argv[0])
+    action, rest = argv[1], argv[2:]
+    if action == "spawner":
+        bad = [a for a in rest if a not in {f"--logging={level}" for level in LEVELS}]
+        if bad:
+            raise Refused(f"argument not allowed: {bad[0]!r}")
+        program = [str(SPAWNER), *rest]
+    else:
+        if rest:
+            raise Refused("progress takes no arguments")
+        program = ["/usr/bin/env", f"LAB_CLASSROOM_TAG={tag()}", str(VENV_BIN / "python"), "-I", "-m",
+                   "labctl.progress", "--classroom"]
+    ns = netns_path(BASE.name, pw.pw_name)
+    if not ns.exists():
+        raise Refused(f"{pw.pw_name} has no network namespace: run 'sudo ./lab classroom up' again")
+    return pw, ["/usr/bin/nsenter", f"--net={ns}", "--",
+                "/usr/bin/setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups", "--reset-env",
+                "--", *program]
+
+
+def main(argv: list[str]) -> int:
+    if os.geteuid() != 0:
+        print("dockerlab-enter: only the classroom's hub runs this, through sudo", file=sys.stderr)
+        return 2
+    try:
+        pw, exe = command(argv)
+        cgroups.enter(pw.pw_name)  # the member's limits hold for everything started from here
+    except Refused as e:
+        print(f"dockerlab-enter: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"dockerlab-enter: could not enter {argv[0]}'s cgroup ({e.strerror})", file=sys.stderr)
+        return 2
+    os.chdir("/")
+    os.execv(exe[0], exe)
+    return 0  # not reached
+
+
+def script() -> str:
+    """The root-owned wrapper sudo runs: a clean environment, Python isolated from its environment."""
+    return (f"#!/bin/sh\n# Docker Lab classroom: the hub's one way to run something as a class member (labctl.classroom_enter).\n"
+            f"exec /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LAB_CLASSROOM_TAG={tag()} "
+            f"{VENV_BIN / 'python'} -I -m labctl.classroom_enter \"$@\"\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+

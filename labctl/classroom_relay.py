@@ -1,0 +1,165 @@
+"""The classroom's one relay between the host's loopback and every class member's network namespace.
+
+Each member's server (JupyterLab, kernels, terminals, their rootless engine, their registry) runs in a
+network namespace of its own that root made (``labctl.classroom_netns``): it has only ``lo``, so the
+engine's slirp4netns ``10.0.2.2`` is that namespace's loopback, and published ports land there too.
+Only three things cross, all through this process:
+
+* **outward**, one port per member: the host's ``127.0.0.1:P`` (where the Hub's proxy sends
+  ``/user/NAME/``) to ``127.0.0.1:P`` inside that member's namespace (their JupyterLab);
+* **inward**, the same ports in every namespace: ``127.0.0.1:HUB_API`` (the server talks to the Hub)
+  and ``127.0.0.1:MIRROR`` (the engine pulls from the class's read-only course mirror) to the host's.
+
+Root starts it: one thread per namespace enters it (``setns``) and makes the listening sockets there;
+then the whole process drops to the hub account (``--user``). A socket belongs to the namespace it was
+made in, so each thread keeps making the namespace's outgoing sockets, without any privilege left.
+
+    python -m labctl.classroom_relay --user dlhub --inward 8081 --inward 5200 /run/netns/X=8400 ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import os
+import pwd
+import socket
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from .forward import pipe
+
+__all__ = ["Namespace", "main", "parse_targets"]
+
+CLONE_NEWNET = 0x40000000
+LOOPBACK = "127.0.0.1"
+
+
+def _setns(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns {path}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def _listener(port: int) -> socket.socket:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((LOOPBACK, port))
+    s.listen(128)
+    s.setblocking(False)
+    return s
+
+
+def _new_socket() -> socket.socket:
+    s = socket.socket()
+    s.setblocking(False)
+    return s
+
+
+class Namespace:
+    """A member's network namespace, as one thread of this process that lives in it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=os.path.basename(path), initializer=_setns,
+                                        initargs=(path,))
+
+    def call(self, fn: Any, *args: Any) -> Future[Any]:
+        return self._pool.submit(fn, *args)
+
+
+async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                  up: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
+    await asyncio.gather(pipe(reader, up[1]), pipe(up[0], writer))
+
+
+async def _outward(ns: Namespace, port: int, listener: socket.socket) -> asyncio.Server:
+    """Host ``127.0.0.1:port`` -> ``127.0.0.1:port`` inside ``ns``."""
+    loop = asyncio.get_running_loop()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        s = await asyncio.wrap_future(ns.call(_new_socket))
+        try:
+            await loop.sock_connect(s, (LOOPBACK, port))
+            up = await asyncio.open_connection(sock=s)
+        except OSError:
+            s.close()
+            writer.close()
+            return
+        await _splice(reader, writer, up)
+
+    return await asyncio.start_server(handle, sock=listener)
+
+
+async def _inward(port: int, listener: socket.socket) -> asyncio.Server:
+    """``127.0.0.1:port`` inside a namespace (``listener`` was made there) -> the host's."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up = await asyncio.open_connection(LOOPBACK, port)
+        except OSError:
+            writer.close()
+            return
+        await _splice(reader, writer, up)
+
+    return await asyncio.start_server(handle, sock=listener)
+
+
+def parse_targets(words: list[str]) -> list[tuple[str, int]]:
+    """``["/run/netns/x=8400"]`` -> ``[("/run/netns/x", 8400)]``.
+
+    >>> parse_targets(["/run/netns/dockerlab-classroom-learner1=8400"])
+    [('/run/netns/dockerlab-classroom-learner1', 8400)]
+    """
+    out = []
+    for w in words:
+        path, _, port = w.rpartition("=")
+        if not path.startswith("/run/netns/") or not port.isdigit():
+            raise SystemExit(f"not a namespace and port: {w!r}")
+        out.append((path, int(port)))
+    return out
+
+
+def _drop_to(user: str) -> None:
+    pw = pwd.getpwnam(user)
+    os.setgroups([])
+    os.setgid(pw.pw_gid)
+    os.setuid(pw.pw_uid)  # glibc applies it to every thread of the process
+    if os.getuid() != pw.pw_uid or os.geteuid() != pw.pw_uid:
+        raise SystemExit("could not drop to the hub account")
+
+
+async def _serve(targets: list[tuple[str, int]], inward: list[int], user: str) -> None:
+    servers = []
+    spaces = [Namespace(path) for path, _ in targets]
+    host_listeners = [_listener(port) for _, port in targets]
+    inner = [[ns.call(_listener, p).result() for p in inward] for ns in spaces]  # raises if setns failed
+    for ns in spaces:  # every thread exists (and is in its namespace) before the privileges go
+        ns.call(lambda: None).result()
+    _drop_to(user)
+    for ns, (_, port), listener, socks in zip(spaces, targets, host_listeners, inner):
+        servers.append(await _outward(ns, port, listener))
+        for p, s in zip(inward, socks):
+            servers.append(await _inward(p, s))
+    print(f"relaying {len(targets)} namespaces (inward {', '.join(map(str, inward))}) as {user}", flush=True)
+    await asyncio.gather(*(s.serve_forever() for s in servers))
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="labctl.classroom_relay")
+    ap.add_argument("--user", required=True)
+    ap.add_argument("--inward", type=int, action="append", default=[])
+    ap.add_argument("targets", nargs="*")
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("the classroom relay is started by root (it enters the members' namespaces, then drops)")
+    asyncio.run(_serve(parse_targets(args.targets), args.inward, args.user))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
