@@ -61,6 +61,18 @@ def test_labs_are_sources_outside_what_nbgrader_releases(tmp_path: Path) -> None
     assert any("task3-serve" in d and "nbgrader differs" in d for d in authoring.drift(lab))
 
 
+def test_saving_a_lab_in_jupyterlab_keeps_its_source(tmp_path: Path) -> None:
+    """What jupytext does on save (labs/jupytext.toml): the .md comes out as it is, nbgrader's
+    metadata and all, so an instructor's save changes only what they edited."""
+    shutil.copytree(REPO / "labs", tmp_path / "labs", ignore=shutil.ignore_patterns("grading", "locale"))
+    for lab in authoring.labs(tmp_path / "labs"):
+        before = lab.source.read_text(encoding="utf-8")
+        os.utime(lab.notebook)  # the notebook was saved last
+        subprocess.run([str(Path(sys.executable).parent / "jupytext"), "--sync", str(lab.notebook)],
+                       check=True, capture_output=True, timeout=120)
+        assert lab.source.read_text(encoding="utf-8") == before, lab.number
+
+
 def test_an_inserted_cell_renumbers_only_its_own_section() -> None:
     ch = authoring.chapters(REPO / "notebooks", ["06"])[0]
     nb = authoring.read_source(ch)
