@@ -68,17 +68,26 @@ class Lab:
         """Pull ``ref`` (``nginx``, ``nginx:1.22``, ``name@sha256:...``) and say what arrived.
 
         ``progress``: a listener called with the live :class:`PullProgress` (throttled), ``True``/``None``
-        for the notebook's live view when the extension is loaded, ``False`` for none.
+        for the notebook's live view when the extension is loaded, ``False`` for none. The live view
+        closes once the pull is done (or failed): display the returned result to see what arrived.
         """
         r = parse(ref)
-        repo = r.repository
-        tag = r.digest or r.tag or "latest"
         listener: Callable[[PullProgress], None] | None = None
         if callable(progress):
             listener = progress
         elif progress is not False and default_pull_listener[0] is not None:
             listener = default_pull_listener[0](ref)
         state = PullProgress(ref=ref)
+        try:
+            return self._pull(r, state, listener)
+        except BaseException:
+            if listener is not None and not state.done:  # a live view closes; the error says why
+                state.done, state.error = True, state.error or "failed"
+                listener(state)
+            raise
+
+    def _pull(self, r: Reference, state: PullProgress, listener: Callable[[PullProgress], None] | None) -> PullResult:
+        ref, repo, tag = state.ref, r.repository, r.digest or r.tag or "latest"
         try:
             with self._errors(ref=ref):
                 stream = self.api.pull(repo, tag=tag, stream=True, decode=True)

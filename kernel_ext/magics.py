@@ -79,7 +79,8 @@ class DockerLabMagics(Magics):  # type: ignore[misc]
     def docker(self, line: str) -> Any:
         """Run the docker CLI against the lab engine: ``%docker image ls -f dangling=true``.
 
-        ``%docker pull REF`` shows the live per-layer progress view instead of the CLI's text.
+        ``%docker pull REF`` shows the live per-layer progress view instead of the CLI's text, then
+        what arrived (the result object: ``lab.pull(REF)`` returns it).
         Shell syntax ``$(...)`` is expanded by a shell, as the book's examples need. ``{name}``
         (a plain Python variable in single braces) is replaced by its value; Go templates such as
         ``{{.ID}}`` reach docker intact.
@@ -95,7 +96,12 @@ class DockerLabMagics(Magics):  # type: ignore[misc]
             except ValueError as e:
                 raise UsageError(str(e)) from e
         if args and args[0] == "pull" and len(args) == 2 and not args[1].startswith("-"):
-            return _guard(lambda: _get_lab().pull(args[1]))
+            from IPython.display import display
+
+            # Displayed rather than returned: several pulls in one cell each show their log, once
+            # (the live view closes itself); `lab.pull(ref)` returns the same result object.
+            display(_guard(lambda: _get_lab().pull(args[1])))
+            return None
         if args[0] == "__shell__":
             m = _LABELLED_RE.match(line)
             if m:  # the label goes right after the subcommand; the rest keeps its shell syntax

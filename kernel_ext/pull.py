@@ -12,7 +12,8 @@ The two image stores differ:
   at all. :meth:`PullProgress.add_manifest` fills in sizes and present layers from the manifest.
 
 Listeners are called at most every ``interval`` seconds (and once at the end), so a slow view never
-slows the pull.
+slows the pull. Once ``done`` is set (also when the pull failed), a live view can close: whoever
+wanted the result shows it, so a notebook shows the pull's log once and keeps no widget.
 """
 
 from __future__ import annotations

@@ -188,3 +188,22 @@ def test_dot_missing_names_the_fix(lab, monkeypatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(ToolMissing, match="graphviz"):
         g.svg()
+
+
+def test_throwaway_engine_refuses_a_malformed_daemon_json_then_starts(lab, tmp_path) -> None:
+    """Chapter 5: the lab's dockerd, started for real with the learner's file, stops at the trailing
+    comma; fixed, the same file starts an engine. Nothing of either engine is left afterwards."""
+    import glob
+
+    from kernel_ext.throwaway import start_engine
+
+    f = tmp_path / "daemon.json"
+    f.write_text('{\n  "registry-mirrors": [\n    "http://127.0.0.1:5000",\n  ]\n}\n')
+    before = set(glob.glob("/tmp/dl-*"))
+    refused = start_engine(f, lab)
+    assert not refused and "unable to configure the Docker daemon" in refused.reason and "']'" in refused.reason
+    f.write_text('{"registry-mirrors": ["http://127.0.0.1:5000"]}\n')
+    started = start_engine(f, lab)
+    assert started, started.reason
+    assert set(glob.glob("/tmp/dl-*")) == before  # both engines deleted, with their data
+    assert not start_engine(tmp_path / "nothing.json", lab)

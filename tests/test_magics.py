@@ -22,10 +22,27 @@ def test_docker_magic_runs_the_real_cli(ip, capsys, state) -> None:
     assert capsys.readouterr().out.strip()[:2].isdigit()
 
 
-def test_docker_pull_magic_returns_a_pull_result(ip) -> None:
+def test_docker_pull_magic_shows_its_log_once_and_leaves_no_widget(ip, monkeypatch) -> None:
+    """The live view closes when the pull is over and leaves an empty output in its place; the
+    result follows as static HTML, and the magic returns nothing (no second copy of the log)."""
     from kernel_ext import PullResult
 
-    assert isinstance(ip.run_line_magic("docker", "pull hello-world"), PullResult)
+    published: list[dict] = []
+    monkeypatch.setattr(ip.display_pub, "publish",
+                        lambda data, metadata=None, source=None, *, transient=None, update=False, **kw:
+                        published.append({"data": data, "id": (transient or {}).get("display_id"), "update": update}))
+    displayed: list[object] = []
+    real_format = ip.display_formatter.format
+    monkeypatch.setattr(ip.display_formatter, "format",
+                        lambda obj, *a, **kw: (displayed.append(obj), real_format(obj, *a, **kw))[1])
+    assert ip.run_line_magic("docker", "pull hello-world") is None
+    widget = "application/vnd.jupyter.widget-view+json"
+    live = [p for p in published if widget in p["data"]]
+    assert len(live) == 1 and live[0]["id"] and live[0]["data"]["text/plain"] == ""
+    assert [p["data"] for p in published if p["update"] and p["id"] == live[0]["id"]][-1] == {"text/plain": ""}
+    logs = [p["data"]["text/plain"] for p in published if not p["update"] and "Digest: sha256:" in p["data"].get("text/plain", "")]
+    assert len(logs) == 1 and "dockerlab-pull" in published[-1]["data"]["text/html"]
+    assert any(isinstance(obj, PullResult) for obj in displayed)
 
 
 def test_layers_diff_docker_history_and_errors(ip, unique, lab, capsys) -> None:

@@ -1,4 +1,8 @@
-"""The pull's live view (one progress bar per layer, then a CLI-like log) and its static HTML."""
+"""The pull's live view (one progress bar per layer, then a CLI-like log) and its static HTML.
+
+The live view lasts as long as the pull: then it closes and leaves an empty output, and the result
+(``%docker pull`` displays it; ``lab.pull`` returns it) shows the log once, as static HTML that a
+saved notebook renders without a kernel."""
 
 from __future__ import annotations
 
@@ -60,9 +64,12 @@ class PullView:
         self.bar_box = w.VBox([])
         self.log = w.HTML("")
         self.box = _QuietVBox([self.title, self.bar_box, self.log], ref=ref)
+        self.handle: Any = None  # the display to replace when the pull is over (live_pull_view's)
 
     def update(self, progress: PullProgress) -> None:
         w = self._w
+        if self.box.done:  # closed: later calls (the manifest's sizes) have nothing to show
+            return
         added = False
         for lid, layer in progress.layers.items():
             bar = self.bars.get(lid)
@@ -83,6 +90,16 @@ class PullView:
             self.title.value = f"<b>{esc(progress.status or progress.ref)}</b>"
             self.box.done = True
             self.box.layers = len(progress.layers)
+            self.close()
+
+    def close(self) -> None:
+        """Give the live view's place up once the pull is over: its output becomes an empty text
+        (the result, displayed by whoever pulled, carries the log), and the widgets close, so a
+        saved notebook keeps no widget that shows "disconnected" until the kernel runs again."""
+        if self.handle is not None:
+            self.handle.update({"text/plain": ""}, raw=True)
+            self.handle = None
+            self.box.close_all_children()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.box._repr_mimebundle_(**kwargs)
@@ -104,6 +121,23 @@ def _quiet_vbox_class() -> Any:
         def __repr__(self) -> str:
             return f"<{t('pull.title', ref=self.ref)}>"
 
+        def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+            # Its text is empty, as is the output it leaves once closed (PullView.close): a notebook
+            # test that compares a fresh run with the saved one sees the same text either way.
+            bundle = super()._repr_mimebundle_(**kwargs)
+            if bundle:
+                bundle["text/plain"] = ""
+            return bundle
+
+        def close_all_children(self) -> None:
+            for box in self.children[1].children:
+                for child in box.children:
+                    child.close()
+                box.close()
+            for child in self.children:
+                child.close()
+            self.close()
+
     return QuietVBox
 
 
@@ -116,5 +150,5 @@ def live_pull_view(ref: str) -> Any:
     from IPython.display import display
 
     view = PullView(ref)
-    display(view.box)
+    view.handle = display(view.box, display_id=True)
     return view.update

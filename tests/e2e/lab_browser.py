@@ -98,7 +98,10 @@ _CELLS_JS = """(sel) => [...document.querySelectorAll(sel + ' .jp-Cell')].map((c
     mimes: outs.map(o => o.getAttribute('data-mime-type')),
     stderr: outs.filter(o => o.getAttribute('data-mime-type') === 'application/vnd.jupyter.stderr').map(txt),
     plain: outs.filter(o => o.getAttribute('data-mime-type') === 'text/plain').map(txt),
+    texts: outs.map(txt),
     widgets: c.querySelectorAll('.jp-OutputArea-output .jupyter-widgets').length,
+    disconnected: c.querySelectorAll('.jupyter-widgets-disconnected').length,
+    pullViews: c.querySelectorAll('.dockerlab-pull').length,
     widgetErrors: [...c.querySelectorAll('.jp-OutputArea-output')].map(txt)
         .filter(t => /Error displaying widget|Loading widget|model not found/i.test(t)),
     bars: [...c.querySelectorAll('.jupyter-widgets .progress-bar')].map(b => ({width: b.style.width, cls: b.className})),
