@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .checks import registry_address
+from .engine import registry_address
 from .tasks import NAMESPACE
 
 __all__ = ["prepare_lab1", "prepare_lab2", "prepare_lab3", "prepare_lab4"]
