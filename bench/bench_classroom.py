@@ -45,6 +45,31 @@ def pss_mib(name: str) -> float:
     return sum(proc.memory_kib(p)[1] for p in account_pids(uid)) / 1024
 
 
+def _label(pid: int) -> str:
+    """What a process is, for the memory breakdown: a Python module or script, else the program."""
+    try:
+        argv = [a.decode(errors="replace") for a in proc.cmdline(pid)]
+    except OSError:
+        return "?"
+    if not argv:
+        return "?"
+    if "python" in Path(argv[0]).name:
+        if "-m" in argv:
+            return argv[argv.index("-m") + 1]
+        return Path(argv[1]).name if len(argv) > 1 else "python"
+    return Path(argv[0]).name
+
+
+def pss_breakdown(names: list[str]) -> dict[str, float]:
+    """Mean PSS (MiB) per learner of each kind of process."""
+    total: dict[str, float] = {}
+    for name in names:
+        for pid in account_pids(pwd.getpwnam(name).pw_uid):
+            label = _label(pid)
+            total[label] = total.get(label, 0.0) + proc.memory_kib(pid)[1] / 1024
+    return {k: round(v / len(names), 1) for k, v in sorted(total.items(), key=lambda kv: -kv[1])}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--learners", type=int, default=10)
@@ -80,6 +105,9 @@ def main() -> int:
             m.run(k, "%docker pull -q busybox:1.35", timeout=300)
         time.sleep(5)
         idle = {m.name: pss_mib(m.name) for m in members}
+        idle_parts = pss_breakdown([m.name for m in members])
+        relay = [pid for pid in account_pids(pwd.getpwnam(classroom.HUB).pw_uid) if _label(pid) == "labctl.classroom_relay"]
+        relay_mib = sum(proc.memory_kib(pid)[1] for pid in relay) / 1024  # one for the whole class
 
         def cells(m: Member) -> dict[str, list[float]]:
             out: dict[str, list[float]] = {c: [] for c in CELLS}
@@ -112,7 +140,9 @@ def main() -> int:
                       "loaded_p50": round(statistics.median(loaded[c]), 3), "loaded_p95": round(pct(loaded[c], 95), 3),
                       "p95_ratio": round(pct(loaded[c], 95) / pct(reference[c], 95), 2)} for c in CELLS},
         "memory_mib_per_learner": {"idle_mean": round(statistics.mean(idle.values()), 1),
-                                   "active_mean": round(statistics.mean(active_mem.values()), 1)},
+                                   "active_mean": round(statistics.mean(active_mem.values()), 1),
+                                   "idle_by_process": idle_parts,
+                                   "class_relay_total": round(relay_mib, 1)},
     }
     print(json.dumps(report, indent=1, ensure_ascii=False))
     out = Path(__file__).parent / "results" / f"classroom-{report['date']}-{len(members)}.json"

@@ -229,27 +229,23 @@ def _mirror_storage() -> Path:
     return dst
 
 
-SPAWNER = BASE / "bin" / "sudospawner"
+SERVER = BASE / "bin" / "dockerlab-server"  # a member's server: labctl.classroom_server, then JupyterLab
 ENTER = BASE / "bin" / "dockerlab-enter"  # root's gate: the hub's one sudo rule (labctl.classroom_enter)
 RELAY_PID = BASE / "classroom-relay.pid"
 
 
 def _spawner_scripts() -> None:
-    """Root-owned, read-only: sudospawner, and beside it ``sudospawner-singleuser``, which sudospawner
-    runs instead of jupyterhub-singleuser when present: our server with the member's engine; and the
-    gate the hub may run as root (``dockerlab-enter``), which runs either as the member, in their
-    namespace and cgroup."""
+    """Root-owned, read-only: the gate the hub may run as root (``dockerlab-enter``), and the server
+    launcher it has the member's mediator start (``labctl.classroom_mediator``)."""
     from .classroom_enter import script
 
-    SPAWNER.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(SPAWNER.parent, 0o755)
-    SPAWNER.write_text(f"#!{VENV_BIN / 'python'}\nimport sys\nfrom sudospawner.mediator import main\n"
-                       "sys.exit(main())\n")
-    single = SPAWNER.with_name("sudospawner-singleuser")
-    single.write_text(f"#!/bin/sh\nexec {VENV_BIN / 'python'} -m labctl.classroom_server \"$@\"\n")
+    SERVER.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(SERVER.parent, 0o755)
+    SERVER.write_text(f"#!/bin/sh\nexec {VENV_BIN / 'python'} -m labctl.classroom_server \"$@\"\n")
     ENTER.write_text(script())
-    (SPAWNER.parent / "dockerlab-progress").unlink(missing_ok=True)  # before the gate, sudo -u MEMBER ran it
-    for f in (SPAWNER, single, ENTER):
+    for old in ("dockerlab-progress", "sudospawner", "sudospawner-singleuser"):  # the launchers before the gate
+        (SERVER.parent / old).unlink(missing_ok=True)
+    for f in (SERVER, ENTER):
         os.chown(f, 0, 0)
         os.chmod(f, 0o755)
 
@@ -304,7 +300,7 @@ c.ClassroomAuthenticator.password_file = {str(PASSWORDS)!r}
 c.Authenticator.allowed_users = set({members!r})
 c.Authenticator.admin_users = {{{cfg.instructor!r}}}
 c.JupyterHub.spawner_class = "labctl.classroom_spawner.ClassSpawner"
-c.ClassSpawner.enter_path = {str(ENTER)!r}  # sudo -n ENTER MEMBER spawner: sudospawner as the member, in their namespace
+c.ClassSpawner.enter_path = {str(ENTER)!r}  # sudo -n ENTER MEMBER spawner: the mediator as the member, in their namespace
 c.ClassSpawner.class_config = {str(CONFIG)!r}  # member -> port (the relay's host side)
 c.Spawner.default_url = "/lab/tree/notebooks/00-index.ipynb"
 c.Spawner.http_timeout = 120

@@ -1,7 +1,7 @@
 """Root's one gate into a class member's server: the hub account may run this as root through sudo
 (one rule, this program only), and it refuses anything but a class member and one of two actions.
 
-    dockerlab-enter MEMBER spawner [--logging=LEVEL]   # sudospawner's mediator (spawn or signal the server)
+    dockerlab-enter MEMBER spawner [--logging=LEVEL]   # the mediator (spawn or signal the server)
     dockerlab-enter MEMBER progress                    # labctl.progress: which exercises pass on their engine
 
 What it does for an accepted member: moves itself into the member's cgroup (``cgroups.enter``: the
@@ -19,9 +19,10 @@ import os
 import pwd
 import re
 import sys
+from pathlib import Path
 
 from . import cgroups
-from .classroom import BASE, COMMENT, GROUP, HUB, SPAWNER, VENV_BIN, ClassConfig, tag
+from .classroom import BASE, COMMENT, GROUP, HUB, SERVER, VENV_BIN, ClassConfig, tag
 from .classroom_netns import netns_path
 from .proc import LabFailure
 
@@ -66,7 +67,8 @@ def command(argv: list[str]) -> tuple[pwd.struct_passwd, list[str]]:
         bad = [a for a in rest if a not in {f"--logging={level}" for level in LEVELS}]
         if bad:
             raise Refused(f"argument not allowed: {bad[0]!r}")
-        program = [str(SPAWNER), *rest]
+        mediator = Path(__file__).with_name("classroom_mediator.py")  # standard library only: -S
+        program = [str(VENV_BIN / "python"), "-I", "-S", str(mediator), str(SERVER), *rest]
     else:
         if rest:
             raise Refused("progress takes no arguments")

@@ -86,7 +86,7 @@ def test_the_hubs_one_way_in_refuses_anyone_but_a_class_member(cls) -> None:  # 
         assert "{" not in r.stdout, (args, r.stdout)
     # the rule allows nothing else: not another program as root, not a member's account directly
     for argv in (["sudo", "-n", "/bin/sh", "-c", "id"], ["sudo", "-n", "-u", A, "/bin/true"],
-                 ["sudo", "-n", "-u", A, gate, A, "progress"], ["sudo", "-n", str(classroom.SPAWNER)]):
+                 ["sudo", "-n", "-u", A, gate, A, "progress"], ["sudo", "-n", str(classroom.SERVER)]):
         r = _as_hub(*argv)
         assert r.returncode != 0, (argv, r.stdout)
     # run by an ordinary account without sudo, the gate does nothing
