@@ -56,7 +56,8 @@ def _label(pid: int) -> str:
     if "python" in Path(argv[0]).name:
         if "-m" in argv:
             return argv[argv.index("-m") + 1]
-        return Path(argv[1]).name if len(argv) > 1 else "python"
+        script = [a for a in argv[1:] if not a.startswith("-")]
+        return Path(script[0]).name if script else "python"
     return Path(argv[0]).name
 
 
