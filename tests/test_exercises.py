@@ -96,7 +96,11 @@ def test_every_check_fails_as_given_and_passes_with_the_reference_answer(state, 
     assert len(exs) >= 3, f"chapter {number} has {len(exs)} exercises"
     env = {**os.environ, **KernelSpecManager().get_kernel_spec(authoring.KERNEL["name"]).env}
     before = _engine_objects(client)
-    nb = new_notebook(cells=[*setup, *(c for e in exs for c in (e.work, e.check))])
+    nb = new_notebook()
+    # The cells themselves (new_notebook would copy them): a pull's live view updates its own output
+    # in place (update_display_data), which nbclient finds by the cell's index in nb.cells.
+    nb.cells = [*setup, *(c for e in exs for c in (e.work, e.check))]
+    at = {id(c): i for i, c in enumerate(nb.cells)}
     nb.metadata["kernelspec"] = {"name": authoring.KERNEL["name"], "display_name": "Docker Lab (Python 3)",
                                  "language": "python"}
     work = tempfile.mkdtemp(prefix="dockerlab-ex-")
@@ -105,22 +109,21 @@ def test_every_check_fails_as_given_and_passes_with_the_reference_answer(state, 
     failed, passed = [], []
     try:
         with kc.setup_kernel():
-            for i, cell in enumerate(setup):
-                kc.execute_cell(cell, i)
+            for cell in setup:
+                kc.execute_cell(cell, at[id(cell)])
                 assert not [o for o in cell.outputs if o.output_type == "error"], (cell.id, cell.outputs)
-            n = len(setup)
             for e in exs:  # as the learner gets them
-                kc.execute_cell(e.work, n)
-                kc.execute_cell(e.check, n + 1)
+                kc.execute_cell(e.work, at[id(e.work)])
+                kc.execute_cell(e.check, at[id(e.check)])
                 failed.append((e.heading, verdict(e.check)))
             for e in exs:  # with the reference answers, in order
                 if e.language == "bash":
                     terminal(e.solution, env)
                 else:
                     e.work.source = e.solution
-                    kc.execute_cell(e.work, n)
+                    kc.execute_cell(e.work, at[id(e.work)])
                     assert not [o for o in e.work.outputs if o.output_type == "error"], (e.heading, e.work.outputs)
-                kc.execute_cell(e.check, n + 1)
+                kc.execute_cell(e.check, at[id(e.check)])
                 passed.append((e.heading, verdict(e.check)))
     finally:
         _restore(client, before)
