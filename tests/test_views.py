@@ -48,3 +48,24 @@ def test_results_degrade_to_text_and_static_html(lab, unique) -> None:
     for obj in (lab.images(), lab.history("busybox"), lab.disk_usage()):
         bundle = obj._repr_mimebundle_()
         assert bundle["text/plain"] and bundle["text/html"]
+
+
+def test_vm_compare_live_view_closes_into_an_empty_output(monkeypatch) -> None:
+    """Chapter 2: the comparison's live view gives its place up when the run is over (the result shows
+    the table), so the saved chapter keeps no widget showing "disconnected"."""
+    from IPython.testing.globalipapp import start_ipython
+
+    from kernel_ext.vmcompare import LiveProgress, compare, default_cache_dir, qemu
+
+    shell = start_ipython()
+    published: list[dict] = []
+    monkeypatch.setattr(shell.display_pub, "publish",
+                        lambda data, metadata=None, source=None, *, transient=None, update=False, **kw:
+                        published.append({"data": data, "id": (transient or {}).get("display_id"), "update": update}))
+    monkeypatch.setattr(qemu, "QEMU", "qemu-system-does-not-exist")  # quick: the native side only
+    live = LiveProgress()
+    compare(None, runs=1, density=0, progress=live, cache_dir=default_cache_dir())
+    shown = [p for p in published if "application/vnd.jupyter.widget-view+json" in p["data"]]
+    assert len(shown) == 1 and shown[0]["id"]
+    assert published[-1] == {"data": {"text/plain": ""}, "id": shown[0]["id"], "update": True}
+    assert live.box is None  # the widgets are closed

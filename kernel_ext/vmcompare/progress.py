@@ -40,6 +40,7 @@ class LiveProgress:
         self.lang, self.auto_display = lang, auto_display
         self.last: Progress | None = None
         self._shown = False
+        self._handle: Any = None  # the live display this view made itself (auto_display)
         self.box: Any = None
         try:
             import ipywidgets as w
@@ -58,6 +59,8 @@ class LiveProgress:
         if self._text is not None:
             self._text(p)
             return
+        if self.box is None:  # closed: the comparison is over
+            return
         if self.auto_display and not self._shown:
             self._display()
         self.bar.max = p.total
@@ -65,6 +68,20 @@ class LiveProgress:
         self.bar.bar_style = "success" if p.snapshot.finished else ""
         self.step.value = f"{p.text(self.lang)} · {p.snapshot.elapsed_s:.1f} s"
         self.table.value = render_html(p.snapshot)
+        if p.snapshot.finished and self._handle is not None:
+            self.close()
+
+    def close(self) -> None:
+        """Give the live view's place up (the comparison's result shows the table): its output becomes
+        an empty text and the widgets close, so a saved notebook keeps no widget that shows
+        "disconnected" until the kernel runs again."""
+        if self._handle is not None:
+            self._handle.update({"text/plain": ""}, raw=True)
+            self._handle = None
+        if self.box is not None:
+            for widget in (self.title, self.bar, self.step, self.table, *self.box.children, self.box):
+                widget.close()
+            self.box = None
 
     def _display(self) -> None:
         self._shown = True
@@ -72,7 +89,7 @@ class LiveProgress:
             from IPython.display import display
         except ImportError:
             return
-        display(self)  # type: ignore[no-untyped-call]
+        self._handle = display(self, display_id=True)  # type: ignore[no-untyped-call]
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         self._shown = True
