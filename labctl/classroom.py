@@ -513,6 +513,8 @@ def down(say=print) -> None:  # type: ignore[no-untyped-def]
     reg = _mirror_registry(cfg)
     if proc.stop(reg.pidfile, "docker-registry"):
         say("class mirror stopped")
+    if classroom_netns.stop_relay(RELAY_PID):
+        say("relay stopped")
     from .gradeaccounts import account_pids
 
     for name in [HUB, cfg.instructor, *cfg.learners]:
@@ -528,8 +530,6 @@ def down(say=print) -> None:  # type: ignore[no-untyped-def]
                 pass
         if left:
             say(f"{name}: {len(left)} leftover processes stopped")
-    if classroom_netns.stop_relay(RELAY_PID):
-        say("relay stopped")
     for name in [cfg.instructor, *cfg.learners]:
         classroom_netns.remove(BASE.name, name)
     time.sleep(0.2)
