@@ -194,7 +194,7 @@ class RootlessEngine:
     def forward_pidfile(self) -> Path:
         return self.run / f"{self.name}-forward.pid"
 
-    def forward(self, ports: list[int]) -> bool:
+    def forward(self, ports: list[int], timeout: float = 15) -> bool:
         """Make ``127.0.0.1:PORT`` inside the engine reach the host's ``127.0.0.1:PORT``. True if started now."""
         marker = f"labctl.forward {self.state_dir} {' '.join(map(str, ports))}"
         if proc.running_pid(self.forward_pidfile, marker):
@@ -206,7 +206,7 @@ class RootlessEngine:
         log = self.logs / f"forward-{self.name}.log"
         start = log.stat().st_size if log.exists() else 0
         pid = proc.start(argv, self.forward_pidfile, log, env={"PYTHONPATH": str(REPO)})
-        proc.wait_for(lambda: "forwarding" in log.read_text(errors="replace")[start:], 15,
+        proc.wait_for(lambda: "forwarding" in log.read_text(errors="replace")[start:], timeout,
                       "The registry forwarder inside the engine", log, pid=pid)
         return True
 

@@ -67,6 +67,9 @@ class Context:
     limits: Limits = field(default_factory=Limits)
     hide: tuple[str, ...] = ()
     lang: str = "zh"
+    # seconds for a submission's engine and root's helpers to come up (an emulated CPU needs minutes)
+    engine_timeout: float = 60.0
+    helper_timeout: float = 15.0
 
 
 def _wait_file(path: Path, timeout: float, what: str, log: Path) -> None:
@@ -110,9 +113,10 @@ def _helpers(box: Sandbox, ctx: Context) -> str:
     box.helper("checkd", box.enter_root_net([sys.executable, "-m", "labs.grading.checkd", str(sock),
                                              str(box.control / "verdicts.jsonl")]),
                env={"LAB_HOME": str(state_home), "DOCKERLAB_LANG": ctx.lang})
-    _wait_text(box.control / "relay.log", "relaying", 15, "the mirror's relay")
-    _wait_file(sock, 15, "the check service", box.control / "checkd.log")
-    _wait_text(box.control / "registry.log", "listening on", 15, "lab 4's registry")
+    wait = ctx.helper_timeout
+    _wait_text(box.control / "relay.log", "relaying", wait, "the mirror's relay")
+    _wait_file(sock, wait, "the check service", box.control / "checkd.log")
+    _wait_text(box.control / "registry.log", "listening on", wait, "lab 4's registry")
     return str(sock)
 
 
@@ -167,7 +171,7 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
         job = {"binaries": asdict(ctx.binaries), "mirror": f"127.0.0.1:{ctx.mirror.rpartition(':')[2]}",
                "registry": sandbox_registry(ctx.mirror), "checkd": sock, "assignment": sub.lab, "student": sub.student,
                "cell_timeout": ctx.cell_timeout, "lang": ctx.lang,
-               "engine_args": engine_args(box)}
+               "engine_args": engine_args(box), "engine_timeout": ctx.engine_timeout}
         (box.home / "ctl" / "job.json").write_text(json.dumps(job))
         os.chmod(box.home / "ctl" / "job.json", 0o644)
         env = {"HOME": str(box.user), "USER": account, "LOGNAME": account, "PYTHONPATH": str(REPO),

@@ -52,8 +52,16 @@ def main(argv: list[str]) -> int:
                                 binaries=binaries, mirror=job["mirror"],
                                 insecure=(job["mirror"], job["registry"]), extra_args=job["engine_args"],
                                 systemd=False)  # a grading account has no user manager
-        engine.start()
-        engine.forward([int(job["mirror"].rpartition(":")[2]), int(job["registry"].rpartition(":")[2])])
+        engine.start_timeout = float(job.get("engine_timeout", 60))
+        for attempt in range(5):  # dockerd gives its containerd a fixed 15 s, which a starved CPU can miss
+            try:
+                engine.start()
+                break
+            except Exception:
+                if attempt == 4:
+                    raise
+        engine.forward([int(job["mirror"].rpartition(":")[2]), int(job["registry"].rpartition(":")[2])],
+                       timeout=max(15.0, engine.start_timeout / 4))
         dockerd = int((home / "run" / "grade-dockerd.pid").read_text())
     except Exception as e:  # the grader's fault, not the learner's: "not graded"
         print(f"FAILED the submission's engine did not start: {str(e).splitlines()[0][:300]}", flush=True)
