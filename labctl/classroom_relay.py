@@ -138,13 +138,22 @@ async def _serve(targets: list[tuple[str, int]], inward: list[int], user: str) -
     servers = []
     spaces = [Namespace(path) for path, _ in targets]
     host_listeners = [_listener(port) for _, port in targets]
-    inner = [[ns.call(_listener, p).result() for p in inward] for ns in spaces]  # raises if setns failed
+    inner: list[list[tuple[int, socket.socket]]] = []
+    for ns in spaces:  # a failed setns raises here (the thread pool breaks): nothing is served then
+        socks = []
+        for p in inward:
+            try:
+                socks.append((p, ns.call(_listener, p).result()))
+            except OSError as e:  # the member took the port first (a restart while their server runs)
+                print(f"{ns.path}: 127.0.0.1:{p} is taken inside ({e.strerror}); that member's server cannot "
+                      "reach it until their server stops and the relay restarts", flush=True)
+        inner.append(socks)
     for ns in spaces:  # every thread exists (and is in its namespace) before the privileges go
         ns.call(lambda: None).result()
     _drop_to(user)
     for ns, (_, port), listener, socks in zip(spaces, targets, host_listeners, inner):
         servers.append(await _outward(ns, port, listener))
-        for p, s in zip(inward, socks):
+        for p, s in socks:
             servers.append(await _inward(p, s))
     print(f"relaying {len(targets)} namespaces (inward {', '.join(map(str, inward))}) as {user}", flush=True)
     await asyncio.gather(*(s.serve_forever() for s in servers))
