@@ -11,26 +11,22 @@ cgroup left, every honest neighbour at full marks.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import pwd
 import socket
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from labctl.gradeaccounts import BASE, POOL_MAX, account_pids, pool_names
 from labctl.state import REPO, load_state
-from labs.grading.cli import main
-from labs.grading.sandbox import CGROUP_ROOT, CONTROL, Limits
+from labs.grading.sandbox import CGROUP_ROOT, Limits
+
+from gradingutil import HOSTILE, assert_nothing_left, grade
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
-HOSTILE = Path(__file__).parents[1] / "labs_submissions" / "hostile"
 CELL_TIMEOUT = 30
 SUBMISSION_TIMEOUT = 150
 EXPECTED = {
@@ -101,20 +97,15 @@ def _outputs(course: Path, student: str) -> str:
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    course, out = tmp_path_factory.mktemp("hcourse"), tmp_path_factory.mktemp("hresults")
     st = load_state()
     listener = Listener()
     before = {"code": _grading_code(), "marked": _marked(), "etc": set(os.listdir("/etc")),
               "root": set(os.listdir("/root")),
               "upstream": {r: _digest(st.upstream, f"library/{r}", t) for r, t in (("busybox", "1.35"), ("nginx", "1.22"))},
               "mirror": _digest(st.mirror, "library/busybox", "1.35")}
-    t0 = time.monotonic()
-    rc = main(["--course", str(course), "all", str(HOSTILE), "--jobs", "2", "--cell-timeout", str(CELL_TIMEOUT),
-               "--submission-timeout", str(SUBMISSION_TIMEOUT), "--out", str(out)])
-    took = time.monotonic() - t0
-    report = {(r["student"], r["lab"]): r for r in json.loads((out / "report.json").read_text())}
-    return {"rc": rc, "course": course, "out": out, "took": took, "report": report, "before": before,
-            "listener": listener, "state": st}
+    b = grade(tmp_path_factory.mktemp("hostile"), HOSTILE, "--cell-timeout", str(CELL_TIMEOUT),
+              "--submission-timeout", str(SUBMISSION_TIMEOUT))
+    return {**vars(b), "before": before, "listener": listener, "state": st}
 
 
 def test_batch_completes(batch):
@@ -183,25 +174,15 @@ def test_nothing_to_read(batch):
 def test_limits_held(batch):
     r = batch["report"]["h-resources", "lab1"]
     assert r["peak_memory_mb"] <= Limits().memory_mb + 1
-    assert sum(r["limit_hits"].values()) > 0, "the fork bomb or the memory hog met no limit"
+    assert r["limit_hits"].get("pids", 0) > 0, "the fork bomb met no pids limit"
     assert r["seconds"] < SUBMISSION_TIMEOUT + 60
     assert batch["report"]["h-hang", "lab1"]["seconds"] < SUBMISSION_TIMEOUT + 60
 
 
 def test_nothing_left_behind(batch):
-    assert not list(CGROUP_ROOT.glob("*/dockerlab-grade-*")) and not list(CGROUP_ROOT.glob("dockerlab-grade-*"))
-    mounts = Path("/proc/mounts").read_text()
-    assert str(BASE) not in mounts and str(batch["course"]) not in mounts
-    for name in pool_names(POOL_MAX):
-        try:
-            uid = pwd.getpwnam(name).pw_uid
-        except KeyError:
-            continue
-        assert not account_pids(uid), f"{name} still runs processes"
-        assert not list((BASE / name).iterdir())
+    assert_nothing_left(batch["course"])
     escapees = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p).startswith("dockerlab-escapee")]
     assert not escapees
-    assert not list(CONTROL.glob("*/*"))
     with socket.socket() as s:  # the squatter's 0.0.0.0:8082 never was the host's
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("0.0.0.0", 8082))

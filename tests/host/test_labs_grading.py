@@ -10,35 +10,31 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import pwd
-import time
-from pathlib import Path
 
 import pytest
 
 from labctl.state import load_state
-from labs.grading.cli import main
-from labctl.gradeaccounts import BASE, POOL_MAX, account_pids, pool_names
-from labs.grading.sandbox import CGROUP_ROOT, CONTROL, Limits
+from labs.grading.sandbox import Limits
+
+from gradingutil import SAMPLES, assert_nothing_left, grade, select
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
-SAMPLES = Path(__file__).parents[1] / "labs_submissions" / "submitted"
 CELL_TIMEOUT = 30
+# Graded elsewhere instead: in test_grading_hostile.py's batch (the same notebooks, or the same
+# attacks) alice's lab 1 and lab 3, and eve's lab 1 (fork bomb, disk filler, hang: h-resources and
+# h-hang there); alice's lab 4 in tests/vm's cgroup-v2 VM (and its solution by nbval in the suite).
+ELSEWHERE = {("alice", "lab1"), ("alice", "lab3"), ("eve", "lab1"), ("alice", "lab4")}
 
 # (student, lab) -> points per task, in grade-cell order. What each learner did is written in
 # tests/labs_submissions/make_samples.py.
 EXPECTED: dict[tuple[str, str], list[float]] = {
-    ("alice", "lab1"): [3, 3, 4],
     ("alice", "lab2"): [3, 3, 4],
-    ("alice", "lab3"): [3, 3, 4],
-    ("alice", "lab4"): [4, 4, 2],
     ("bob", "lab1"): [3, 0, 0],    # size in bytes, task 3 not done
     ("bob", "lab3"): [3, 3, 0],    # wrong port
     ("carol", "lab2"): [0, 3, 0],  # intermediate instead of dangling; pruned the decoy
     ("carol", "lab4"): [0, 0, 2],  # wrong namespace
     ("dave", "lab1"): [0, 0, 0],   # deleted test, edited locked cell, rebound check, fake ✔
-    ("eve", "lab1"): [3, 3, 0],    # fork bomb, disk filler, hang in task 3
     ("eve", "lab2"): [3, 3, 0],    # removed every image in task 3
 }
 NOT_GRADED = {("frank", "lab1"), ("frank", "lab2"), ("grace", "lab3")}
@@ -58,15 +54,10 @@ def _lab_engine_objects() -> set[str]:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    course, out = tmp_path_factory.mktemp("course"), tmp_path_factory.mktemp("results")
+    tmp = tmp_path_factory.mktemp("samples")
     before = _lab_engine_objects()
-    t0 = time.monotonic()
-    rc = main(["--course", str(course), "all", str(SAMPLES), "--jobs", "2",
-               "--cell-timeout", str(CELL_TIMEOUT), "--out", str(out)])
-    took = time.monotonic() - t0
-    report = json.loads((out / "report.json").read_text())
-    return {"rc": rc, "course": course, "out": out, "took": took, "before": before,
-            "report": {(r["student"], r["lab"]): r for r in report}, "rows": report}
+    batch = grade(tmp, select(SAMPLES, tmp / "submitted", ELSEWHERE), "--cell-timeout", str(CELL_TIMEOUT))
+    return {**vars(batch), "before": before}
 
 
 def test_grading_completes(graded):
@@ -109,11 +100,9 @@ def test_failed_tasks_say_why(graded):
             assert why, (s, lab, task)
 
 
-def test_hostile_submission_is_contained(graded):
-    eve = graded["report"]["eve", "lab1"]
-    assert eve["limit_hits"].get("pids", 0) > 0, "the fork bomb met the containers' pids limit"
-    assert eve["peak_memory_mb"] <= Limits().memory_mb
-    assert eve["seconds"] < CELL_TIMEOUT * 4
+def test_peak_memory_is_reported_within_the_limit(graded):
+    for who in EXPECTED:
+        assert 0 < graded["report"][who]["peak_memory_mb"] <= Limits().memory_mb, who
 
 
 def test_tampering_is_flagged_for_a_human(graded):
@@ -144,17 +133,7 @@ def test_submissions_ran_two_at_a_time(graded):
 
 
 def test_nothing_left_behind(graded):
-    assert not list(CGROUP_ROOT.glob("*/dockerlab-grade-*")) and not list(CGROUP_ROOT.glob("dockerlab-grade-*"))
-    mounts = Path("/proc/mounts").read_text()
-    assert str(graded["course"]) not in mounts and str(BASE) not in mounts
-    for name in pool_names(POOL_MAX):
-        try:
-            uid = pwd.getpwnam(name).pw_uid
-        except KeyError:
-            continue
-        assert not account_pids(uid), f"{name} still runs processes"
-        assert not list((BASE / name).iterdir()), f"{name}'s home was not wiped"
-    assert not [p for p in CONTROL.glob("*/*")], "the grader's helpers left files"
+    assert_nothing_left(graded["course"])
     assert _lab_engine_objects() <= graded["before"], "grading touched the lab engine"
 
 
