@@ -15,7 +15,7 @@ from pathlib import Path
 from . import proc
 from .state import REPO, LabPaths, State
 
-__all__ = ["KERNEL_NAME", "copy_course", "install_kernel", "jupyter_env", "jupyter_pid", "kernel_env",
+__all__ = ["KERNEL_NAME", "copy_course", "copy_labs", "install_kernel", "jupyter_env", "jupyter_pid", "kernel_env",
            "start_jupyter", "stop_jupyter"]
 
 KERNEL_NAME = "dockerlab"
@@ -111,6 +111,26 @@ def copy_course(p: LabPaths) -> Path:
     return p.course
 
 
+def copy_labs(p: LabPaths) -> list[Path]:
+    """The graded labs' student versions (nbgrader's: solutions and hidden tests removed) next to the
+    chapters, so each chapter's closing link to its lab opens for a self-paced learner too. Made once
+    (``./lab grade generate`` makes the same) and copied once: the learner's work is never overwritten.
+    A classroom's learners get the instructor's release instead (``classroom_server``)."""
+    from labs.grading.course import LABS, Course  # the grading package, only when the lab starts
+
+    dest = {lab: p.course / "labs" / lab / f"{lab}.ipynb" for lab in LABS}
+    missing = [lab for lab, nb in dest.items() if not nb.exists()]
+    if not missing:
+        return []
+    course = Course.default()
+    if not all(course.release(lab).exists() for lab in missing):
+        course.generate()
+    for lab in missing:
+        dest[lab].parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(course.release(lab), dest[lab])
+    return [dest[lab] for lab in missing]
+
+
 def _pidfile(p: LabPaths) -> Path:
     return p.run / "jupyter.pid"
 
@@ -141,6 +161,11 @@ def start_jupyter(state: State, p: LabPaths, port: int = 8888, ip: str = "127.0.
     port = proc.free_port(port)
     token = _write_token(p)
     root = copy_course(p)
+    try:
+        copy_labs(p)
+    except (OSError, RuntimeError) as e:  # the chapters still open; only the labs' links would not
+        print(f"lab: the graded labs were not copied next to the chapters ({e}); "
+              "'./lab grade generate' shows why", file=sys.stderr)
     exe = shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) or "jupyter-lab"
     argv = [exe, "--no-browser", f"--ip={ip}", f"--port={port}", "--port-retries=0",
             f"--ServerApp.root_dir={root}", f"--LabApp.default_url=/lab/tree/{INDEX}",

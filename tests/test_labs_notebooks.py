@@ -36,9 +36,43 @@ def sources() -> dict[str, nbformat.NotebookNode]:
 
 
 @pytest.fixture(scope="module")
-def released(tmp_path_factory: pytest.TempPathFactory) -> dict[str, nbformat.NotebookNode]:
-    course = Course(tmp_path_factory.mktemp("course"))
-    return {p.parent.name: nbformat.read(p, as_version=4) for p in course.generate()}
+def lab_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lab home whose course directory has the student versions (nbgrader generate, once)."""
+    home = tmp_path_factory.mktemp("home")
+    Course(home / "grading").generate()
+    return home
+
+
+@pytest.fixture(scope="module")
+def released(lab_home: Path) -> dict[str, nbformat.NotebookNode]:
+    course = Course(lab_home / "grading")
+    return {lab: nbformat.read(course.release(lab), as_version=4) for lab in LABS}
+
+
+def test_self_paced_learner_gets_the_student_versions_once(lab_home, monkeypatch):
+    """./lab up puts the labs next to the chapters (their closing links point there); a learner's
+    edit survives the next start."""
+    from labctl import jupyter
+    from labctl.state import paths
+
+    monkeypatch.setenv("LAB_HOME", str(lab_home))
+    p = paths()
+    copied = jupyter.copy_labs(p)
+    assert [c.relative_to(p.course).as_posix() for c in copied] == [f"labs/{lab}/{lab}.ipynb" for lab in LABS]
+    for lab in LABS:
+        assert (p.course / "labs" / lab / f"{lab}.ipynb").read_bytes() == Course(lab_home / "grading").release(lab).read_bytes()
+    mine = p.course / "labs" / "lab1" / "lab1.ipynb"
+    nb = nbformat.read(mine, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("my_answer = 42"))
+    nbformat.write(nb, mine)
+    assert jupyter.copy_labs(p) == []
+    assert "my_answer = 42" in mine.read_text()
+    links = {(chapter.name, link)
+             for chapter in sorted(Path(__file__).parents[1].glob("notebooks/0[1-6]-*.ipynb"))
+             for link in re.findall(r"\(\.\./(labs/lab\d/lab\d\.ipynb)\)", chapter.read_text())}
+    assert {link for _, link in links} == {f"labs/{lab}/{lab}.ipynb" for lab in LABS}, links
+    for chapter, link in links:  # the chapters sit in course/notebooks/
+        assert (p.course / link).exists(), f"{chapter} links to {link}, which a learner does not have"
 
 
 @pytest.mark.parametrize("lab", LABS)
