@@ -194,16 +194,17 @@ def start_jupyter(state: State, p: LabPaths, port: int = 8888, ip: str = "127.0.
 
 
 def author_command(state: State, p: LabPaths, port: int = 8890) -> tuple[list[str], str]:
-    """JupyterLab for an instructor on the clone's ``notebooks/`` (jupytext pairs each notebook
-    with ``src/<name>.md``, see notebooks/jupytext.toml): the command line and the URL."""
+    """JupyterLab for an instructor on the clone (chapters in ``notebooks/``, graded labs in
+    ``labs/source/``; jupytext pairs each with its MyST source, see the ``jupytext.toml`` files and
+    AUTHORING.md): the command line and the URL, which opens the index chapter."""
     port = proc.free_port(port)
     token = _write_token(p)
     install_kernel(state, p)
     exe = shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) or "jupyter-lab"
     argv = [exe, "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
-            f"--ServerApp.root_dir={REPO / 'notebooks'}", "--ServerApp.open_browser=False",
+            f"--ServerApp.root_dir={REPO}", "--ServerApp.open_browser=False",
             f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}"]
-    return argv, f"http://127.0.0.1:{port}/lab/tree/00-index.ipynb?token={token}"
+    return argv, f"http://127.0.0.1:{port}/lab/tree/{INDEX}?token={token}"
 
 
 def stop_jupyter(p: LabPaths) -> bool:
