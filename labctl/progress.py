@@ -99,8 +99,8 @@ def evaluate(only: list[str] | None = None) -> dict[str, dict[str, str]]:
 def classroom_state() -> str:
     """In a classroom (root's gate runs this as the member, in their namespace): where the member's
     engine and registries are, from what root and the classroom made — the member's passwd entry, the
-    class's root-owned configuration, the server's fixed layout — never from the member's own
-    ``state.json``, which they can edit. Written to a private lab home of this run, which kernel_ext reads."""
+    class's root-owned configuration, the server's fixed layout — never from the member's own lab
+    state file, which they can edit. Written to a private lab home of this run, which kernel_ext reads."""
     import os
     import pwd
     import tempfile
