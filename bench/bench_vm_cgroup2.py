@@ -1,5 +1,6 @@
-"""Times of the cgroup v2 VM check (tests/vm): the base disk's build (cold), the boot, the one-time step,
-the engine's start and first container, all under qemu TCG. Root only, like the test.
+"""Times of the cgroup v2 VM check (tests/vm): the disks' build (cold), the boot, the one-time step,
+the engine's start and first container, and grading lab 4's two submissions, all under qemu TCG.
+Root only, like the test.
 
     .venv/bin/python bench/bench_vm_cgroup2.py          # warm: the cached disk
     .venv/bin/python bench/bench_vm_cgroup2.py --cold   # a fresh cache: mmdebstrap and mke2fs too
@@ -32,7 +33,9 @@ def main() -> int:
             os.environ["XDG_CACHE_HOME"] = tmp
         run = vmimage.run_check()
     keep = ("setup_s", "prewarm_s", "engine_start_s", "engine_start_attempts", "first_run_s", "engine_stop_s",
-            "root_check_s", "limited", "info_cgroup_driver")
+            "root_check_s", "limited", "info_cgroup_driver",
+            "grade_s", "grade_check_s", "seconds_alice_lab4", "seconds_bomber_lab4", "score_alice_lab4",
+            "score_bomber_lab4", "peak_mb_alice_lab4", "peak_mb_bomber_lab4")
     out = {"cold": args.cold, "cores": os.cpu_count(), "load_before": os.getloadavg(),
            "host_s": {k: round(v, 1) for k, v in run.timings.items()},
            "guest": {k: run.results.get(k) for k in keep}, "boot_attempts": run.attempts}

@@ -3,6 +3,9 @@ as init (qemu, TCG), in which root runs the lab's one-time step and the lab's ac
 rootless engine with labctl's own code (tests/vm/guest_check.py). Every assertion reads what the guest
 measured; nothing here talks to a mock.
 
+Then, in the same boot, root grades lab 4 with ``./lab grade autograde`` (two submissions at a time,
+one honest, one fork bomb), and the cgroup v2 knobs of each live sandbox are read while its kernel runs.
+
 Root only (mmdebstrap and the one-time step in the guest need it): root's ``./lab test`` runs it after
 tests/host. Cold, the VM's disk is built first (mmdebstrap, a few minutes; cached by content hash under
 root's ~/.cache/dockerlab/vm-cgroup2); warm, only the project's disk is made again.
@@ -10,10 +13,14 @@ root's ~/.cache/dockerlab/vm-cgroup2); warm, only the project's disk is made aga
 
 from __future__ import annotations
 
+import json
 import os
+import re
 
 import pytest
 import vmimage
+
+from labs.grading.sandbox import Limits
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -83,3 +90,52 @@ def test_stopping_the_engine_leaves_nothing(vm: vmimage.VMRun) -> None:
     r = vm.results
     assert (r["stop_rc"], r["engine_was_running"]) == ("0", "True")
     assert r["units_after_stop"] == "none" and r["left_after_stop"] == "none"
+
+
+# -- ./lab grade in the VM (guest_check.grade_main): lab 4, an honest submission and a fork bomb -------
+def test_grading_runs_on_cgroup_v2(vm: vmimage.VMRun) -> None:
+    r = vm.results
+    assert r.get("grade_rc") == "0", [v for k, v in r.items() if k.startswith("grade_")]
+    assert r["grade_sandboxes"] == "dlgrade1"  # one at a time here (see guest_grade.JOBS), on a pool account
+    assert (r["not_graded_alice_lab4"], r["not_graded_bomber_lab4"]) == ("False", "False"), \
+        (r.get("problem_alice_lab4"), r.get("problem_bomber_lab4"), r.get("grade_engine_log"))
+
+
+def test_the_honest_submission_gets_full_marks(vm: vmimage.VMRun) -> None:
+    r = vm.results
+    assert r["score_alice_lab4"] == "4 4 2", r.get("reasons_alice_lab4")
+    assert r["problem_alice_lab4"] == "none"
+
+
+def test_the_fork_bomb_keeps_what_its_honest_part_earns_and_meets_the_pids_limit(vm: vmimage.VMRun) -> None:
+    r = vm.results
+    assert r["score_bomber_lab4"] == "4 4 0", r.get("reasons_bomber_lab4")  # task 3's answer is the bomb
+    assert json.loads(r["limit_hits_bomber_lab4"]).get("pids", 0) > 0
+    assert json.loads(r["limit_hits_alice_lab4"]).get("pids", 0) == 0  # the honest one never met it
+    assert int(r["sandbox_dlgrade1_pids_peak"]) <= Limits().pids  # pids.current never passed pids.max
+
+
+def test_a_live_sandbox_has_every_v2_limit(vm: vmimage.VMRun) -> None:
+    """Read from /sys/fs/cgroup while the submission's kernel ran inside the sandbox."""
+    r, lim = vm.results, Limits()
+    for acct in r["grade_sandboxes"].split(","):
+        knob = {k.removeprefix(f"sandbox_{acct}_"): v for k, v in r.items() if k.startswith(f"sandbox_{acct}_")}
+        assert knob["memory.max"] == str(lim.memory_mb << 20)
+        assert knob["memory.swap.max"] == "0"
+        assert knob["pids.max"] == str(lim.pids)
+        assert knob["cpu.max"] == f"{int(100_000 * lim.cpus)} 100000"
+        dev, *rest = knob["io.max"].split()
+        bps = lim.io_mbps << 20
+        assert re.fullmatch(r"\d+:\d+", dev) and rest == [f"rbps={bps}", f"wbps={bps}", "riops=max", "wiops=max"]
+        assert set(knob["cgroup.subtree_control"].split()) >= {"memory", "pids", "cpu", "io"}
+        assert knob["ctr/pids.max"] == str(lim.container_pids)
+        # the submission's kernel and its engine run as the account, inside the sandbox's leaf
+        uid = knob["kernel_uid"]
+        assert uid == knob["engine_uid"] == knob["procs_owner"] and uid != "0"
+        assert knob["engine_cgroup"] == f"0::/dockerlab-grade-{acct}/work"
+        assert knob["knobs_owner"] == "0"  # the limits stay root's
+
+
+def test_grading_leaves_nothing_in_the_vm(vm: vmimage.VMRun) -> None:
+    r = vm.results
+    assert (r["grade_left_cgroups"], r["grade_left_mounts"], r["grade_left_procs"]) == ("none", "none", "0")

@@ -28,6 +28,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -40,7 +41,7 @@ from packaging.requirements import Requirement
 from labctl import enginepkgs
 from labctl.state import REPO
 
-__all__ = ["MARK", "VMRun", "base_disk", "cache_dir", "engine_tree", "project_disk", "run_check"]
+__all__ = ["MARK", "VMRun", "base_disk", "cache_dir", "engine_tree", "grading_disk", "project_disk", "run_check"]
 
 MARK = "DLAB-VM"
 SUITE = "bookworm"
@@ -54,6 +55,13 @@ GUEST_DISTS = ("docker",)
 CMDLINE = ("root=/dev/vda rw console=ttyS0 systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all "
            "quiet loglevel=3 systemd.show_status=false panic=-1")
 ENGINE_IN_GUEST = "/opt/dockerlab-engine"
+# The grading run (guest_check.grade_main): a third disk, cached like the base one, holding what
+# ``./lab grade`` needs that the guest has not (a venv with nbgrader, docker-registry, lab 4's images).
+GRADING_IN_GUEST = "/opt/dockerlab-grading"
+GRADING_LAB = "lab4"  # the lab graded in the VM: no container to run, two small images
+GRADING_REPOS = ("library/busybox", "library/hello-world")  # lab 4's images, from the course's registry
+GRADING_SKIP = ("jupyterhub", "sudospawner", "jupyterhub-idle-culler")  # the classroom's, not grading's
+GRADING_VERSION = "2"
 BUILD_VERSION = "1"  # bump when the image's recipe changes in a way the hash below cannot see
 
 BOOT_SCRIPT = f"""#!/bin/sh
@@ -215,6 +223,136 @@ def _dist_files(name: str, seen: set[str]) -> set[Path]:
     return tops
 
 
+def _grading_dists() -> list[importlib.metadata.Distribution]:
+    """The project's own requirements and everything they require (the dev tools and the classroom's
+    hub left out): what nbgrader, the kernel and labctl import while grading."""
+    seen: dict[str, importlib.metadata.Distribution] = {}
+    walked: set[tuple[str, str]] = set()
+
+    def walk(name: str, extras: set[str]) -> None:
+        key = name.lower().replace("_", "-")
+        dist = seen.setdefault(key, importlib.metadata.distribution(name))
+        for extra in {"", *extras}:  # nbconvert asks for bleach[css]: tinycss2 comes with that extra
+            if (key, extra) in walked:
+                continue
+            walked.add((key, extra))
+            for text in dist.requires or []:
+                req = Requirement(text)
+                if req.marker is None and not extra or req.marker is not None and req.marker.evaluate({"extra": extra}):
+                    walk(req.name, set(req.extras))
+
+    for text in importlib.metadata.distribution("dockerlab").requires or []:
+        req = Requirement(text)
+        if req.name.lower() not in GRADING_SKIP and (req.marker is None or req.marker.evaluate({"extra": ""})):
+            walk(req.name, set(req.extras))
+    return [seen[k] for k in sorted(seen)]
+
+
+def _course_registry() -> Path:
+    """The course's upstream registry storage (the tests' lab home, else the learner's)."""
+    from labctl.state import paths
+
+    homes = [paths().home, Path(os.environ.get("LAB_MAIN_HOME") or paths().home)]
+    for home in homes:
+        store = home / "registry" / "upstream" / "docker" / "registry" / "v2"
+        if all((store / "repositories" / r).is_dir() for r in GRADING_REPOS):
+            return store
+    raise RuntimeError("no course registry with lab 4's images (busybox, hello-world): run ./lab up first")
+
+
+def _repo_blobs(store: Path, repo: str) -> set[str]:
+    top = store / "repositories" / repo
+    return {d.name for sub in ("_layers/sha256", "_manifests/revisions/sha256") for d in (top / sub).iterdir()}
+
+
+def grading_disk(cache: Path | None = None, say: Callable[[str], None] = print) -> tuple[Path, float | None]:
+    """The cached grading disk (venv, docker-registry, lab 4's images), built first if missing.
+
+    Returns the image and its build time (None: found in the cache). The venv's files are the host's
+    own (Debian 12's python3.11, like the guest's); scripts' ``#!`` lines point at the guest's path."""
+    cache = cache or cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    dists = _grading_dists()
+    store = _course_registry()
+    blobs = sorted(set().union(*(_repo_blobs(store, r) for r in GRADING_REPOS)))
+    registry = Path("/usr/bin/docker-registry")
+    recipe = {"dists": [(d.metadata["Name"], d.version) for d in dists], "blobs": blobs, "v": GRADING_VERSION,
+              "registry": registry.stat().st_size, "in_guest": GRADING_IN_GUEST}
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    img = cache / f"grading-{key}.img"
+    if img.is_file():
+        return img, None
+    say("building the cgroup v2 VM's grading disk (venv, registry, lab 4's images; once)")
+    t0 = time.monotonic()
+    work = cache / f"build-grading-{key}"
+    shutil.rmtree(work, ignore_errors=True)
+    venv = work / "tree" / "venv"
+    prefix = Path(sys.prefix)
+    python = f"{GRADING_IN_GUEST}/venv/bin/python"
+    for dist in dists:
+        for f in dist.files or []:
+            src = Path(os.path.normpath(dist.locate_file(f)))
+            if not src.is_file() or not src.is_relative_to(prefix):
+                continue
+            dst = venv / src.relative_to(prefix)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+            if dst.parent.name == "bin" and dst.read_bytes()[:2] == b"#!":
+                lines = dst.read_bytes().split(b"\n", 1)
+                if b"python" in lines[0]:
+                    dst.write_bytes(f"#!{python}\n".encode() + (lines[1] if len(lines) > 1 else b""))
+    (venv / "bin").mkdir(parents=True, exist_ok=True)
+    for name in ("python", "python3", "python3.11"):
+        (venv / "bin" / name).symlink_to("/usr/bin/python3")
+    version = ".".join(map(str, sys.version_info[:3]))
+    (venv / "pyvenv.cfg").write_text(f"home = /usr/bin\ninclude-system-site-packages = false\nversion = {version}\n")
+    reg = work / "tree" / "registry" / "docker" / "registry" / "v2"
+    for repo in GRADING_REPOS:
+        shutil.copytree(store / "repositories" / repo, reg / "repositories" / repo)
+    for digest in blobs:
+        rel = Path("blobs") / "sha256" / digest[:2] / digest / "data"
+        (reg / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(store / rel, reg / rel)
+    shutil.copy2(registry, work / "tree" / "docker-registry")
+    _sh(["chmod", "-R", "u+rwX,go+rX,go-w", str(work / "tree")])  # the course registry's files are 0600
+    size_mb = 128 + sum(f.stat().st_size for f in (work / "tree").rglob("*") if f.is_file()) * 3 // 2 // 2**20
+    _sh(["mke2fs", "-q", "-t", "ext4", "-E", "root_owner=0:0", "-d", str(work / "tree"), str(work / "g.img"),
+         f"{size_mb}M"], timeout=1800)
+    for old in cache.glob("grading-*.img"):
+        old.unlink()
+    os.replace(work / "g.img", img)
+    shutil.rmtree(work, ignore_errors=True)
+    return img, time.monotonic() - t0
+
+
+def _grading_files(tree: Path) -> None:
+    """The course (generated here: ``./lab grade generate``) and lab 4's two submissions, into ``tree``:
+    ``.vmgrade/course`` and ``.vmgrade/submissions/<student>/lab4/lab4.ipynb``."""
+    import nbformat
+
+    from labs.grading.course import Course
+
+    top = tree / ".vmgrade"
+    course = Course(top / "course")
+    course.generate()
+    shutil.rmtree(top / "course" / "grading", ignore_errors=True)
+    lab = GRADING_LAB
+    honest = REPO / "tests" / "labs_submissions" / "submitted" / "alice" / lab / f"{lab}.ipynb"
+    subs = top / "submissions"
+    (subs / "alice" / lab).mkdir(parents=True)
+    shutil.copy(honest, subs / "alice" / lab / f"{lab}.ipynb")
+    # The fork bomb: tasks 1 and 2 right; task 3's answer starts one in a container and one in the
+    # kernel itself, and waits while they run into the sandbox's pids limit.
+    nb = nbformat.read(honest, as_version=4)
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "task3-answer")
+    answer.source = ('import subprocess, time\n'
+                     'lab.run("busybox:1.35", ["sh", "-c", "f() { f | f & }; f; sleep 600"], name="bomb")\n'
+                     'subprocess.Popen(["sh", "-c", "f() { f | f & }; f"])\n'
+                     'time.sleep(40)\n')
+    (subs / "bomber" / lab).mkdir(parents=True)
+    nbformat.write(nb, subs / "bomber" / lab / f"{lab}.ipynb")
+
+
 def project_disk(into: Path, nonce: str) -> Path:
     """The repository (tracked and new, not ignored) and labctl's guest packages, as a small ext4 disk."""
     tree = into / "project"
@@ -237,11 +375,14 @@ def project_disk(into: Path, nonce: str) -> Path:
                 shutil.copytree(top, site / top.name, ignore=shutil.ignore_patterns("__pycache__"))
             elif top.is_file():
                 shutil.copy2(top, site / top.name)
+    _grading_files(tree)
     for d in [tree, *(p for p in tree.rglob("*") if p.is_dir())]:
         d.chmod(0o755)  # the lab's account reads the course (the one-time step checks that it can)
     for f in (p for p in tree.rglob("*") if p.is_file()):
         f.chmod(0o755 if os.access(f, os.X_OK) else 0o644)
     (tree / ".vmcheck-nonce").write_text(nonce)
+    if os.environ.get("DLAB_VM_GRADE_ONLY"):  # a quicker loop while working on the grading part
+        (tree / ".vmcheck-grade-only").touch()
     size_mb = 64 + sum(f.stat().st_size for f in tree.rglob("*") if f.is_file()) * 2 // 2**20
     img = into / "project.img"
     _sh(["mke2fs", "-q", "-t", "ext4", "-E", "root_owner=0:0", "-d", str(tree), str(img), f"{size_mb}M"])
@@ -270,7 +411,7 @@ class VMRun:
         return "\n".join(self.lines[-n:])
 
 
-def _qemu(disk: BaseDisk, project: Path, mem_mib: int, smp: int) -> list[str]:
+def _qemu(disk: BaseDisk, project: Path, grading: Path, mem_mib: int, smp: int) -> list[str]:
     append = CMDLINE
     khz = _tsc_khz()
     if khz:
@@ -283,6 +424,7 @@ def _qemu(disk: BaseDisk, project: Path, mem_mib: int, smp: int) -> list[str]:
             "-append", append,
             "-drive", f"file={disk.image},format=raw,if=virtio,snapshot=on",
             "-drive", f"file={project},format=raw,if=virtio,readonly=on",
+            "-drive", f"file={grading},format=raw,if=virtio,readonly=on",
             "-device", "virtio-rng-pci"]
 
 
@@ -306,6 +448,7 @@ def _boot_once(run: VMRun, argv: list[str], boot_timeout: float, total_timeout: 
     threading.Thread(target=read, daemon=True).start()
     prefix = f"{MARK} {run.nonce} "
     booted = done = False
+    live = open(cache_dir() / "live-console.log", "w")  # to follow a run: tail -f
     try:
         while True:
             limit = (boot_timeout if not booted else total_timeout) - (time.monotonic() - t0)
@@ -318,6 +461,8 @@ def _boot_once(run: VMRun, argv: list[str], boot_timeout: float, total_timeout: 
             if line is None:
                 return booted
             run.lines.append(line)
+            live.write(line + "\n")
+            live.flush()
             at = line.find(prefix)
             if at < 0:
                 continue
@@ -339,13 +484,14 @@ def _boot_once(run: VMRun, argv: list[str], boot_timeout: float, total_timeout: 
                     pass
                 return True
     finally:
+        live.close()
         if vm.poll() is None:
             vm.kill()
         vm.wait()
         run.timings["qemu_s"] = time.monotonic() - t0
 
 
-def run_check(mem_mib: int = 2560, smp: int = 2, boot_timeout: float = 300, total_timeout: float = 1500,
+def run_check(mem_mib: int = 2560, smp: int = 2, boot_timeout: float = 300, total_timeout: float = 2700,
               say: Callable[[str], None] = print) -> VMRun:
     """Build (or find) the disks, boot, and return what the guest reported. A hung boot is retried once."""
     t0 = time.monotonic()
@@ -354,11 +500,14 @@ def run_check(mem_mib: int = 2560, smp: int = 2, boot_timeout: float = 300, tota
     run = VMRun(nonce=secrets.token_hex(4))
     if disk.built_s is not None:
         run.timings["base_build_s"] = disk.built_s
+    grading, built = grading_disk(say=say)
+    if built is not None:
+        run.timings["grading_build_s"] = built
     with tempfile.TemporaryDirectory(dir=cache_dir(), prefix="run-") as tmp:
         t1 = time.monotonic()
         project = project_disk(Path(tmp), run.nonce)
         run.timings["project_disk_s"] = time.monotonic() - t1
-        argv = _qemu(disk, project, mem_mib, smp)
+        argv = _qemu(disk, project, grading, mem_mib, smp)
         for _ in range(2):
             if _boot_once(run, argv, boot_timeout, total_timeout, say):
                 break
