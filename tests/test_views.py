@@ -53,11 +53,11 @@ def test_results_degrade_to_text_and_static_html(lab, unique) -> None:
 def test_vm_compare_live_view_closes_into_an_empty_output(monkeypatch) -> None:
     """Chapter 2: the comparison's live view gives its place up when the run is over (the result shows
     the table), so the saved chapter keeps no widget showing "disconnected"."""
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.testing.globalipapp import get_ipython
 
     from kernel_ext.vmcompare import LiveProgress, compare, default_cache_dir, qemu
 
-    shell = start_ipython()
+    shell = get_ipython()  # the one test shell (test_magics may have started it: start_ipython gives None then)
     published: list[dict] = []
     monkeypatch.setattr(shell.display_pub, "publish",
                         lambda data, metadata=None, source=None, *, transient=None, update=False, **kw:
