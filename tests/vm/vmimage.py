@@ -348,7 +348,7 @@ def _grading_files(tree: Path) -> None:
     answer.source = ('import subprocess, time\n'
                      'lab.run("busybox:1.35", ["sh", "-c", "f() { f | f & }; f; sleep 600"], name="bomb")\n'
                      'subprocess.Popen(["sh", "-c", "f() { f | f & }; f"])\n'
-                     'time.sleep(40)\n')
+                     'time.sleep(10)\n')
     (subs / "bomber" / lab).mkdir(parents=True)
     nbformat.write(nb, subs / "bomber" / lab / f"{lab}.ipynb")
 
