@@ -3,7 +3,8 @@ as init (qemu, TCG), in which root runs the lab's one-time step and the lab's ac
 rootless engine with labctl's own code (tests/vm/guest_check.py). Every assertion reads what the guest
 measured; nothing here talks to a mock.
 
-Then, in the same boot, root grades lab 4 with ``./lab grade autograde`` (two submissions at a time,
+Then, in the same boot, root grades lab 4 through the grading runner (tests/vm/guest_grade.py: what
+``./lab grade autograde`` does but nbgrader's export and feedback; two submissions, one after the other:
 one honest, one fork bomb), and the cgroup v2 knobs of each live sandbox are read while its kernel runs.
 
 Root only (mmdebstrap and the one-time step in the guest need it): root's ``./lab test`` runs it after
