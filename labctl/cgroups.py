@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["ROOT", "Delegated", "LabLimits", "delegate", "engine_limits", "enter", "hierarchy", "parent_name",
-           "rmdir_retrying", "rootless_driver", "systemd_running", "user_bus", "user_manager_dropin"]
+           "rmdir_retrying", "rmdir_tree", "rootless_driver", "systemd_running", "user_bus", "user_manager_dropin"]
 
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu")
@@ -280,11 +280,16 @@ class Delegated:
 
     def remove(self) -> None:
         for d in self.dirs():
-            if not d.exists():
-                continue
-            for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-                rmdir_retrying(sub)
-            rmdir_retrying(d)
+            rmdir_tree(d)
+
+
+def rmdir_tree(top: Path) -> None:
+    """Remove a cgroup and every cgroup below it, deepest first (a cgroup goes only when empty)."""
+    if not top.is_dir():
+        return
+    for sub in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        rmdir_retrying(sub)
+    rmdir_retrying(top)
 
 
 def rmdir_retrying(d: Path) -> None:

@@ -197,11 +197,7 @@ class SandboxCgroup:
 
     def remove(self) -> None:
         for top in self.tops():
-            if not top.is_dir():
-                continue
-            for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-                cgroups.rmdir_retrying(d)
-            cgroups.rmdir_retrying(top)
+            cgroups.rmdir_tree(top)
 
 
 def _event(f: Path, key: str) -> int:
