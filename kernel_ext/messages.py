@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "UnknownMessage", "add_catalogue", "keys", "language",
-           "register", "set_language", "t"]
+           "set_language", "t"]
 
 DOMAIN = "kernel_ext"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -31,7 +31,6 @@ LANGUAGES = {"zh": "zh_CN", "en": "en"}  # the course's language codes -> gettex
 
 _LANG: list[str] = [os.environ.get("DOCKERLAB_LANG", "zh")]
 _DOMAINS: list[tuple[str, Path]] = [(DOMAIN, LOCALE_DIR)]  # searched in order
-_REGISTERED: dict[str, dict[str, str]] = {}  # register(): for packages without a .po of their own yet
 
 
 class UnknownMessage(KeyError):
@@ -74,16 +73,6 @@ def add_catalogue(domain: str, localedir: Path | str) -> None:
         _DOMAINS.append(entry)
 
 
-def register(entries: dict[str, dict[str, str]]) -> None:
-    """Add messages from code (``{"key": {"zh": ..., "en": ...}}``): only for a package that has no
-    ``.po`` catalogue yet (see :func:`add_catalogue`); kernel_ext's own are all in its ``.po`` files."""
-    for key, texts in entries.items():
-        missing = set(LANGUAGES) - texts.keys()
-        if missing:
-            raise ValueError(f"message {key!r} lacks {sorted(missing)}")
-        _REGISTERED[key] = dict(texts)
-
-
 def keys(lang: str = "zh", plural: bool | None = None) -> set[str]:
     """The keys of kernel_ext's own catalogue in ``lang`` (only plural or singular ones if asked)."""
     return {k for k, (_, p) in _index(lang, ((DOMAIN, LOCALE_DIR),)).items() if plural is None or p == plural}
@@ -112,8 +101,6 @@ def t(key: str, lang: str | None = None, **kwargs: Any) -> str:
         cat, plural = hit
         template = cat.ngettext(key, key, int(kwargs["n"])) if plural else cat.gettext(key)
         return template.format(**kwargs)
-    if key in _REGISTERED:
-        return _REGISTERED[key][lang].format(**kwargs)
     if _strict():
         raise UnknownMessage(key)
     return key if not kwargs else f"{key} {kwargs}"
