@@ -22,7 +22,10 @@ __all__ = ["PullView", "live_pull_view", "pull_result_html", "pull_summary"]
 
 def pull_summary(result: PullResult) -> str:
     if all(layer.already_present for layer in result.layers):
-        return t("pull.uptodate", ref=result.ref, status=result.status)
+        # "Image is up to date", or a new image whose layers the engine already held (another image
+        # shares them): nothing was downloaded either way, but only the first is "up to date".
+        key = "pull.uptodate" if "up to date" in result.status else "pull.layers_present"
+        return t(key, ref=result.ref, status=result.status)
     new = sum(not layer.already_present for layer in result.layers)
     return t("pull.done", ref=result.ref, n=len(result.layers), new=new, old=len(result.layers) - new,
              size=human_size(result.downloaded_bytes))
