@@ -7,8 +7,8 @@ Then, in the same boot, root grades lab 4 through the grading runner (tests/vm/g
 ``./lab grade autograde`` does but nbgrader's export and feedback; two submissions, one after the other:
 one honest, one fork bomb), and the cgroup v2 knobs of each live sandbox are read while its kernel runs.
 
-Root only (mmdebstrap and the one-time step in the guest need it): root's ``./lab test`` runs it after
-tests/host. Cold, the VM's disk is built first (mmdebstrap, a few minutes; cached by content hash under
+Root only (mmdebstrap and the one-time step in the guest need it): root's ``./lab test`` runs it beside
+tests/host (in a second pytest process; its report follows theirs). Cold, the VM's disk is built first (mmdebstrap, a few minutes; cached by content hash under
 root's ~/.cache/dockerlab/vm-cgroup2); warm, only the project's disk is made again.
 """
 
