@@ -37,7 +37,7 @@ from pathlib import Path
 
 from . import cgroups, classroom_netns, proc
 from .proc import LabFailure
-from .state import REPO
+from .state import REPO, paths
 
 __all__ = ["BASE", "GROUP", "HUB", "INSTRUCTOR", "ClassConfig", "add", "down", "status", "up"]
 
@@ -214,7 +214,7 @@ def _proxy() -> Path:
 
 def _mirror_storage() -> Path:
     """A copy of the lab's course images (its upstream registry's storage) for the class mirror."""
-    lab_home = Path(os.environ.get("LAB_HOME") or REPO / ".lab")
+    lab_home = paths().home
     src = lab_home / "registry" / "upstream"
     if not (src / "docker").exists():
         raise LabFailure("The course images are not built yet: run './lab up' once, then ./lab classroom up.")
@@ -403,7 +403,7 @@ def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: igno
             cfg.inner_ports.append(proc.free_port(want, avoid=taken))
             taken.add(cfg.inner_ports[-1])
     proxy = _proxy()
-    release = Path(os.environ.get("LAB_HOME") or REPO / ".lab") / "grading" / "release"
+    release = paths().home / "grading" / "release"
     if release.exists():
         publish_release(release)
     if not running:
