@@ -24,8 +24,7 @@ from .registry import Registry
 from .rootless import RootlessEngine
 from .state import State, paths, save_state
 
-NBGRADER_OFF = {"ServerApp": {"jpserver_extensions": {"nbgrader": False}}}
-NBGRADER_LAB_OFF = {"disabledExtensions": {"@jupyter/nbgrader": True}}
+from .jupyter import NBGRADER_LAB_OFF, NBGRADER_OFF  # what ./lab up's learner server hides too
 
 
 def _join_own_cgroup() -> None:

@@ -15,11 +15,19 @@ from pathlib import Path
 from . import proc
 from .state import REPO, LabPaths, State
 
-__all__ = ["KERNEL_NAME", "copy_course", "copy_labs", "install_kernel", "jupyter_env", "jupyter_pid", "kernel_env",
-           "start_jupyter", "stop_jupyter"]
+__all__ = ["KERNEL_NAME", "NBGRADER_LAB_OFF", "NBGRADER_OFF", "copy_course", "copy_labs", "install_kernel",
+           "jupyter_env", "jupyter_pid", "kernel_env", "learner_config", "start_jupyter", "stop_jupyter"]
 
 KERNEL_NAME = "dockerlab"
 INDEX = "notebooks/00-index.ipynb"
+
+# nbgrader's tools (the Nbgrader menu, Create Assignment, Formgrader) are the instructor's: a learner's
+# JupyterLab loads neither its server extensions (each module by the name nbgrader's own
+# jupyter_server_config.d enables it under: turning off "nbgrader" alone leaves them on) nor its labextension.
+NBGRADER_OFF = {"ServerApp": {"jpserver_extensions": dict.fromkeys(
+    ("nbgrader", *(f"nbgrader.server_extensions.{m}"
+                   for m in ("formgrader", "assignment_list", "course_list", "validate_assignment"))), False)}}
+NBGRADER_LAB_OFF = {"disabledExtensions": {"@jupyter/nbgrader": True}}
 
 
 def kernel_env(state: State, p: LabPaths) -> dict[str, str]:
@@ -131,6 +139,17 @@ def copy_labs(p: LabPaths) -> list[Path]:
     return [dest[lab] for lab in missing]
 
 
+def learner_config(p: LabPaths) -> Path:
+    """A Jupyter config directory that only the learner's server reads (put first on its
+    ``JUPYTER_CONFIG_PATH``): nbgrader off. ``./lab author`` shares the lab's config directory (the
+    token) but not this one, so the course author keeps nbgrader."""
+    d = p.jupyter / "learner-config"
+    (d / "labconfig").mkdir(parents=True, exist_ok=True)
+    (d / "jupyter_server_config.json").write_text(json.dumps(NBGRADER_OFF, indent=1))
+    (d / "labconfig" / "page_config.json").write_text(json.dumps(NBGRADER_LAB_OFF, indent=1))
+    return d
+
+
 def _pidfile(p: LabPaths) -> Path:
     return p.run / "jupyter.pid"
 
@@ -173,6 +192,8 @@ def start_jupyter(state: State, p: LabPaths, port: int = 8888, ip: str = "127.0.
     log = p.logs / "jupyter.log"
     _course_settings(p)
     env = {**os.environ, **jupyter_env(p), **kernel_env(state, p)}
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+        x for x in (str(learner_config(p)), env.get("JUPYTER_CONFIG_PATH")) if x)
     # Stored widget and SVG outputs render only in trusted (signed) notebooks: the course's own are.
     trust = shutil.which("jupyter-trust", path=str(Path(sys.executable).parent))
     notebooks = sorted(str(x) for x in (root / "notebooks").glob("*.ipynb"))
