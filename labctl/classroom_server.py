@@ -1,15 +1,19 @@
 """One class member's server, started by JupyterHub (SudoSpawner) as that member's account.
 
-Starts the member's rootless Docker engine (with the class's read-only course mirror) and their own
-registry, writes the lab state the course kernel reads, then runs ``jupyterhub-singleuser`` with the
-arguments the Hub gave. When the Hub stops the server (or the idle culler does), the engine and the
-registry stop with it. Learners see the course only: nbgrader's menus are for the instructor.
+Writes the lab state the course kernel reads, copies the course, runs ``jupyterhub-singleuser`` with
+the arguments the Hub gave, and holds the member's engine address open: their rootless Docker engine
+(with the class's read-only course mirror) and their own registries start on their first Docker command
+(:mod:`labctl.activation`), so a learner who is reading costs no engine. When the Hub stops the server
+(or the idle culler does), the engine and the registries stop with it. The registries' addresses
+inside the engine are served by this process (:func:`labctl.forward.bind_inside`), not by a forwarder
+of their own. Learners see the course only: nbgrader's menus are for the instructor.
 
     python -m labctl.classroom_server [jupyterhub-singleuser arguments]
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pwd
@@ -18,7 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import cgroups, jupyter, proc
+from . import cgroups, forward, jupyter, proc
+from .activation import OnDemand
 from .enginepkgs import EngineBinaries
 from .registry import Registry
 from .rootless import RootlessEngine
@@ -65,9 +70,19 @@ def seed_own_upstream(mirror_storage: Path, dest: Path, repo: str = GREETING) ->
 
 class ClassEngine(RootlessEngine):
     """The learner's engine: two mirrors, their own small upstream first (chapter 6's moved tag),
-    then the class's read-only course mirror (a 404 in the first goes on to the second)."""
+    then the class's read-only course mirror (a 404 in the first goes on to the second). It listens on
+    a path of its own; :class:`~labctl.activation.OnDemand` renames it onto :attr:`address` once it answers."""
 
     first_mirror: str = ""
+
+    @property
+    def socket(self) -> Path:
+        return self.run / f"{self.name}-engine.sock"
+
+    @property
+    def address(self) -> Path:
+        """The path ``DOCKER_HOST`` names (held by the server until the engine starts)."""
+        return self.run / f"{self.name}.sock"
 
     def daemon_json(self) -> dict[str, object]:
         cfg = super().daemon_json()
@@ -75,75 +90,116 @@ class ClassEngine(RootlessEngine):
             cfg["registry-mirrors"] = [f"http://{self.first_mirror}", *cfg.get("registry-mirrors", [])]  # type: ignore[misc]
         return cfg
 
+    def stop(self) -> bool:
+        was = super().stop()
+        if was:
+            self.address.unlink(missing_ok=True)
+        return was
 
-def prepare() -> tuple[State, RootlessEngine, Registry]:
-    os.umask(0o077)
-    me = pwd.getpwuid(os.getuid())
-    os.environ["LAB_HOME"] = str(Path(me.pw_dir) / ".dockerlab")
-    p = paths()
-    p.ensure()
-    _join_own_cgroup()
-    mirror = os.environ["LAB_CLASS_MIRROR"]
-    binaries = EngineBinaries(root=os.environ["LAB_CLASS_ENGINE"], version=os.environ.get("LAB_CLASS_ENGINE_VERSION", ""),
-                              source="the classroom's copy", packages={})
-    reg = Registry(name="learner", port=registry_port(me.pw_uid), storage=p.home / "registry" / "learner",
-                   run=p.run, logs=p.logs)
-    if not proc.port_free(reg.port) and not reg.pid():
-        reg.port = proc.free_port(reg.port + 1)
-    reg.start()
-    # Their own small upstream (unix socket only: no other account can reach it), seeded from the
-    # class mirror; inside the engine it is 127.0.0.1:<port>, through the forwarder.
-    own = Registry(name="own-upstream", port=reg.port + 2000, storage=p.home / "registry" / "own-upstream",
-                   run=p.run, logs=p.logs, unix=True)
-    seed_own_upstream(Path(os.environ.get("LAB_CLASS_MIRROR_STORAGE", "/var/lib/dockerlab-classroom/registry/course")),
-                      own.storage)
-    own.start()
-    inside = f"127.0.0.1:{own.port}"
-    engine = ClassEngine(name="lab", data_root=p.home / "engine" / "data", run=p.run, logs=p.logs,
-                         binaries=binaries, mirror=mirror, insecure=(inside, mirror, reg.addr),
-                         cgroup=cgroups.Delegated.for_engine("lab-" + p.run.name.rpartition("-")[2]))
-    engine.first_mirror = inside
-    engine.start()
-    engine.forward([int(mirror.rpartition(":")[2]), reg.port, f"{own.port}={own.sock}"])  # type: ignore[list-item]
-    state = State(engine="lab", docker_host=engine.host, docker_cli=binaries.docker, upstream=mirror,
-                  mirror=mirror, registry=reg.addr, publisher=own.addr, engine_version=binaries.version,
-                  engine_source=binaries.source)
-    save_state(state, p)
-    jupyter.install_kernel(state, p)
-    jupyter.copy_course(p)
-    jupyter._course_settings(p)  # noqa: SLF001 - no news/update prompts (offline), every cell rendered
-    release = Path(os.environ.get("LAB_CLASS_RELEASE", "/var/lib/dockerlab-classroom/release"))
-    for nb in sorted(release.glob("lab*/lab*.ipynb")):  # the graded labs, copied once: the learner's work stays
-        dest = p.course / "labs" / nb.parent.name / nb.name
-        if not dest.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(nb.read_bytes())
-    if me.pw_name != os.environ.get("LAB_CLASS_INSTRUCTOR"):
-        cfg = p.jupyter / "config"
-        (cfg / "labconfig").mkdir(parents=True, exist_ok=True)
-        (cfg / "jupyter_server_config.json").write_text(json.dumps(NBGRADER_OFF))
-        (cfg / "labconfig" / "page_config.json").write_text(json.dumps(NBGRADER_LAB_OFF))
-    return state, engine, reg
+
+def engine_started(run: Path, name: str = "lab") -> bool:
+    """Whether the member's engine runs (it starts on their first Docker command): the progress page asks
+    only then, or its own question would start every learner's engine."""
+    return proc.running_pid(run / f"{name}.pid", f"--state-dir={run / f'{name}-rk'}") is not None
+
+
+
+class Server:
+    """What one member's server holds: their lab state, registries and engine (started on demand)."""
+
+    def __init__(self) -> None:
+        os.umask(0o077)
+        me = pwd.getpwuid(os.getuid())
+        self.me = me
+        os.environ["LAB_HOME"] = str(Path(me.pw_dir) / ".dockerlab")
+        self.p = p = paths()
+        p.ensure()
+        _join_own_cgroup()
+        self.mirror = mirror = os.environ["LAB_CLASS_MIRROR"]
+        binaries = EngineBinaries(root=os.environ["LAB_CLASS_ENGINE"], version=os.environ.get("LAB_CLASS_ENGINE_VERSION", ""),
+                                  source="the classroom's copy", packages={})
+        self.reg = reg = Registry(name="learner", port=registry_port(me.pw_uid), storage=p.home / "registry" / "learner",
+                                  run=p.run, logs=p.logs)
+        if not proc.port_free(reg.port) and not reg.pid():
+            reg.port = proc.free_port(reg.port + 1)
+        # Their own small upstream (unix socket only: no other account can reach it), seeded from the
+        # class mirror; inside the engine it is 127.0.0.1:<port>, served by this process.
+        self.own = own = Registry(name="own-upstream", port=reg.port + 2000, storage=p.home / "registry" / "own-upstream",
+                                  run=p.run, logs=p.logs, unix=True)
+        inside = f"127.0.0.1:{own.port}"
+        self.engine = engine = ClassEngine(
+            name="lab", data_root=p.home / "engine" / "data", run=p.run, logs=p.logs, binaries=binaries, mirror=mirror,
+            insecure=(inside, mirror, reg.addr), cgroup=cgroups.Delegated.for_engine("lab-" + p.run.name.rpartition("-")[2]))
+        engine.first_mirror = inside
+        self.state = State(engine="lab", docker_host=f"unix://{engine.address}", docker_cli=binaries.docker,
+                           upstream=mirror, mirror=mirror, registry=reg.addr, publisher=own.addr,
+                           engine_version=binaries.version, engine_source=binaries.source)
+
+    def prepare(self) -> None:
+        """The member's files: lab state, kernel, course, labs, JupyterLab's settings (no engine yet)."""
+        p, me = self.p, self.me
+        save_state(self.state, p)
+        jupyter.install_kernel(self.state, p)
+        jupyter.copy_course(p)
+        jupyter._course_settings(p)  # noqa: SLF001 - no news/update prompts (offline), every cell rendered
+        release = Path(os.environ.get("LAB_CLASS_RELEASE", "/var/lib/dockerlab-classroom/release"))
+        for nb in sorted(release.glob("lab*/lab*.ipynb")):  # the graded labs, copied once: the learner's work stays
+            dest = p.course / "labs" / nb.parent.name / nb.name
+            if not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(nb.read_bytes())
+        if me.pw_name != os.environ.get("LAB_CLASS_INSTRUCTOR"):
+            cfg = p.jupyter / "config"
+            (cfg / "labconfig").mkdir(parents=True, exist_ok=True)
+            (cfg / "jupyter_server_config.json").write_text(json.dumps(NBGRADER_OFF))
+            (cfg / "labconfig" / "page_config.json").write_text(json.dumps(NBGRADER_LAB_OFF))
+
+    def _start_blocking(self) -> None:
+        seed_own_upstream(Path(os.environ.get("LAB_CLASS_MIRROR_STORAGE", "/var/lib/dockerlab-classroom/registry/course")),
+                          self.own.storage)
+        self.reg.start()
+        self.own.start()
+        self.engine.start()
+
+    async def start_engine(self) -> Path:
+        """The registries, the engine, and the registries' addresses inside it; returns the engine's socket."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._start_blocking)
+        child = int((self.engine.state_dir / "child_pid").read_text())
+        targets = [(int(self.mirror.rpartition(":")[2]), ""), (self.reg.port, ""), (self.own.port, str(self.own.sock))]
+        socks = await loop.run_in_executor(None, forward.bind_inside, child, [port for port, _ in targets])
+        for (port, sock), listener in zip(targets, socks):
+            await asyncio.start_server(forward.handler(port, sock, host="127.0.0.1"), sock=listener)
+        return self.engine.socket
+
+    def stop(self) -> None:
+        self.engine.stop()
+        self.reg.stop()
+        self.own.stop()
+
+
+async def serve(server: Server, argv: list[str]) -> int:
+    p = server.p
+    env = {**os.environ, **jupyter.jupyter_env(p), **jupyter.kernel_env(server.state, p)}
+    exe = Path(sys.executable).parent / "jupyterhub-singleuser"
+    on_demand = OnDemand(server.engine.address, server.start_engine)
+    await on_demand.listen()
+    child = subprocess.Popen([str(exe), f"--ServerApp.root_dir={p.course}", *argv], env=env)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(sig, child.send_signal, sig)
+    rc = await loop.run_in_executor(None, child.wait)
+    on_demand.close()
+    return rc
 
 
 def main(argv: list[str]) -> int:
-    state, engine, reg = prepare()
-    p = paths()
-    env = {**os.environ, **jupyter.jupyter_env(p), **jupyter.kernel_env(state, p)}
-    exe = Path(sys.executable).parent / "jupyterhub-singleuser"
-    child = subprocess.Popen([str(exe), f"--ServerApp.root_dir={p.course}", *argv], env=env)
-
-    def forward(signum: int, _frame: object) -> None:
-        child.send_signal(signum)
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, forward)
-    rc = child.wait()
-    engine.stop()
-    reg.stop()
-    Registry(name="own-upstream", port=0, storage=p.home / "registry" / "own-upstream", run=p.run, logs=p.logs,
-             unix=True).stop()
-    return rc
+    server = Server()
+    server.prepare()
+    try:
+        return asyncio.run(serve(server, argv))
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

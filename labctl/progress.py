@@ -100,14 +100,16 @@ def classroom_state() -> str:
     """In a classroom (root's gate runs this as the member, in their namespace): where the member's
     engine and registries are, from what root and the classroom made — the member's passwd entry, the
     class's root-owned configuration, the server's fixed layout — never from the member's own lab
-    state file, which they can edit. Written to a private lab home of this run, which kernel_ext reads."""
+    state file, which they can edit. Written to a private lab home of this run, which kernel_ext reads.
+    "" when the member's engine has not started (it starts on their first Docker command): asking it
+    would start it, and nothing can pass yet."""
     import os
     import pwd
     import tempfile
     from pathlib import Path
 
     from .classroom import ClassConfig
-    from .classroom_server import registry_port
+    from .classroom_server import engine_started, registry_port
     from .enginepkgs import EngineBinaries
     from .state import State, paths, save_state
 
@@ -116,6 +118,8 @@ def classroom_state() -> str:
     os.environ.pop("DOCKER_HOST", None)
     os.environ["LAB_HOME"] = str(Path(me.pw_dir) / ".dockerlab")
     run = paths().run  # as classroom_server laid it out: the engine "lab", the registries beside it
+    if not engine_started(run):
+        return ""
     cfg = ClassConfig.load()
     state = State(engine="lab", docker_host=f"unix://{run / 'lab.sock'}", upstream=cfg.mirror, mirror=cfg.mirror,
                   docker_cli=EngineBinaries(root=cfg.engine_root, version="", source="", packages={}).docker,
@@ -130,9 +134,10 @@ if __name__ == "__main__":
     import shutil
 
     args = sys.argv[1:]
-    own = classroom_state() if args[:1] == ["--classroom"] else ""
+    classroom = args[:1] == ["--classroom"]
+    own = classroom_state() if classroom else ""
     try:
-        json.dump(evaluate((args[1:] if own else args) or None), sys.stdout)
+        json.dump({} if classroom and not own else evaluate((args[1:] if classroom else args) or None), sys.stdout)
         print()
     finally:
         if own:

@@ -25,11 +25,12 @@ TEXT = {
     "zh": {"title": "学习进度", "learner": "学员", "server": "服务器", "running": "运行中", "stopped": "未运行",
            "pass": "通过", "fail": "未通过", "n/a": "只能在学员的内核里检查", "chapter": "第 {} 章",
            "note": "每 15 秒刷新；结果来自学员自己的 Docker 引擎，不是学员内核报告的。", "ex": "练习 {}",
-           "none": "（引擎已停止）"},
+           "none": "（引擎已停止）", "unused": "（还没运行过 Docker 命令，引擎未启动）"},
     "en": {"title": "Progress", "learner": "Learner", "server": "Server", "running": "running", "stopped": "stopped",
            "pass": "passes", "fail": "not yet", "n/a": "checked in the learner's kernel only",
            "chapter": "Chapter {}", "note": "Refreshes every 15 s; results come from each learner's own Docker "
-           "engine, not from their kernel.", "ex": "Exercise {}", "none": "(engine off)"},
+           "engine, not from their kernel.", "ex": "Exercise {}", "none": "(engine off)",
+           "unused": "(no Docker command yet: engine not started)"},
 }
 SAFE = {"pass": "pass", "fail": "fail", "n/a": "na"}  # CSS class per state
 ENTER = os.environ.get("LAB_CLASS_ENTER", "/var/lib/dockerlab-classroom/bin/dockerlab-enter")  # root's gate
@@ -88,7 +89,8 @@ def render(data: dict[str, Any], lang: str) -> str:
                 v = learner["exercises"].get(c, {}).get(n)
                 mark = {"pass": "✔", "fail": "✘", "n/a": "—"}.get(v or "", "")
                 cells.append(f"<td class='{SAFE.get(v or '', 'off')}' title='{html.escape(tx.get(v or '', ''))}'>{mark}</td>")
-        state = tx["running"] if learner["running"] else tx["stopped"] + " " + tx["none"]
+        state = tx["stopped"] + " " + tx["none"] if not learner["running"] \
+            else tx["running"] if learner["exercises"] else tx["running"] + " " + tx["unused"]
         rows.append(f"<tr><th>{html.escape(learner['name'])}</th><td>{state}</td>{''.join(cells)}</tr>")
     other = "en" if lang != "en" else "zh"
     return f"""<!doctype html><html lang="{'zh-CN' if lang != 'en' else 'en'}"><head><meta charset="utf-8">

@@ -6,6 +6,7 @@ rule, accounts ``dltest-*``), removed afterwards; never the instructor's."""
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
@@ -107,6 +108,40 @@ def test_passwords_are_only_hashes_and_a_wrong_one_is_refused(cls) -> None:  # t
     assert all(pw not in text for pw in passwords.values())
     assert not Member(cfg.url.rstrip("/"), A, passwords[B]).login()
     assert not Member(cfg.url.rstrip("/"), "root", "root").login()
+
+
+def _engine_pids(name: str) -> list[int]:
+    out = []
+    for pid in account_pids(pwd.getpwnam(name).pw_uid):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if b"dockerd" in cmd or b"rootlesskit" in cmd or b"docker-registry" in cmd:
+            out.append(pid)
+    return out
+
+
+def test_a_learners_engine_starts_on_their_first_docker_command(members) -> None:  # type: ignore[no-untyped-def]
+    """A learner who is reading costs no engine: their server holds the engine's address, the first Docker
+    command starts engine and registries; the instructor's progress page does not start it."""
+    assert not _engine_pids(A) and not _engine_pids(B), "an engine started before its learner ran Docker"
+    gate = _as_hub("sudo", "-n", str(classroom.ENTER), A, "progress")
+    assert gate.returncode == 0 and json.loads(gate.stdout) == {}, gate.stdout + gate.stderr[-500:]
+    teach = members[TEACH]
+    page = teach.session.get(f"{teach.base}/services/progress/?lang=en", timeout=120)
+    assert page.status_code == 200 and "no Docker command yet" in page.text, page.text[-800:]
+    assert not _engine_pids(A), "the progress page started the learner's engine"
+    a = members[A]
+    r = a.run(a.kernel(), "import subprocess, os\n"
+              "p = subprocess.run(['docker', 'version', '--format', '{{.Server.Version}}'], capture_output=True, text=True)\n"
+              "print(os.environ['DOCKER_HOST'], p.returncode, p.stdout.strip() or p.stderr[-300:])", timeout=300)
+    host, rc, version = r.stdout.split(maxsplit=2)
+    assert rc == "0" and version[0].isdigit(), r.text
+    assert _engine_pids(A) and not _engine_pids(B)
+    # The address is dockerd's own socket now (renamed onto it), the learner's alone.
+    st = os.stat(host.removeprefix("unix://"))
+    assert st.st_mode & 0o077 == 0 and st.st_uid == pwd.getpwnam(A).pw_uid
 
 
 def test_each_learner_runs_docker_on_their_own_engine_as_themselves(members) -> None:  # type: ignore[no-untyped-def]
