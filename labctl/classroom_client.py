@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-__all__ = ["Member", "RunResult"]
+__all__ = ["KernelChannel", "Member", "RunResult"]
 
 
 @dataclass
@@ -135,36 +135,70 @@ class Member:
         return str(r.json()["id"])
 
     def run(self, kernel_id: str, code: str, timeout: float = 120) -> RunResult:
-        """Execute ``code`` in the kernel and collect its output until the kernel is idle again."""
-        return asyncio.run(self._run(kernel_id, code, timeout))
+        """Execute ``code`` in the kernel (on a websocket of its own) and collect its output until the
+        kernel is idle again."""
+        channel = self.channel(kernel_id)
+        try:
+            return channel.run(code, timeout)
+        finally:
+            channel.close()
 
-    async def _run(self, kernel_id: str, code: str, timeout: float) -> RunResult:
+    def channel(self, kernel_id: str) -> KernelChannel:
+        """A kernel's websocket kept open for many cells, as a browser's JupyterLab keeps one per open
+        notebook (opening one costs the server a kernel-info round trip each time)."""
+        if not self.token:
+            self.make_token()
+        return KernelChannel(self, kernel_id)
+
+
+class KernelChannel:
+    """One websocket to one kernel, with an event loop of its own: use it from one thread."""
+
+    def __init__(self, member: Member, kernel_id: str) -> None:
+        self.member, self.kernel_id = member, kernel_id
+        self.loop = asyncio.new_event_loop()
+        self.conn: Any = None
+
+    async def _connect(self) -> Any:
         from tornado.httpclient import HTTPRequest
         from tornado.websocket import websocket_connect
 
-        if not self.token:
-            self.make_token()
-        ws_base = self.base.replace("http", "ws", 1)
-        req = HTTPRequest(f"{ws_base}/user/{self.name}/api/kernels/{kernel_id}/channels",
-                          headers={"Authorization": f"token {self.token}"})
-        conn = await websocket_connect(req)
+        m = self.member
+        ws_base = m.base.replace("http", "ws", 1)
+        req = HTTPRequest(f"{ws_base}/user/{m.name}/api/kernels/{self.kernel_id}/channels",
+                          headers={"Authorization": f"token {m.token}"})
+        return await websocket_connect(req)
+
+    def run(self, code: str, timeout: float = 120) -> RunResult:
+        return self.loop.run_until_complete(self._run(code, timeout))
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        self.loop.close()
+
+    async def _run(self, code: str, timeout: float) -> RunResult:
+        t0 = time.monotonic()
+        if self.conn is None:
+            self.conn = await self._connect()
+        conn = self.conn
         msg_id = uuid.uuid4().hex
         conn.write_message(json.dumps({
-            "header": {"msg_id": msg_id, "username": self.name, "session": uuid.uuid4().hex,
+            "header": {"msg_id": msg_id, "username": self.member.name, "session": uuid.uuid4().hex,
                        "msg_type": "execute_request", "version": "5.3"},
             "parent_header": {}, "metadata": {}, "channel": "shell",
             "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
                         "allow_stdin": False, "stop_on_error": True}}))
         out = RunResult("ok", "", "")
-        t0 = time.monotonic()
         deadline = t0 + timeout
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                conn.close()
                 raise TimeoutError(f"the cell did not finish within {timeout:.0f} s: {code[:60]!r}")
             raw = await asyncio.wait_for(conn.read_message(), left)
             if raw is None:
+                self.conn = None
                 raise ConnectionError("the kernel's websocket closed")
             msg = json.loads(raw)
             kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
@@ -185,6 +219,5 @@ class Member:
                 out.status, out.error = "error", f"{content['ename']}: {content['evalue']}"
             elif kind == "status" and content["execution_state"] == "idle":
                 break
-        conn.close()
         out.seconds = time.monotonic() - t0
         return out
