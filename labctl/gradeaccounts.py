@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -87,28 +88,67 @@ def account_pids(uid: int) -> list[int]:
     return found
 
 
-def engine_binaries() -> EngineBinaries:
-    """The lab's engine packages as a root-owned, read-only copy every grading account can run."""
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~_-]{0,63}")
+
+
+def _as_account(account: str, argv: list[str]) -> list[str]:
+    """``argv`` run as ``account``: what root takes from the account's home is read with its rights."""
+    return ["runuser", "-u", account, "--", "env", "-i", "PATH=/usr/bin:/bin", *argv]
+
+
+def engine_binaries(account: str = LAB_ACCOUNT, base: Path = BASE, home: Path | None = None) -> EngineBinaries:
+    """The lab's engine packages as a root-owned, read-only copy every grading account can run.
+
+    They come from ``account``'s cache, which that account controls: root reads ``current.json`` and
+    the tree *as the account* (``runuser``: nothing it could not read itself), takes a ``version``
+    only of the shape of a Debian version and a ``root`` only under the account's engine cache, and
+    unpacks the tree into ``base/engine/<version>`` as root's. ``home``: the account's (tests)."""
     try:
-        lab_home = Path(pwd.getpwnam(LAB_ACCOUNT).pw_dir)
+        lab_home = home or Path(pwd.getpwnam(account).pw_dir)
     except KeyError:
         raise LabFailure("The lab has not been set up on this machine: run './lab up' first.") from None
-    current = lab_home / ".cache" / "dockerlab" / "engine" / "current.json"
+    cache = lab_home / ".cache" / "dockerlab" / "engine"
+    out = subprocess.run(_as_account(account, ["head", "-c", "65536", "--", str(cache / "current.json")]),
+                         capture_output=True, cwd="/", check=False)
     try:
-        info = json.loads(current.read_text())
-    except (OSError, ValueError):
-        raise LabFailure("The lab's engine packages are not downloaded yet: run './lab up' first.") from None
-    target = BASE / "engine" / info["version"]
+        info = json.loads(out.stdout) if out.returncode == 0 else None
+    except ValueError:
+        info = None
+    if not isinstance(info, dict):
+        raise LabFailure("The lab's engine packages are not downloaded yet: run './lab up' first.")
+    version, root = info.get("version"), info.get("root")
+    if not isinstance(version, str) or not _VERSION.fullmatch(version) or not isinstance(root, str) \
+            or not os.path.realpath(root).startswith(os.path.realpath(cache) + "/"):
+        raise LabFailure(f"{cache / 'current.json'} is not what './lab up' writes (its version or root is "
+                         "off): run './lab up' as the lab's account again.")
+    source = info.get("source", "")
+    packages = info.get("packages", {})
+    if not isinstance(source, str) or not isinstance(packages, dict) \
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in packages.items()):
+        source, packages = "", {}
+    engines = base / "engine"
+    target = engines / version
     if not (target / ".complete").exists():
+        engines.mkdir(parents=True, exist_ok=True)
+        os.chown(engines, 0, 0)
+        os.chmod(engines, 0o755)
         shutil.rmtree(target, ignore_errors=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(target.parent, 0o755)
         tmp = target.with_name(target.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        subprocess.run(["cp", "-a", "--", info["root"], str(tmp)], check=True)
+        tmp.mkdir(mode=0o755)
+        # the account packs its tree (its own rights, links kept as links); root unpacks it as root's
+        pack = subprocess.Popen(_as_account(account, ["tar", "-C", os.path.realpath(root), "-cf", "-", "."]),
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/")
+        unpack = subprocess.run(["tar", "-C", str(tmp), "-xf", "-", "--no-same-owner", "--no-same-permissions"],
+                                stdin=pack.stdout, capture_output=True, check=False)
+        if pack.stdout:
+            pack.stdout.close()
+        if pack.wait() != 0 or unpack.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise LabFailure(f"The lab's engine packages in {root} could not be copied for grading: run './lab up' "
+                             "as the lab's account again.")
         subprocess.run(["chown", "-R", "root:root", str(tmp)], check=True)
         subprocess.run(["chmod", "-R", "go-w,a+rX", str(tmp)], check=True)
         (tmp / ".complete").touch()
         tmp.rename(target)
-    return EngineBinaries(root=str(target), version=info["version"], source=info.get("source", ""),
-                          packages=info.get("packages", {}))
+    return EngineBinaries(root=str(target), version=version, source=source, packages=packages)

@@ -1,0 +1,92 @@
+"""What root takes from accounts it does not trust when it grades: the lab account's engine cache
+(``gradeaccounts.engine_binaries``), the course directory nbgrader runs in, the files a sandbox
+leaves. Each test plants what an account could and calls root's code on it directly (no batch)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from labctl.gradeaccounts import engine_binaries
+from labctl.proc import LabFailure
+
+
+@pytest.fixture()
+def home(probe: str) -> Iterator[Path]:
+    """A home of the probe account's (it plays the lab account), with an engine cache it controls."""
+    top = Path(tempfile.mkdtemp(prefix="dlab-trust-", dir="/tmp"))
+    os.chmod(top, 0o755)
+    pw = pwd.getpwnam(probe)
+    cache = top / ".cache" / "dockerlab" / "engine"
+    cache.mkdir(parents=True)
+    for d in [top, *top.rglob("*")]:
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+    yield top
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def _plant(home: Path, probe: str, info: dict[str, str]) -> None:
+    current = home / ".cache" / "dockerlab" / "engine" / "current.json"
+    current.write_text(json.dumps(info))
+    pw = pwd.getpwnam(probe)
+    os.chown(current, pw.pw_uid, pw.pw_gid)
+
+
+def test_engine_cache_version_and_root_are_not_paths_root_follows(home: Path, probe: str, tmp_path: Path) -> None:
+    victim = tmp_path / "victim"  # root's directory the version climbs to
+    victim.mkdir()
+    (victim / "keep").write_text("root's")
+    secret = tmp_path / "secret"  # root's 0600 file the root names
+    secret.mkdir()
+    (secret / "key").write_text("root only")
+    os.chmod(secret / "key", 0o600)
+    base = tmp_path / "base"
+    cache = home / ".cache" / "dockerlab" / "engine"
+    (cache / "link").symlink_to(secret)
+    climb = os.path.relpath(victim, base / "engine")
+    for info in ({"version": climb, "root": str(secret)}, {"version": "28.5", "root": str(secret)},
+                 {"version": "28.5", "root": str(cache / "link")}, {"version": "..", "root": str(cache)}):
+        _plant(home, probe, info)
+        with pytest.raises(LabFailure):
+            engine_binaries(probe, base, home)
+        assert (victim / "keep").read_text() == "root's"
+        assert not list(base.rglob("key")), f"root copied its own secret for {info}"
+
+
+def test_engine_cache_is_read_with_the_accounts_rights(home: Path, probe: str, tmp_path: Path) -> None:
+    """current.json and the tree are read as the account: a link to a file only root can read gives nothing."""
+    cache = home / ".cache" / "dockerlab" / "engine"
+    root_only = tmp_path / "current.json"
+    root_only.write_text(json.dumps({"version": "28.5", "root": str(cache / "28.5")}))
+    os.chmod(root_only, 0o600)
+    tree = cache / "28.5"
+    (tree / "usr" / "bin").mkdir(parents=True)
+    (tree / "usr" / "bin" / "dockerd").write_text("#!/bin/sh\n")
+    os.chmod(tree / "usr" / "bin" / "dockerd", 0o700)
+    (tree / "usr" / "bin" / "shadow").symlink_to("/etc/shadow")
+    (tree / "rootfile").symlink_to(root_only)
+    pw = pwd.getpwnam(probe)
+    for p in [tree, *tree.rglob("*")]:
+        os.lchown(p, pw.pw_uid, pw.pw_gid)
+    (cache / "current.json").symlink_to(root_only)
+    with pytest.raises(LabFailure):
+        engine_binaries(probe, tmp_path / "base", home)
+    (cache / "current.json").unlink()
+    _plant(home, probe, {"version": "28.5", "root": str(tree)})
+    got = engine_binaries(probe, tmp_path / "base", home)
+    copy = Path(got.root)
+    assert copy == tmp_path / "base" / "engine" / "28.5"
+    dockerd = copy / "usr" / "bin" / "dockerd"
+    st = dockerd.stat()
+    assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o755  # root's, runnable by the grading accounts
+    assert (copy / "usr" / "bin" / "shadow").is_symlink()  # a link stays a link: nothing of root's is copied
+    assert (copy / "rootfile").is_symlink()
+    assert os.lstat(copy / "rootfile").st_uid == 0
