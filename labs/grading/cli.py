@@ -6,7 +6,8 @@
     ./lab grade feedback                    one HTML per learner and lab (nbgrader generate_feedback)
     ./lab grade all SUBMISSIONS [--out DIR] all of the above; grades.csv, feedback/, report.* in DIR
 
-Common options: --course DIR (default $LAB_HOME/grading), --jobs N (parallel submissions,
+Common options: --course DIR (default $LAB_HOME/grading; as root /var/lib/dockerlab-grade/course, and
+only a directory no other account can change), --jobs N (parallel submissions,
 default 2), --cell-timeout S (default 60), --submission-timeout S (default 600).
 """
 
@@ -115,6 +116,7 @@ def _autograde(course: Course, args: argparse.Namespace) -> int:
         raise RuntimeError("grading makes a throwaway account and sandbox per submission: run 'sudo ./lab grade ...'")
     if not 1 <= args.jobs <= gradeaccounts.POOL_MAX:
         raise RuntimeError(f"--jobs must be between 1 and {gradeaccounts.POOL_MAX}")
+    course.ensure()  # a course directory no other account can change (nbgrader runs its Python as root)
     mirror = load_state().mirror
     if not mirror or not _mirror_ok(mirror):
         print(f"\033[1;31m[grade]\033[0m {t('grade.engine_missing', mirror=mirror or '?')}", file=sys.stderr)

@@ -2,7 +2,9 @@
 
 Layout (nbgrader's): ``source/`` (copied from ``labs/source``), ``release/`` (student versions),
 ``submitted/<student>/<lab>/``, ``autograded/``, ``feedback/``, ``gradebook.db``; plus
-``grading/<student>-<lab>/`` with each submission's logs. Default: ``$LAB_HOME/grading``.
+``grading/<student>-<lab>/`` with each submission's logs. Default: ``$LAB_HOME/grading``; as root
+:data:`ROOT_COURSE` (nbgrader runs Python from its course directory: its ``nbgrader_config.py``, modules
+beside it on ``sys.path``), and root refuses a course directory any other account could change.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labctl.gradeaccounts import BASE
+from labctl.proc import LabFailure
 from labctl.state import REPO, paths
 
-__all__ = ["LABS", "SOURCE", "Course", "read_untrusted"]
+__all__ = ["LABS", "ROOT_COURSE", "SOURCE", "Course", "read_untrusted", "untrusted_by_root"]
+
+ROOT_COURSE = BASE / "course"  # root's own course directory (0700)
 
 _CHECK_CALL = re.compile(r"independently\(\s*[\"']([\w.]+)[\"']")
 MAX_NOTEBOOK = 20 << 20
@@ -41,6 +47,26 @@ def read_untrusted(path: Path, limit: int = MAX_NOTEBOOK) -> bytes | None:
             return None
         return f.read(limit + 1)[:limit]
 
+def untrusted_by_root(path: Path) -> str:
+    """Empty if no account but root can change ``path`` or any directory above it (each one root's and
+    not writable by group or others, a sticky one such as /tmp only above a root-owned one); else why."""
+    real = Path(os.path.realpath(path))
+    chain = [*reversed(real.parents), real]
+    for i, p in enumerate(chain):
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            return ""  # root makes the rest
+        except OSError as e:
+            return f"{p} cannot be checked ({e.strerror})"
+        if st.st_uid != 0:
+            return f"{p} belongs to uid {st.st_uid}"
+        last = i == len(chain) - 1
+        if st.st_mode & 0o022 and (last or not st.st_mode & stat.S_ISVTX):
+            return f"{p} is writable by other accounts"
+    return ""
+
+
 SOURCE = REPO / "labs" / "source"
 LABS = ("lab1", "lab2", "lab3", "lab4")
 
@@ -51,7 +77,7 @@ class Course:
 
     @classmethod
     def default(cls) -> Course:
-        return cls(paths().home / "grading")
+        return cls(ROOT_COURSE if os.geteuid() == 0 else paths().home / "grading")
 
     @property
     def db(self) -> Path:
@@ -77,7 +103,11 @@ class Course:
         return self.root / "grading" / f"{student}-{lab}"
 
     def ensure(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0 and (why := untrusted_by_root(self.root)):
+            raise LabFailure(f"As root, ./lab grade works only in a course directory no other account can "
+                             f"change, and {why}: leave --course out (root's course is {ROOT_COURSE}) or name "
+                             "a directory of root's.")
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         config = (f"c = get_config()  # noqa: F821\n"
                   f"load_subconfig({str(REPO / 'labs' / 'nbgrader_config.py')!r})  # noqa: F821\n"
                   f"c.CourseDirectory.root = {str(self.root)!r}\n")
@@ -86,13 +116,15 @@ class Course:
             target.write_text(config)
 
     def nbgrader(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        """Run ``nbgrader ARGS`` in the course directory; output captured."""
+        """Run ``nbgrader ARGS`` in the course directory; output captured. ``-I``: no module from the
+        working directory, PYTHONPATH or the user's site (nbgrader itself adds the course directory,
+        which :meth:`ensure` has checked)."""
         self.ensure()
         # nbgrader runs `alembic` from PATH: the venv's bin directory must come first
         bindir = str(Path(sys.executable).parent)
         env = {**os.environ, **(env or {})}
         env["PATH"] = f"{bindir}:{env.get('PATH', '/usr/bin:/bin')}"
-        return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=self.root, env=env,
+        return subprocess.run([sys.executable, "-I", "-m", "nbgrader", *args], cwd=self.root, env=env,
                               capture_output=True, text=True, check=False)
 
     def generate(self, labs: tuple[str, ...] = LABS) -> list[Path]:

@@ -90,3 +90,36 @@ def test_engine_cache_is_read_with_the_accounts_rights(home: Path, probe: str, t
     assert (copy / "usr" / "bin" / "shadow").is_symlink()  # a link stays a link: nothing of root's is copied
     assert (copy / "rootfile").is_symlink()
     assert os.lstat(copy / "rootfile").st_uid == 0
+
+
+PLANT = "import pathlib; pathlib.Path({marker!r}).write_text('root ran it')\n"
+
+
+def _planted(where: Path, marker: Path, uid: int, gid: int) -> None:
+    """An nbgrader package and an nbgrader_config.py that leave ``marker`` if Python ever runs them."""
+    (where / "nbgrader").mkdir(parents=True, exist_ok=True)
+    (where / "nbgrader" / "__init__.py").write_text(PLANT.format(marker=str(marker)))
+    (where / "nbgrader" / "__main__.py").write_text(PLANT.format(marker=str(marker)))
+    (where / "nbgrader_config.py").write_text(PLANT.format(marker=str(marker)))
+    for p in [where, *where.rglob("*")]:
+        os.chown(p, uid, gid)
+
+
+def test_root_runs_nbgrader_in_no_course_another_account_can_change(home: Path, probe: str, tmp_path: Path) -> None:
+    from labs.grading.course import Course
+
+    pw = pwd.getpwnam(probe)
+    marker = tmp_path / "ran"
+    theirs = home / "grading"  # the lab account's own course directory (./lab grade generate as the account)
+    theirs.mkdir()
+    _planted(theirs, marker, pw.pw_uid, pw.pw_gid)
+    below = home / "grading" / "roots"  # root's directory, but under theirs: they can rename it away
+    below.mkdir()
+    for course in (theirs, below):
+        with pytest.raises(LabFailure):
+            Course(course).nbgrader("--version")
+    mine = tmp_path / "course"  # root's: nbgrader runs; a module on PYTHONPATH is not taken
+    mine.mkdir()
+    out = Course(mine).nbgrader("--version", env={"PYTHONPATH": str(theirs)})
+    assert out.returncode == 0, out.stderr[-500:]
+    assert not marker.exists(), "root ran Python the lab account planted"
