@@ -14,6 +14,12 @@ Root starts it: one thread per namespace enters it (``setns``) and makes the lis
 then the whole process drops to the hub account (``--user``). A socket belongs to the namespace it was
 made in, so each thread keeps making the namespace's outgoing sockets, without any privilege left.
 
+One member cannot starve the others of it: each namespace may hold ``MAX_PER_NAMESPACE`` connections
+each way at once (one more is closed at once, nobody waits), a connection with no byte either way for
+``IDLE_SECONDS`` is closed (JupyterLab's kernel and terminal websockets ping every 30 s, jupyter_server's
+``ws_ping_interval``; an hour is also the Hub's idle culler's), and the process may open enough files
+for every namespace's share (``RLIMIT_NOFILE``, raised while it is root).
+
     python -m labctl.classroom_relay --user dlhub --inward 8081 --inward 5200 /run/netns/X=8400 ...
 """
 
@@ -24,17 +30,19 @@ import asyncio
 import ctypes
 import os
 import pwd
+import resource
 import socket
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
-from .forward import pipe
-
-__all__ = ["Namespace", "main", "parse_targets"]
+__all__ = ["IDLE_SECONDS", "MAX_PER_NAMESPACE", "Namespace", "main", "parse_targets"]
 
 CLONE_NEWNET = 0x40000000
 LOOPBACK = "127.0.0.1"
+MAX_PER_NAMESPACE = 64  # open connections each way per member (two files each in this process)
+IDLE_SECONDS = 3600.0
 
 
 def _setns(path: str) -> None:
@@ -69,6 +77,7 @@ class Namespace:
         self.path = path
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=os.path.basename(path), initializer=_setns,
                                         initargs=(path,))
+        self.open = {"out": 0, "in": 0}  # connections held now, per direction (the loop's thread only)
 
     def call(self, fn: Any, *args: Any) -> Future[Any]:
         return self._pool.submit(fn, *args)
@@ -76,7 +85,53 @@ class Namespace:
 
 async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                   up: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
-    await asyncio.gather(pipe(reader, up[1]), pipe(up[0], writer))
+    """Both directions until both end, or until no byte has passed either way for ``IDLE_SECONDS``."""
+    loop = asyncio.get_running_loop()
+    last = [loop.time()]
+
+    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    data = await asyncio.wait_for(src.read(1 << 16), IDLE_SECONDS / 4)
+                except asyncio.TimeoutError:
+                    if loop.time() - last[0] >= IDLE_SECONDS:
+                        break
+                    continue
+                if not data:
+                    break
+                last[0] = loop.time()
+                dst.write(data)
+                await dst.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            dst.close()
+
+    a, b = asyncio.ensure_future(pipe(reader, up[1])), asyncio.ensure_future(pipe(up[0], writer))
+    done, _ = await asyncio.wait((a, b), return_when=asyncio.FIRST_COMPLETED)
+    if loop.time() - last[0] >= IDLE_SECONDS:  # idle: the other direction ends now too
+        for t in (a, b):
+            t.cancel()
+        writer.close()
+        up[1].close()
+    await asyncio.gather(a, b, return_exceptions=True)
+
+
+def _limited(ns: Namespace, way: str, handle: Any) -> Any:
+    """``handle`` for at most ``MAX_PER_NAMESPACE`` connections of ``ns`` at once; more are closed at once."""
+    async def limited(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if ns.open[way] >= MAX_PER_NAMESPACE:
+            writer.close()
+            return
+        ns.open[way] += 1
+        try:
+            await handle(reader, writer)
+        finally:
+            ns.open[way] -= 1
+            writer.close()
+
+    return limited
 
 
 async def _outward(ns: Namespace, port: int, listener: socket.socket) -> asyncio.Server:
@@ -94,10 +149,10 @@ async def _outward(ns: Namespace, port: int, listener: socket.socket) -> asyncio
             return
         await _splice(reader, writer, up)
 
-    return await asyncio.start_server(handle, sock=listener)
+    return await asyncio.start_server(_limited(ns, "out", handle), sock=listener)
 
 
-async def _inward(port: int, listener: socket.socket) -> asyncio.Server:
+async def _inward(ns: Namespace, port: int, listener: socket.socket) -> asyncio.Server:
     """``127.0.0.1:port`` inside a namespace (``listener`` was made there) -> the host's."""
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -107,7 +162,32 @@ async def _inward(port: int, listener: socket.socket) -> asyncio.Server:
             return
         await _splice(reader, writer, up)
 
-    return await asyncio.start_server(handle, sock=listener)
+    return await asyncio.start_server(_limited(ns, "in", handle), sock=listener)
+
+
+def nofile_needed(namespaces: int, inward: int) -> int:
+    """Files for every namespace's full share of connections (two each), its listeners, and some spare."""
+    return 2 * MAX_PER_NAMESPACE * 2 * namespaces + namespaces * (1 + inward) + 256
+
+
+def raise_nofile(want: int) -> int:
+    """Root, before dropping: ``RLIMIT_NOFILE`` at least ``want`` (at most ``fs.nr_open``; where root
+    may not raise the hard limit, e.g. in a container without CAP_SYS_RESOURCE, up to it). Returns the
+    soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        ceiling = int(Path("/proc/sys/fs/nr_open").read_text())
+    except (OSError, ValueError):
+        ceiling = 1 << 20
+    new = min(max(want, soft, 1024), ceiling)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, new if hard == resource.RLIM_INFINITY else max(new, hard)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(new, hard)), hard))
+    got = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if got < want:
+        print(f"open files limited to {got} (wanted {want}): a full class may be refused connections", flush=True)
+    return got
 
 
 def parse_targets(words: list[str]) -> list[tuple[str, int]]:
@@ -150,11 +230,12 @@ async def _serve(targets: list[tuple[str, int]], inward: list[int], user: str) -
         inner.append(socks)
     for ns in spaces:  # every thread exists (and is in its namespace) before the privileges go
         ns.call(lambda: None).result()
+    raise_nofile(nofile_needed(len(spaces), len(inward)))
     _drop_to(user)
     for ns, (_, port), listener, socks in zip(spaces, targets, host_listeners, inner):
         servers.append(await _outward(ns, port, listener))
         for p, s in socks:
-            servers.append(await _inward(p, s))
+            servers.append(await _inward(ns, p, s))
     print(f"relaying {len(targets)} namespaces (inward {', '.join(map(str, inward))}) as {user}", flush=True)
     await asyncio.gather(*(s.serve_forever() for s in servers))
 
