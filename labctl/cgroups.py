@@ -63,13 +63,18 @@ def _bases(user: str, root: Path = ROOT) -> list[Path]:
     return [root / c / parent_name(user) for c in V1_CONTROLLERS]
 
 
-def delegate(user: str, limits: LabLimits, root: Path = ROOT) -> list[Path]:
-    """Root, once: make the account's cgroup, set its limits, hand it over. Returns its directories."""
+def delegate(user: str, limits: LabLimits, root: Path = ROOT, systemd: bool | None = None) -> list[Path]:
+    """Root, once: make the account's cgroup, set its limits, hand it over. Returns its directories.
+
+    ``systemd``: on cgroup v2 under systemd, through the account's user manager (the lab's account:
+    its engine then gets the systemd driver). False: a cgroup of root's own making there too, as without
+    systemd — a classroom member, who must get no user manager (it would run outside their network
+    namespace and their limits). None: whatever the machine offers."""
     pw = pwd.getpwnam(user)
     kind = hierarchy(root)
     if not kind:
         return []
-    if kind == "v2" and root == ROOT and systemd_running():
+    if kind == "v2" and root == ROOT and (systemd_running() if systemd is None else systemd):
         return [_delegate_systemd(pw, limits, root)]
     bases = _bases(user, root)
     for base in bases:
@@ -210,14 +215,20 @@ def engine_limits(pid: int, root: Path = ROOT) -> tuple[str, int | None]:
     return rel, best
 
 
-def enter(user: str, pid: int | None = None, root: Path = ROOT) -> None:
+def enter(user: str, pid: int | None = None, root: Path = ROOT, strict: bool = False) -> None:
     """Root: move ``pid`` (default: this process) into the account's cgroup before dropping to it,
-    so everything the lab starts is inside (on v2, moving later would need the root cgroup)."""
+    so everything the lab starts is inside (on v2, moving later would need the root cgroup).
+    ``strict``: an account that must be limited (a classroom member) and has no cgroup is an error,
+    not a silent nothing."""
     pid = pid or os.getpid()
+    entered = False
     for base in _bases(user, root):
         target = base / "session" if hierarchy(root) == "v2" else base
         if target.is_dir():
             _write(target / "cgroup.procs", pid)
+            entered = True
+    if strict and hierarchy(root) and not entered:
+        raise FileNotFoundError(2, "no cgroup was made for this account", str(_bases(user, root)[0]))
 
 
 def _write(path: Path, value: object) -> None:

@@ -297,8 +297,13 @@ c.JupyterHub.pid_file = {str(HUB_DIR / 'run' / 'jupyterhub.pid')!r}
 c.JupyterHub.cleanup_servers = True
 c.JupyterHub.authenticator_class = "labctl.classroom_auth.ClassroomAuthenticator"
 c.ClassroomAuthenticator.password_file = {str(PASSWORDS)!r}
+c.ClassroomAuthenticator.class_config = {str(CONFIG)!r}  # members now (classroom add needs no restart)
 c.Authenticator.allowed_users = set({members!r})
-c.Authenticator.admin_users = {{{cfg.instructor!r}}}
+# The instructor is not a Hub admin: the Hub serves every server from one origin, so a page a learner's
+# server serves, opened by the instructor, acts with the instructor's rights (JupyterHub's security
+# docs: subdomain_host is the cure). So the instructor has what teaching needs — the admin page, the
+# class list, starting and stopping learners' servers, the progress page — and nothing that reaches into
+# another account: no tokens, no user management, no access to learners' servers.
 c.JupyterHub.spawner_class = "labctl.classroom_spawner.ClassSpawner"
 c.ClassSpawner.enter_path = {str(ENTER)!r}  # sudo -n ENTER MEMBER spawner: the mediator as the member, in their namespace
 c.ClassSpawner.class_config = {str(CONFIG)!r}  # member -> port (the relay's host side)
@@ -323,6 +328,8 @@ c.JupyterHub.load_roles = [
      "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]}},
     {{"name": "progress", "services": ["progress"], "scopes": ["list:users", "read:users", "read:servers"]}},
     {{"name": "progress-viewer", "users": [{cfg.instructor!r}], "scopes": ["access:services!service=progress"]}},
+    {{"name": "instructor", "users": [{cfg.instructor!r}],
+     "scopes": ["self", "admin-ui", "list:users", "read:users", "read:servers", "servers"]}},
 ]
 """
 
@@ -389,7 +396,7 @@ def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: igno
     hub = _ensure_hub()
     for name in [cfg.instructor, *cfg.learners]:
         _ensure_member(name)
-        cgroups.delegate(name, cgroups.LabLimits(memory_mb=cfg.memory_mb, pids=cfg.pids))
+        cgroups.delegate(name, cgroups.LabLimits(memory_mb=cfg.memory_mb, pids=cfg.pids), systemd=False)
     binaries = gradeaccounts.engine_binaries()
     cfg.engine_root, cfg.engine_version = binaries.root, binaries.version
     running = _hub_pid()
@@ -432,18 +439,32 @@ def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: igno
     return cfg, passwords
 
 
-def _isolate(cfg: ClassConfig) -> None:
+def _added_relays() -> list[Path]:
+    return sorted(BASE.glob("classroom-relay-*.pid"))
+
+
+def _isolate(cfg: ClassConfig, added: str = "") -> None:
     """Root: each member's network namespace, their port on the host's loopback, and the relay that
-    joins them to the Hub's proxy, the Hub's API and the course mirror (``classroom_netns``)."""
+    joins them to the Hub's proxy, the Hub's API and the course mirror (``classroom_netns``).
+
+    ``added``: one learner more, with a relay of their own, so the class's relay and every open
+    JupyterLab's connection through it stay up; the next ``classroom up`` folds them into one again."""
     members = [cfg.instructor, *cfg.learners]
-    for m in members:
+    for m in [added] if added else members:
         classroom_netns.ensure(BASE.name, m)
     mirror = int(cfg.mirror.rpartition(":")[2])
     cfg.member_ports = classroom_netns.allocate_ports(members, cfg.member_ports,
                                                       avoid={cfg.port, mirror, *cfg.inner_ports})
     cfg.save()
-    argv = classroom_netns.relay_argv(BASE.name, cfg.member_ports, [cfg.inner_ports[0], mirror], HUB)
-    classroom_netns.start_relay(argv, RELAY_PID, HUB_DIR / "logs" / "relay.log",
+    if added:
+        ports, pidfile, log = {added: cfg.member_ports[added]}, BASE / f"classroom-relay-{added}.pid", f"relay-{added}.log"
+    else:
+        for extra in _added_relays():
+            classroom_netns.stop_relay(extra)
+            extra.unlink(missing_ok=True)
+        ports, pidfile, log = cfg.member_ports, RELAY_PID, "relay.log"
+    argv = classroom_netns.relay_argv(BASE.name, ports, [cfg.inner_ports[0], mirror], HUB)
+    classroom_netns.start_relay(argv, pidfile, HUB_DIR / "logs" / log,
                                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"})
 
 
@@ -515,6 +536,9 @@ def down(say=print) -> None:  # type: ignore[no-untyped-def]
         say("class mirror stopped")
     if classroom_netns.stop_relay(RELAY_PID):
         say("relay stopped")
+    for extra in _added_relays():
+        classroom_netns.stop_relay(extra)
+        extra.unlink(missing_ok=True)
     from .gradeaccounts import account_pids
 
     for name in [HUB, cfg.instructor, *cfg.learners]:
@@ -615,7 +639,9 @@ def status() -> str:
 
 
 def add(name: str, say=print) -> None:  # type: ignore[no-untyped-def]
-    """Root: one more learner (restarts the Hub so it knows the name)."""
+    """Root: one more learner, while the class works: the Hub is not restarted (that would stop every
+    learner's server) — it lets in whoever classroom.json lists — and the new learner gets a relay of
+    their own (restarting the class's would drop every open connection)."""
     import re
 
     if not re.fullmatch(r"[a-z][a-z0-9-]{1,30}", name):
@@ -627,14 +653,10 @@ def add(name: str, say=print) -> None:  # type: ignore[no-untyped-def]
     cfg.learners.append(name)
     cfg.save()
     _ensure_member(name)
-    cgroups.delegate(name, cgroups.LabLimits(memory_mb=cfg.memory_mb, pids=cfg.pids))
+    cgroups.delegate(name, cgroups.LabLimits(memory_mb=cfg.memory_mb, pids=cfg.pids), systemd=False)
     passwords = _set_passwords([name], pwd.getpwnam(HUB))
-    _isolate(cfg)
-    conf = HUB_DIR / "jupyterhub_config.py"
+    _isolate(cfg, added=name)
+    conf = HUB_DIR / "jupyterhub_config.py"  # for the Hub's next start; the running one reads the password file
     conf.write_text(hub_config(cfg, _proxy(), *cfg.inner_ports))
-    if _stop_hub():
-        log = HUB_DIR / "logs" / "jupyterhub.log"
-        _start_as_hub([str(VENV_BIN / "jupyterhub"), "-f", str(conf)], _hub_pidfile(), log)
-        proc.wait_for(lambda: _hub_ready(cfg), 90, "JupyterHub", log)
     for n, pw in passwords.items():
         say(f"{n} added; password (shown once): {pw}")

@@ -174,9 +174,13 @@ class KernelChannel:
 
     def close(self) -> None:
         if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+            self.loop.run_until_complete(self._close())
         self.loop.close()
+
+    async def _close(self) -> None:
+        self.conn.close()  # tornado writes the close frame on the loop the connection belongs to
+        self.conn = None
+        await asyncio.sleep(0)
 
     async def _run(self, code: str, timeout: float) -> RunResult:
         t0 = time.monotonic()

@@ -7,7 +7,9 @@
 What it does for an accepted member: moves itself into the member's cgroup (``cgroups.enter``: the
 limits root set), enters the member's network namespace (``classroom_netns``), drops to the member's
 account (``setpriv``: their uid, gid and groups, a fresh environment) and runs the action's program,
-which is root-owned and fixed here. A name is accepted only if it is in the class's root-owned
+which is root-owned and fixed here, with ``XDG_RUNTIME_DIR`` the member's run directory that root
+made (``member_run``: ``/run/<classroom>/<uid>``, theirs, 0700, in a root-owned directory), where their
+server keeps its sockets and pid files: nobody can make it first, as anyone could in ``/tmp``. A name is accepted only if it is in the class's root-owned
 configuration, is an account ``classroom up`` made (its comment, its group), is not root or the hub,
 and has a namespace; anything else gets one sentence and exit status 2.
 """
@@ -18,6 +20,8 @@ import grp
 import os
 import pwd
 import re
+import shutil
+import stat
 import sys
 from pathlib import Path
 
@@ -26,11 +30,58 @@ from .classroom import BASE, COMMENT, GROUP, HUB, SERVER, VENV_BIN, ClassConfig,
 from .classroom_netns import netns_path
 from .proc import LabFailure
 
-__all__ = ["ACTIONS", "Refused", "command", "main"]
+__all__ = ["ACTIONS", "RUN_ROOT", "Refused", "command", "main", "member_run", "prepare_run"]
 
 ACTIONS = ("spawner", "progress")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "debug", "info", "warning", "error", "critical", "none")
 _NAME = re.compile(r"[a-z][a-z0-9-]{1,30}")
+RUN_ROOT = Path("/run") / BASE.name  # root's, 0711; one directory per member in it (short: sockets go there)
+
+
+def member_run(uid: int, root: Path = RUN_ROOT) -> Path:
+    """The member's ``XDG_RUNTIME_DIR`` (their server's and their progress reader's run directory)."""
+    return root / str(uid)
+
+
+def _open_dir(path: Path) -> int:
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+
+
+def prepare_run(pw: pwd.struct_passwd, root: Path = RUN_ROOT) -> Path:
+    """Root: the member's run directory, owned by them (0700), in ``root`` (root's, 0711: only root
+    makes entries there). Something else in its place (an earlier account's with this uid) is removed."""
+    try:
+        root.mkdir(mode=0o711)
+    except FileExistsError:
+        pass
+    st = os.lstat(root)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0:
+        raise Refused(f"{root} is not a directory of root's: remove it, then try again")
+    fd = _open_dir(root)
+    try:
+        os.fchmod(fd, 0o711)
+    finally:
+        os.close(fd)
+    d = member_run(pw.pw_uid, root)
+    try:
+        st = os.lstat(d)
+        if not stat.S_ISDIR(st.st_mode):
+            d.unlink()
+        elif st.st_uid != pw.pw_uid:
+            shutil.rmtree(d)
+    except FileNotFoundError:
+        pass
+    try:
+        d.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    fd = _open_dir(d)
+    try:
+        os.fchown(fd, pw.pw_uid, pw.pw_gid)
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+    return d
 
 
 class Refused(Exception):
@@ -72,14 +123,14 @@ def command(argv: list[str]) -> tuple[pwd.struct_passwd, list[str]]:
     else:
         if rest:
             raise Refused("progress takes no arguments")
-        program = ["/usr/bin/env", f"LAB_CLASSROOM_TAG={tag()}", str(VENV_BIN / "python"), "-I", "-m",
-                   "labctl.progress", "--classroom"]
+        program = [str(VENV_BIN / "python"), "-I", "-m", "labctl.progress", "--classroom"]
     ns = netns_path(BASE.name, pw.pw_name)
     if not ns.exists():
         raise Refused(f"{pw.pw_name} has no network namespace: run 'sudo ./lab classroom up' again")
     return pw, ["/usr/bin/nsenter", f"--net={ns}", "--",
                 "/usr/bin/setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups", "--reset-env",
-                "--", *program]
+                "--", "/usr/bin/env", f"LAB_CLASSROOM_TAG={tag()}", f"XDG_RUNTIME_DIR={member_run(pw.pw_uid)}",
+                *program]
 
 
 def main(argv: list[str]) -> int:
@@ -88,7 +139,11 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         pw, exe = command(argv)
-        cgroups.enter(pw.pw_name)  # the member's limits hold for everything started from here
+        try:
+            prepare_run(pw)
+        except OSError as e:
+            raise Refused(f"could not make {argv[0]}'s run directory ({e.strerror})") from None
+        cgroups.enter(pw.pw_name, strict=True)  # the member's limits hold for everything started from here
     except Refused as e:
         print(f"dockerlab-enter: {e}", file=sys.stderr)
         return 2

@@ -36,6 +36,8 @@ def kill(pid: int, signal: int) -> None:
 
 def spawn(program: str, args: list[str], env: dict[str, str]) -> None:
     env = {k: str(v) for k, v in env.items() if k != "PYTHONPATH"}  # as sudospawner: never from the Hub
+    if "XDG_RUNTIME_DIR" in os.environ:  # root's gate made it for this member: not the Hub's to choose
+        env["XDG_RUNTIME_DIR"] = os.environ["XDG_RUNTIME_DIR"]
     r, w = os.pipe()
     if os.fork():  # the caller's side: relay the result, then return (the Hub's sudo exits)
         os.close(w)

@@ -129,7 +129,11 @@ class Server:
         inside = f"127.0.0.1:{own.port}"
         self.engine = engine = ClassEngine(
             name="lab", data_root=p.home / "engine" / "data", run=p.run, logs=p.logs, binaries=binaries, mirror=mirror,
-            insecure=(inside, mirror, reg.addr), cgroup=cgroups.Delegated.for_engine("lab-" + p.run.name.rpartition("-")[2]))
+            insecure=(inside, mirror, reg.addr), cgroup=cgroups.Delegated.for_engine("lab-" + p.run.name.rpartition("-")[2]),
+            # No user manager for a class member (cgroups.delegate(systemd=False)): the cgroupfs request
+            # makes a rootless dockerd keep every container in the engine's cgroup, inside the member's
+            # limits, on both hierarchies (as the grading sandbox's engines do).
+            systemd=False, extra_args=["--exec-opt", "native.cgroupdriver=cgroupfs"])
         engine.first_mirror = inside
         self.state = State(engine="lab", docker_host=f"unix://{engine.address}", docker_cli=binaries.docker,
                            upstream=mirror, mirror=mirror, registry=reg.addr, publisher=own.addr,

@@ -113,8 +113,10 @@ def classroom_state() -> str:
     from .enginepkgs import EngineBinaries
     from .state import State, paths, save_state
 
+    from .classroom_enter import member_run
+
     me = pwd.getpwuid(os.getuid())
-    os.environ.pop("XDG_RUNTIME_DIR", None)
+    os.environ["XDG_RUNTIME_DIR"] = str(member_run(me.pw_uid))  # as root's gate gives the member's server
     os.environ.pop("DOCKER_HOST", None)
     os.environ["LAB_HOME"] = str(Path(me.pw_dir) / ".dockerlab")
     run = paths().run  # as classroom_server laid it out: the engine "lab", the registries beside it

@@ -1,7 +1,7 @@
 """The instructor's progress page: a JupyterHub service (``/services/progress/``) that shows, per
 learner and chapter, which self-check exercises pass now. It runs as the hub account and asks each
 learner's engine through root's gate (``sudo -n dockerlab-enter LEARNER progress``: ``labctl.progress`` as
-the learner, in their network namespace), so the figures come from the learner's engine, not from anything their kernel says. Only Hub admins see it.
+the learner, in their network namespace), so the figures come from the learner's engine, not from anything their kernel says. Only the instructor sees it.
 Chinese by default, ``?lang=en`` for English; the page refreshes itself every 15 seconds.
 """
 
@@ -63,7 +63,7 @@ async def learner_progress(name: str) -> dict[str, Any]:
 
 
 async def snapshot() -> dict[str, Any]:
-    users = [u for u in await _hub_users() if not u.get("admin")]
+    users = [u for u in await _hub_users() if u["name"] != os.environ.get("LAB_CLASS_INSTRUCTOR") and not u.get("admin")]
     running = {u["name"]: bool(u.get("servers", {}).get("", {}).get("ready")) for u in users}
     names = sorted(running)
     results = await asyncio.gather(*(learner_progress(n) if running[n] else _empty() for n in names))

@@ -20,12 +20,12 @@ import pytest
 
 os.environ["LAB_CLASSROOM_TAG"] = "t"
 
-from labctl import classroom, classroom_netns  # noqa: E402
+from labctl import classroom, classroom_netns, proc  # noqa: E402
 from labctl.classroom_server import registry_port  # noqa: E402
 from labctl.classroom_client import Member  # noqa: E402
 from labctl.gradeaccounts import account_pids  # noqa: E402
 
-A, B, TEACH = "dltest-a", "dltest-b", "dltest-teach"
+A, B, TEACH, C = "dltest-a", "dltest-b", "dltest-teach", "dltest-c"  # C: added while the class works
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +50,17 @@ def cls() -> Iterator[tuple[classroom.ClassConfig, dict[str, str]]]:
         yield cfg, passwords
     finally:
         classroom.down(say=print)
-        uids = [pwd.getpwnam(n).pw_uid for n in (A, B, TEACH, classroom.HUB)]
+        uids = [pwd.getpwnam(n).pw_uid for n in (A, B, TEACH, C, classroom.HUB) if _exists(n)]
         classroom.remove_accounts()
         assert not [p for u in uids for p in account_pids(u)], "a class member's process outlived classroom down"
+
+
+def _exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -304,6 +312,22 @@ def test_the_instructors_progress_page_shows_what_each_learners_engine_says(memb
     assert r.status_code == 403 or A not in r.text
 
 
+def test_the_instructor_runs_the_class_but_cannot_act_as_a_learner(members) -> None:  # type: ignore[no-untyped-def]
+    """One origin for every server: a learner's page opened by the instructor acts as the instructor, so
+    the instructor's rights stop short of anything that reaches into another account."""
+    teach = members[TEACH]
+    users = teach._hub("GET", "/users")  # noqa: SLF001
+    assert users.status_code == 200 and {A, B} <= {u["name"] for u in users.json()}, users.text[:300]
+    assert teach.session.get(f"{teach.base}/hub/admin", timeout=60).status_code == 200
+    token = teach._hub("POST", f"/users/{A}/tokens", json={"note": "as A"})  # noqa: SLF001
+    assert token.status_code in (403, 404), token.text[:300]
+    grant = teach._hub("POST", f"/users/{TEACH}/tokens", json={"note": "x", "scopes": ["access:servers"]})  # noqa: SLF001
+    assert grant.status_code in (400, 403), grant.text[:300]
+    r = teach.session.get(f"{teach.base}/user/{A}/api/contents/notebooks", timeout=60, allow_redirects=True)
+    assert r.status_code in (403, 404) or "notebooks" not in r.text, (r.status_code, r.text[:300])
+    assert teach._hub("POST", "/users", json={"usernames": ["dltest-x"]}).status_code == 403  # noqa: SLF001
+
+
 def test_collect_brings_each_learners_labs_to_grading_and_follows_no_planted_link(members, tmp_path) -> None:  # type: ignore[no-untyped-def]
     a, b = members[A], members[B]
     k = a.run(a.kernel(), "import json, pathlib\n"
@@ -387,6 +411,30 @@ def test_in_chromium_a_learner_logs_in_and_runs_the_index_and_the_instructor_see
             browser.close()
 
 
+def test_adding_a_learner_while_the_class_works_stops_nobody(cls, members) -> None:  # type: ignore[no-untyped-def]
+    """`classroom add` lets a late learner in without restarting the Hub (which would stop every server)
+    or the class's relay (which would drop every open connection)."""
+    cfg, _ = cls
+    a = members[A]
+    hub, relay = classroom._hub_pid(), proc.running_pid(classroom.RELAY_PID, "labctl.classroom_relay")  # noqa: SLF001
+    servers = [p for p in account_pids(pwd.getpwnam(A).pw_uid) if b"jupyterhub-singleuser" in open(f"/proc/{p}/cmdline", "rb").read()]
+    assert hub and relay and servers
+    said: list[str] = []
+    classroom.add(C, say=said.append)
+    password = next(line.rsplit(": ", 1)[1] for line in said if line.startswith(f"{C} added"))
+    assert classroom._hub_pid() == hub and proc.running_pid(classroom.RELAY_PID, "labctl.classroom_relay") == relay  # noqa: SLF001
+    assert all(Path(f"/proc/{p}").exists() for p in servers), "A's server was stopped by add"
+    r = a.run(a.kernel(), "print(6 * 7)")
+    assert r.stdout.strip() == "42", r.text
+    c = Member(cfg.url.rstrip("/"), C, password)
+    assert c.login(), "the added learner could not log in"
+    c.start()
+    r = c.run(c.kernel(), "import os; print(os.getuid())")
+    assert r.stdout.strip() == str(pwd.getpwnam(C).pw_uid), r.text
+    assert not Member(cfg.url.rstrip("/"), "dltest-nobody", password).login()
+    c.stop()
+
+
 def test_a_learners_memory_hog_and_fork_bomb_leave_the_other_responsive(members) -> None:  # type: ignore[no-untyped-def]
     """A fills its memory from its kernel and runs a fork bomb in a container; B's next cells answer
     as they did before (each learner's cgroup holds its engine, containers and kernels)."""
@@ -450,3 +498,12 @@ def test_stopping_a_server_stops_that_learners_engine(members) -> None:  # type:
         time.sleep(0.5)
     assert not engine_pids(), "the engine outlived the learner's server"
 
+
+
+def test_roots_gate_refuses_to_start_a_member_it_cannot_limit() -> None:
+    """`cgroups.enter(strict=True)` (the gate's): an account with no cgroup of root's making is an error,
+    never a server started without limits (on cgroup v2 with systemd it used to enter nothing, silently)."""
+    if not classroom.cgroups.hierarchy():
+        pytest.skip("no cgroups on this machine")
+    with pytest.raises(FileNotFoundError):
+        classroom.cgroups.enter("nobody", pid=os.getpid(), strict=True)

@@ -93,3 +93,119 @@ def test_relay_raises_its_open_files_limit_for_every_namespaces_share() -> None:
     got, need, hard = map(int, out[-3:])
     assert need > 200 * 4 * classroom_relay.MAX_PER_NAMESPACE
     assert got >= min(need, hard) > 128
+
+
+# -- the Hub's login ----------------------------------------------------------------------------
+
+def _authenticator(tmp_path: Path):  # type: ignore[no-untyped-def]
+    import json
+
+    from labctl import classroom, classroom_auth
+
+    (tmp_path / "passwords.json").write_text(json.dumps({"learner1": classroom._hash("right")}))  # noqa: SLF001
+    return classroom_auth.ClassroomAuthenticator(password_file=str(tmp_path / "passwords.json"))
+
+
+def test_login_checks_passwords_off_the_hubs_event_loop(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """While a password is being checked, the Hub's loop serves others: here the check waits for a
+    coroutine of that loop, which could never run if the check held it."""
+    import threading
+
+    from labctl import classroom_auth
+
+    auth = _authenticator(tmp_path)
+    release = threading.Event()
+
+    def slow_verify(password: str, stored: str) -> bool:
+        return release.wait(20) and password == "right"
+
+    monkeypatch.setattr(classroom_auth, "verify", slow_verify)
+
+    async def run() -> str | None:
+        login = asyncio.ensure_future(auth.authenticate(None, {"username": "learner1", "password": "right"}))
+        await asyncio.sleep(0.05)
+        release.set()  # the loop ran this while the check was under way
+        return await login
+
+    assert asyncio.run(run()) == "learner1"
+
+
+def test_login_backs_off_a_name_after_failures(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from labctl import classroom_auth
+
+    auth = _authenticator(tmp_path)
+    checks = []
+    real = classroom_auth.verify
+    monkeypatch.setattr(classroom_auth, "verify", lambda p, s: checks.append(p) or real(p, s))
+    clock = [1000.0]
+    monkeypatch.setattr(classroom_auth.time, "monotonic", lambda: clock[0])
+
+    def login(password: str, name: str = "learner1") -> str | None:
+        return asyncio.run(auth.authenticate(None, {"username": name, "password": password}))
+
+    assert [login(f"guess{i}") for i in range(classroom_auth.FREE_FAILURES)] == [None] * classroom_auth.FREE_FAILURES
+    assert login("right") is None, "the right password got in while the name was backed off"
+    assert len(checks) == classroom_auth.FREE_FAILURES, "a backed-off name still cost an scrypt check"
+    clock[0] += 1.5
+    assert login("guess") is None  # one more failure: the delay doubles
+    clock[0] += 1.5
+    assert login("right") is None
+    clock[0] += 1.0
+    assert login("right") == "learner1"
+    assert login("x" * 5000) is None and login("right", "nobody") is None
+    assert len(checks) == classroom_auth.FREE_FAILURES + 2
+
+
+# -- a member's run directory -------------------------------------------------------------------
+
+def test_a_members_run_directory_is_roots_to_make_and_theirs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """What the gate makes before dropping to the member: planted directories and links in its place
+    are replaced, never followed; the member's server (state.paths) then keeps its sockets there, not
+    in /tmp where another member could have made the directory first (review 9)."""
+    import pwd
+    import shutil
+    import stat
+
+    from labctl.classroom_enter import Refused, member_run, prepare_run
+
+    member = pwd.getpwnam("nobody")
+    root = Path(f"/run/dltest{os.getpid()}")  # as short as the classroom's: sockets go below
+    victim = tmp_path / "victim"
+    victim.mkdir(mode=0o755)
+    try:
+        root.mkdir(mode=0o711)
+        squat = member_run(member.pw_uid, root)
+        squat.mkdir()
+        os.chown(squat, 1, 1)  # an earlier account's (or anyone's) directory in its place
+        (squat / "left.sock").write_text("")
+        d = prepare_run(member, root)
+        st = os.lstat(d)
+        assert (st.st_uid, stat.S_IMODE(st.st_mode), os.listdir(d)) == (member.pw_uid, 0o700, [])
+        shutil.rmtree(d)
+        d.symlink_to(victim)
+        prepare_run(member, root)
+        assert not d.is_symlink() and os.lstat(d).st_uid == member.pw_uid
+        assert (os.stat(victim).st_uid, stat.S_IMODE(os.stat(victim).st_mode)) == (0, 0o755)
+        assert stat.S_IMODE(os.stat(root).st_mode) == 0o711
+        r = subprocess.run(["setpriv", f"--reuid={member.pw_uid}", f"--regid={member.pw_gid}", "--clear-groups",
+                            "env", "-i", f"XDG_RUNTIME_DIR={d}", "LAB_HOME=/nonexistent/h",
+                            f"PYTHONPATH={Path(__file__).resolve().parents[2]}", sys.executable, "-I", "-c",
+                            "import sys; sys.path.insert(0, __import__('os').environ['PYTHONPATH'])\n"
+                            "from labctl.state import paths; print(paths().run)"],
+                           capture_output=True, text=True, check=True)
+        assert r.stdout.strip().startswith(f"{d}/dockerlab-")
+        os.chown(root, 1, 1)  # the parent must be root's
+        with pytest.raises(Refused):
+            prepare_run(member, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_mediator_gives_the_server_the_gates_run_directory_not_the_hubs() -> None:
+    import json
+
+    mediator = Path(__file__).resolve().parents[2] / "labctl" / "classroom_mediator.py"
+    r = subprocess.run([sys.executable, "-I", "-S", str(mediator), "/usr/bin/env"],
+                       input=json.dumps({"action": "spawn", "args": [], "env": {"XDG_RUNTIME_DIR": "/tmp/hubs"}}),
+                       env={"XDG_RUNTIME_DIR": "/run/gates"}, capture_output=True, text=True, timeout=30)
+    assert "XDG_RUNTIME_DIR=/run/gates" in r.stderr.splitlines()
