@@ -1,6 +1,6 @@
 """The check service of one grading sandbox (root's helper; the learner's code never runs here).
 
-    python -m labs.grading.checkd SOCKET RECORD
+    python -m labs.grading.checkd SOCKET RECORD UID
 
 Runs in the sandbox's network namespace (so ``127.0.0.1`` is the sandbox's: its registry, its
 published ports, the mirror's relay) with ``LAB_HOME`` pointing at a state file of root's. A test
@@ -9,6 +9,10 @@ cell's ``independently(name, *answers)`` sends ``{"check": name, "answers": [...
 the verdict to ``RECORD`` (root's file: the grade is taken from there, not from the notebook) and
 answers with it. Before each check it makes sure the socket is still served by the engine's
 ``dockerd`` (``SO_PEERCRED``), not by something the submission put in its place.
+
+Only the sandbox's own account (``UID``, by ``SO_PEERCRED``) is answered: another sandbox's
+submission cannot send it answers or use up its :data:`MAX_CHECKS`, which count requests that parse
+(empty or malformed connections are dropped and not counted).
 """
 
 from __future__ import annotations
@@ -35,6 +39,11 @@ def _peer_pid(sock_path: str) -> int:
         return int(pid)
 
 
+def _peer_uid(conn: socket.socket) -> int:
+    _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+    return int(uid)
+
+
 def _engine_is_genuine(docker_host: str, expected: Path) -> str:
     """Empty if the engine's socket is served by the dockerd that was started; else why not."""
     try:
@@ -52,7 +61,7 @@ def _alarm(signum: int, frame: object) -> None:
     raise TimeoutError(f"the check took longer than {CHECK_SECONDS} s")
 
 
-def run(sock_path: Path, record: Path) -> None:
+def run(sock_path: Path, record: Path, uid: int) -> None:
     from labctl.state import load_state
     from labs.grading.checks import CHECKS, CheckResult, self_check
 
@@ -66,11 +75,14 @@ def run(sock_path: Path, record: Path) -> None:
     os.chmod(sock_path, 0o666)
     server.listen(8)
     print("checks served", flush=True)
-    for _ in range(MAX_CHECKS):
+    served = 0
+    while served < MAX_CHECKS:
         conn, _ = server.accept()
         with conn:
             conn.settimeout(10)
             try:
+                if _peer_uid(conn) != uid:
+                    continue
                 data = b""
                 while not data.endswith(b"\n") and len(data) < MAX_REQUEST:
                     chunk = conn.recv(65536)
@@ -79,8 +91,9 @@ def run(sock_path: Path, record: Path) -> None:
                     data += chunk
                 req = json.loads(data.decode())
                 name, answers = str(req["check"]), list(req.get("answers") or [])
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 continue
+            served += 1
             if name not in CHECKS:
                 verdict = CheckResult(False, f"unknown check {name!r}")
             elif why := _engine_is_genuine(state.docker_host, expected):
@@ -104,4 +117,4 @@ def run(sock_path: Path, record: Path) -> None:
 
 
 if __name__ == "__main__":
-    run(Path(sys.argv[1]), Path(sys.argv[2]))
+    run(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]))

@@ -111,7 +111,7 @@ def _helpers(box: Sandbox, ctx: Context) -> str:
                      registry=registry, mirror=f"127.0.0.1:{port}"), LabPaths(home=state_home, run=box.control))
     sock = box.home / "ctl" / "checkd.sock"
     box.helper("checkd", box.enter_root_net([sys.executable, "-m", "labs.grading.checkd", str(sock),
-                                             str(box.control / "verdicts.jsonl")]),
+                                             str(box.control / "verdicts.jsonl"), str(box.pw.pw_uid)]),
                env={"LAB_HOME": str(state_home), "DOCKERLAB_LANG": ctx.lang})
     wait = ctx.helper_timeout
     _wait_text(box.control / "relay.log", "relaying", wait, "the mirror's relay")

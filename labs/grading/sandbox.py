@@ -12,7 +12,8 @@ Per submission, on one account of the grading pool (``labctl.gradeaccounts``, e.
   rootless engine (RootlessKit + slirp4netns, run by the account) sits inside it, so its
   ``10.0.2.2`` reaches only those two; published ports and ``--net=host`` stay in the sandbox;
 * a **mount namespace** of its own: the course directory, the submissions, the project's sources,
-  tests and history are covered by empty read-only tmpfs; ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are
+  tests and history are covered by empty read-only tmpfs, and so is ``/var/lib/dockerlab-grade`` but
+  for this sandbox's home and the engine's programs (no other sandbox's socket or files); ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are
   the sandbox's own;
 * a **wall-clock limit** (the grader kills the cgroup, the account's processes and its helpers).
 
@@ -301,13 +302,18 @@ class Sandbox:
             d = self.home / sub
             d.mkdir(mode=0o700)
             os.chown(d, pw.pw_uid, pw.pw_gid)
-        (self.home / "ctl").mkdir(mode=0o755)  # root's; the account may only connect to the socket
+        ctl = self.home / "ctl"  # root's; only this account (its group) may look in: the socket, job.json
+        ctl.mkdir(mode=0o750)
+        os.chown(ctl, 0, pw.pw_gid)
+        os.chmod(ctl, 0o750)
         (self.home / "registry").mkdir(mode=0o700)
         os.chown(self.home / "registry", NOBODY, NOBODY)
         self.cgroup.create(self.limits, pw.pw_uid, pw.pw_gid)
         hidden: list[str] = []
         for h in sorted({os.path.realpath(h) for h in self.hide}, key=len):
-            if os.path.isdir(h) and not any(h == x or h.startswith(x.rstrip("/") + "/") for x in hidden):
+            under_base = h == str(BASE) or h.startswith(f"{BASE}/")  # covered with the whole of it below
+            if os.path.isdir(h) and not under_base and not any(h == x or h.startswith(x.rstrip("/") + "/")
+                                                               for x in hidden):
                 hidden.append(h)
         # the project and its venv stay where they are even in /tmp (a clone in /tmp/x): mounted into the
         # sandbox's own /tmp first, with the covers above carried along (rbind)
@@ -318,8 +324,16 @@ class Sandbox:
                 kept.append(k)
                 inner = f"{self.user}/tmp/{k.removeprefix('/tmp/')}"
                 keep += [f"mkdir -p '{inner}'", f"mount --rbind '{k}' '{inner}'"]
+        # the grading accounts' top: only this sandbox's home and the engine's programs are left in it
+        # (not the other sandboxes', nor root's course); carried over a root-only staging directory
+        stage = self.control / "stage"
+        keep_base = [d for d in (self.home, BASE / "engine") if d.is_dir()]
+        cover = [f"mkdir -p '{stage}/{i}' && mount --rbind '{d}' '{stage}/{i}'" for i, d in enumerate(keep_base)]
+        cover.append(f"mount -t tmpfs -o size=64k,mode=0755 dockerlab-hidden '{BASE}'")
+        cover += [f"mkdir -p '{d}' && mount --move '{stage}/{i}' '{d}'" for i, d in enumerate(keep_base)]
+        cover.append(f"mount -o remount,ro '{BASE}'")
         script = "\n".join([
-            "set -e", "ip link set lo up",
+            "set -e", "ip link set lo up", *cover,
             *(f"mount -t tmpfs -o ro,size=4k,mode=0555 dockerlab-hidden '{h}'" for h in hidden),
             *keep,
             f"mount --rbind '{self.user}/tmp' /tmp", f"mount --bind '{self.user}/tmp' /var/tmp",

@@ -123,3 +123,69 @@ def test_root_runs_nbgrader_in_no_course_another_account_can_change(home: Path, 
     out = Course(mine).nbgrader("--version", env={"PYTHONPATH": str(theirs)})
     assert out.returncode == 0, out.stderr[-500:]
     assert not marker.exists(), "root ran Python the lab account planted"
+
+
+def test_check_service_answers_only_its_sandboxs_account(probe: str, tmp_path: Path) -> None:
+    """Another account's requests get nothing and are not recorded; empty connections (even the
+    account's own, more than MAX_CHECKS of them) do not use up the service."""
+    import subprocess
+    import sys
+
+    from labs.grading.checkd import MAX_CHECKS
+    from labctl.state import REPO
+
+    top = Path(tempfile.mkdtemp(prefix="dlab-checkd-", dir="/tmp"))
+    os.chmod(top, 0o755)
+    sock, record = top / "checkd.sock", tmp_path / "verdicts.jsonl"
+    uid = pwd.getpwnam(probe).pw_uid
+    service = subprocess.Popen([sys.executable, "-m", "labs.grading.checkd", str(sock), str(record), str(uid)],
+                               env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "LAB_HOME": str(tmp_path / "h")},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd="/")
+    ask = ("import socket, sys\n"
+           "for _ in range(int(sys.argv[2])):\n"
+           "    socket.socket(socket.AF_UNIX).connect(sys.argv[1])\n"  # connects, sends nothing, closes
+           "s = socket.socket(socket.AF_UNIX); s.settimeout(60); s.connect(sys.argv[1])\n"
+           "s.sendall(b'{\"check\": \"lab1.pin\", \"answers\": []}\\n')\n"
+           "print(s.makefile().readline().strip())\n")
+    try:
+        assert service.stdout and b"checks served" in service.stdout.readline()
+        other = subprocess.run([sys.executable, "-c", ask, str(sock), "3"], capture_output=True, text=True,
+                               timeout=60)  # root: not the sandbox's account
+        assert other.stdout.strip() == "", other.stdout
+        assert not record.exists() or record.read_text() == ""
+        own = subprocess.run(["runuser", "-u", probe, "--", "/usr/bin/python3", "-c", ask, str(sock),
+                              str(MAX_CHECKS + 20)], capture_output=True, text=True, timeout=120)
+        assert json.loads(own.stdout)["ok"] is False, own.stdout + own.stderr  # answered: no engine here
+        assert len(record.read_text().splitlines()) == 1
+    finally:
+        service.kill()
+        service.wait()
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_a_sandbox_sees_no_other_sandbox() -> None:
+    """Two sandboxes up at once: the later one's account finds only its own home and the engine's
+    programs under the grading accounts' top; root's ctl/ is its account's group's alone."""
+    import subprocess
+
+    from labctl.gradeaccounts import BASE, ensure_pool
+    from labs.grading.sandbox import Sandbox
+
+    first, second = (Sandbox(pw.pw_name) for pw in ensure_pool(2))
+    try:
+        first.create()
+        (first.home / "ctl" / "checkd.sock").write_text("")  # where the first one's check service listens
+        second.create()
+        seen = subprocess.run(second.enter(["ls", "-A", str(BASE)]), capture_output=True, text=True, timeout=60)
+        assert sorted(seen.stdout.split()) == sorted([second.account, "engine"]), seen.stdout + seen.stderr
+        probe = subprocess.run(second.enter(["ls", str(first.home / "ctl")]), capture_output=True, text=True,
+                               timeout=60)
+        assert probe.returncode != 0 and "checkd.sock" not in probe.stdout
+        own = subprocess.run(second.enter(["ls", str(second.home / "ctl")]), capture_output=True, timeout=60)
+        assert own.returncode == 0
+        st = os.stat(second.home / "ctl")
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, second.pw.pw_gid, 0o750)
+    finally:
+        second.sweep()
+        first.sweep()
+
