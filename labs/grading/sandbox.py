@@ -11,6 +11,7 @@ Per submission, on one account of the grading pool (``labctl.gradeaccounts``, e.
   course's read-only mirror (``relay``) and an unprivileged registry takes lab 4's pushes. The
   rootless engine (RootlessKit + slirp4netns, run by the account) sits inside it, so its
   ``10.0.2.2`` reaches only those two; published ports and ``--net=host`` stay in the sandbox;
+* an **IPC namespace** of its own (System V shared memory and queues go with the sandbox);
 * a **mount namespace** of its own: the course directory, the submissions, the project's sources,
   tests and history are covered by empty read-only tmpfs, and so is ``/var/lib/dockerlab-grade`` but
   for this sandbox's home and the engine's programs (no other sandbox's socket or files); ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are
@@ -230,7 +231,8 @@ def _root_device(path: str = "/") -> str:
 
 def enter_argv(holder: int, procs: list[Path], uid: int, gid: int, argv: list[str], *,
                locked: bool = False) -> list[str]:
-    """``argv`` run inside the sandbox: in its cgroup, its mount and network namespaces, as the account.
+    """``argv`` run inside the sandbox: in its cgroup, its mount, network and IPC namespaces (System V
+    shared memory dies with the holder, not outliving the sandbox in the host's), as the account.
 
     ``locked`` also sets no_new_privs and drops every capability from the bounding set (for the kernel
     and nbgrader: no setuid program can give them anything)."""
@@ -239,7 +241,8 @@ def enter_argv(holder: int, procs: list[Path], uid: int, gid: int, argv: list[st
     if locked:
         priv += ["--no-new-privs", "--bounding-set=-all"]
     return ["sh", "-c", join, ":".join(map(str, procs)),
-            "nsenter", f"--mount=/proc/{holder}/ns/mnt", f"--net=/proc/{holder}/ns/net", "--",
+            "nsenter", f"--mount=/proc/{holder}/ns/mnt", f"--net=/proc/{holder}/ns/net",
+            f"--ipc=/proc/{holder}/ns/ipc", "--",
             *priv, "--", *argv]
 
 
@@ -340,7 +343,8 @@ class Sandbox:
             f"mount --bind '{self.user}/shm' /dev/shm",
             "echo ready", "exec -a dockerlab-grade-holder sleep infinity"])
         with open(self.control / "holder.log", "wb") as log:
-            p = subprocess.Popen(["unshare", "--mount", "--net", "--propagation", "private", "--", "bash", "-c", script],
+            p = subprocess.Popen(["unshare", "--mount", "--net", "--ipc", "--propagation", "private", "--", "bash", "-c",
+                                  script],
                                  stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         line = p.stdout.readline() if p.stdout else b""
         if p.stdout:

@@ -189,3 +189,25 @@ def test_a_sandbox_sees_no_other_sandbox() -> None:
         second.sweep()
         first.sweep()
 
+
+def test_a_sandboxs_shared_memory_is_its_own() -> None:
+    """A System V segment made in a sandbox is in its IPC namespace, not the host's (where it would
+    outlive the sandbox, charged to no cgroup once the sandbox's is gone)."""
+    import subprocess
+
+    from labctl.gradeaccounts import ensure_pool
+    from labs.grading.sandbox import Sandbox
+
+    box = Sandbox(ensure_pool(1)[0].pw_name)
+    try:
+        box.create()
+        made = subprocess.run(box.enter(["ipcmk", "-M", "65536"]), capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+        inside = subprocess.run(box.enter(["cat", "/proc/sysvipc/shm"]), capture_output=True, text=True, timeout=60)
+        uid = str(box.pw.pw_uid)
+        assert any(line.split()[7] == uid for line in inside.stdout.splitlines()[1:])  # the control
+        host = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+        assert not [line for line in host if line.split()[7] == uid], "the sandbox's segment is in the host's IPC"
+    finally:
+        box.sweep()
+
