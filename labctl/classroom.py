@@ -28,6 +28,7 @@ import os
 import pwd
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -117,10 +118,47 @@ def _ensure_hub() -> pwd.struct_passwd:
              "/usr/sbin/nologin", "--user-group", "--comment", f"{COMMENT} hub", HUB)
         pw = pwd.getpwnam(HUB)
     for d in (HUB_DIR, HUB_DIR / "logs", HUB_DIR / "run"):
-        d.mkdir(parents=True, exist_ok=True)
-        os.chown(d, pw.pw_uid, pw.pw_gid)
-        os.chmod(d, 0o700)
+        _hub_dir(d, pw)
     return pw
+
+
+def _open_nofollow_dir(path: Path, what: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        raise LabFailure(f"{path} is not a directory ({what}): remove it, then ./lab classroom up again.") from None
+
+
+def _hub_dir(path: Path, pw: pwd.struct_passwd) -> None:
+    """Root: ``path`` as a directory of the hub account's (0700), never through a link (or into a file)
+    that account planted there: root changes only the directory it opened."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    fd = _open_nofollow_dir(path, "the hub's")
+    try:
+        os.fchown(fd, pw.pw_uid, pw.pw_gid)
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+
+
+def _write_hub_file(path: Path, text: str, pw: pwd.struct_passwd, mode: int = 0o600) -> None:
+    """Root: ``text`` as ``path`` in a directory the hub account owns, for that account: a new file
+    (O_EXCL, no link followed), owned and moded by its descriptor, renamed over whatever was there."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w") as f:
+            os.fchown(f.fileno(), pw.pw_uid, pw.pw_gid)
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _ensure_member(name: str) -> tuple[pwd.struct_passwd, bool]:
@@ -181,13 +219,7 @@ def _set_passwords(names: list[str], hub: pwd.struct_passwd, force: bool = False
     known = json.loads(PASSWORDS.read_text()) if PASSWORDS.exists() else {}
     new = {n: secrets.token_urlsafe(9) for n in names if force or n not in known}
     known.update({n: _hash(pw) for n, pw in new.items()})
-    tmp = PASSWORDS.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with open(fd, "w") as f:
-        json.dump(known, f, indent=1, sort_keys=True)
-    os.chown(tmp, hub.pw_uid, hub.pw_gid)
-    tmp.replace(PASSWORDS)
+    _write_hub_file(PASSWORDS, json.dumps(known, indent=1, sort_keys=True), hub)
     return new
 
 
@@ -223,10 +255,41 @@ def _mirror_storage() -> Path:
         shutil.rmtree(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(dst.parent, 0o755)
-    subprocess.run(["cp", "-a", "--", str(src), str(dst)], check=True)
-    subprocess.run(["chown", "-R", "root:root", str(dst)], check=True)
-    subprocess.run(["chmod", "-R", "go-w,a+rX", str(dst)], check=True)
+    _copy_regular_tree(lab_home, Path("registry", "upstream"), dst)
     return dst
+
+
+def _copy_regular_tree(top: Path, rel: Path, dst: Path) -> None:
+    """Root: ``top/rel`` (another account's) as ``dst``, root's and world-readable: directories and
+    regular files only, no link followed on the way (``top`` itself excepted) or inside, nothing else
+    copied (a link there would otherwise be served, or read, as what it points to)."""
+    fds = [_open_nofollow_dir(top, "the lab's")]
+    try:
+        for part in rel.parts[:-1]:
+            fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
+        dst.mkdir(mode=0o755)
+        for path, _dirs, files, dfd in os.fwalk(rel.parts[-1], dir_fd=fds[-1], follow_symlinks=False):
+            here = dst / os.path.relpath(path, rel.parts[-1])
+            here.mkdir(mode=0o755, exist_ok=True)
+            os.chmod(here, 0o755)
+            for name in files:
+                try:
+                    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dfd)
+                except OSError:  # a link (ELOOP) or gone
+                    continue
+                with os.fdopen(fd, "rb") as f:
+                    if not stat.S_ISREG(os.fstat(fd).st_mode):
+                        continue
+                    out = os.open(here / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                    with os.fdopen(out, "wb") as o:
+                        shutil.copyfileobj(f, o, 1 << 20)
+                        os.fchmod(o.fileno(), 0o644)
+    except OSError as e:
+        raise LabFailure(f"Could not copy {top / rel} ({e.strerror}): check it is the lab's own directory, "
+                         "then ./lab classroom up again.") from None
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 SERVER = BASE / "bin" / "dockerlab-server"  # a member's server: labctl.classroom_server, then JupyterLab
@@ -425,9 +488,7 @@ def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: igno
     else:
         if running:
             _stop_hub()
-        conf.write_text(text)
-        os.chown(conf, hub.pw_uid, hub.pw_gid)
-        os.chmod(conf, 0o600)
+        _write_hub_file(conf, text, hub)
     reg = _mirror_registry(cfg)
     _start_as_hub_registry(reg, hub)
     _isolate(cfg)
@@ -566,12 +627,18 @@ MAX_NOTEBOOK = 20 << 20
 def publish_release(src: Path) -> list[str]:
     """Root: the labs as learners get them, root-owned and read-only; each learner's server copies
     them into their course once (``labs/labN/labN.ipynb``). Returns the labs published."""
-    labs = sorted(d.name for d in src.glob("lab*") if (d / f"{d.name}.ipynb").is_file())
+    import re
+
+    home = paths().home  # the lab account's: no link of theirs is followed from here (nor from src)
+    top, rel = (home, src.relative_to(home)) if src.is_relative_to(home) else (src, Path())
+    found = {d.name: _read_member_file(top, rel / d.name / f"{d.name}.ipynb")
+             for d in src.glob("lab*") if re.fullmatch(r"lab[0-9]+", d.name)}
+    labs = sorted(lab for lab, data in found.items() if data is not None)
     if RELEASE.exists():
         shutil.rmtree(RELEASE)
     for lab in labs:
         (RELEASE / lab).mkdir(parents=True)
-        shutil.copyfile(src / lab / f"{lab}.ipynb", RELEASE / lab / f"{lab}.ipynb")
+        (RELEASE / lab / f"{lab}.ipynb").write_bytes(found[lab] or b"")
     if RELEASE.exists():
         subprocess.run(["chmod", "-R", "go-w,a+rX", str(RELEASE)], check=True)
     return labs
@@ -600,6 +667,49 @@ def _read_member_file(home: Path, rel: Path) -> bytes | None:
             os.close(fd)
 
 
+def _collect_dir(out: Path) -> int:
+    """Root: ``out`` made now, or an existing directory of root's that only root can change; its fd."""
+    try:
+        out.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise LabFailure(f"Could not make {out} ({e.strerror}): collect into a new directory.") from None
+    try:
+        fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        raise LabFailure(f"{out} is not a directory: collect into a new directory.") from None
+    st = os.fstat(fd)
+    if st.st_uid != 0 or st.st_mode & 0o022:
+        os.close(fd)
+        raise LabFailure(f"{out} belongs to another account (or others may write in it): collect into a new "
+                         "directory, which root makes.")
+    os.fchmod(fd, 0o700)
+    return fd
+
+
+def _write_under(top: int, dirs: list[str], name: str, data: bytes) -> None:
+    """``data`` as ``dirs/name`` below the directory ``top``: a new file, no link followed."""
+    fds = [top]
+    try:
+        for d in dirs:
+            try:
+                os.mkdir(d, 0o700, dir_fd=fds[-1])
+            except FileExistsError:
+                pass
+            fds.append(os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
+        try:
+            os.unlink(name, dir_fd=fds[-1])  # an earlier collect's
+        except FileNotFoundError:
+            pass
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=fds[-1])
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    finally:
+        for fd in fds[1:]:
+            os.close(fd)
+
+
 def collect(out: Path, say=print) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
     """Root: every learner's lab notebooks into ``out/<learner>/<labN>/labN.ipynb`` — nbgrader's
     "submitted" layout, what ``./lab grade all OUT`` takes. Returns learner -> labs collected."""
@@ -607,19 +717,19 @@ def collect(out: Path, say=print) -> dict[str, list[str]]:  # type: ignore[no-un
         raise LabFailure("Collecting reads every learner's files: run 'sudo ./lab classroom collect DIR'.")
     cfg = ClassConfig.load()
     labs = sorted(d.name for d in RELEASE.glob("lab*")) if RELEASE.exists() else []
-    out.mkdir(parents=True, exist_ok=True)
-    os.chmod(out, 0o700)
+    top = _collect_dir(out)
     got: dict[str, list[str]] = {}
-    for name in cfg.learners:
-        home = Path(pwd.getpwnam(name).pw_dir)
-        for lab in labs:
-            data = _read_member_file(home, Path(".dockerlab", "course", "labs", lab, f"{lab}.ipynb"))
-            if data is None:
-                continue
-            dest = out / name / lab
-            dest.mkdir(parents=True, exist_ok=True)
-            (dest / f"{lab}.ipynb").write_bytes(data)
-            got.setdefault(name, []).append(lab)
+    try:
+        for name in cfg.learners:
+            home = Path(pwd.getpwnam(name).pw_dir)
+            for lab in labs:
+                data = _read_member_file(home, Path(".dockerlab", "course", "labs", lab, f"{lab}.ipynb"))
+                if data is None:
+                    continue
+                _write_under(top, [name, lab], f"{lab}.ipynb", data)
+                got.setdefault(name, []).append(lab)
+    finally:
+        os.close(top)
     for name in cfg.learners:
         say(f"{name}: {', '.join(got.get(name, [])) or 'nothing to collect'}")
     return got
@@ -657,6 +767,6 @@ def add(name: str, say=print) -> None:  # type: ignore[no-untyped-def]
     passwords = _set_passwords([name], pwd.getpwnam(HUB))
     _isolate(cfg, added=name)
     conf = HUB_DIR / "jupyterhub_config.py"  # for the Hub's next start; the running one reads the password file
-    conf.write_text(hub_config(cfg, _proxy(), *cfg.inner_ports))
+    _write_hub_file(conf, hub_config(cfg, _proxy(), *cfg.inner_ports), pwd.getpwnam(HUB))
     for n, pw in passwords.items():
         say(f"{n} added; password (shown once): {pw}")

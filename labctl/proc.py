@@ -86,8 +86,17 @@ def start(argv: Sequence[str], pidfile: Path, log: Path, env: dict[str, str] | N
     """Start ``argv`` detached from this terminal, its output appended to ``log`` (owner-only).
     Its environment is this process's plus ``env``; with ``exact_env``, ``env`` and nothing else
     (root starting a process for another account passes none of its own variables on)."""
+    import stat as stat_
+
     log.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:  # root starts processes for other accounts with their logs in their directories: no link followed
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    except OSError as e:
+        raise LabFailure(f"Cannot open the log {log} ({e.strerror}): remove it, then try again.") from None
+    if not stat_.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise LabFailure(f"The log {log} is not a regular file: remove it, then try again.")
+    os.set_blocking(fd, True)
     os.fchmod(fd, 0o600)
     with open(fd, "ab") as out:
         proc = subprocess.Popen(
@@ -95,7 +104,9 @@ def start(argv: Sequence[str], pidfile: Path, log: Path, env: dict[str, str] | N
             start_new_session=True, env=dict(env or {}) if exact_env else {**os.environ, **(env or {})},
             preexec_fn=preexec,
         )
-    pidfile.write_text(str(proc.pid))
+    pidfile.unlink(missing_ok=True)  # a new file, never through a link in its place
+    with os.fdopen(os.open(pidfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644), "w") as f:
+        f.write(str(proc.pid))
     return proc.pid
 
 

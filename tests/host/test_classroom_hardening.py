@@ -209,3 +209,124 @@ def test_the_mediator_gives_the_server_the_gates_run_directory_not_the_hubs() ->
                        input=json.dumps({"action": "spawn", "args": [], "env": {"XDG_RUNTIME_DIR": "/tmp/hubs"}}),
                        env={"XDG_RUNTIME_DIR": "/run/gates"}, capture_output=True, text=True, timeout=30)
     assert "XDG_RUNTIME_DIR=/run/gates" in r.stderr.splitlines()
+
+
+# -- root's writes where the hub account (or the lab account) could plant links ------------------
+
+@pytest.fixture
+def victim(tmp_path: Path) -> Path:
+    """A root-owned secret and directory that nothing here may touch."""
+    v = tmp_path / "victim"
+    v.mkdir(mode=0o700)
+    (v / "secret").write_text("root's")
+    os.chmod(v / "secret", 0o600)
+    return v
+
+
+def _untouched(v: Path) -> bool:
+    st, sf = os.stat(v), os.stat(v / "secret")
+    return (st.st_uid, st.st_mode & 0o777, sf.st_uid, sf.st_mode & 0o777, (v / "secret").read_text()) == \
+        (0, 0o700, 0, 0o600, "root's")
+
+
+def test_roots_writes_into_the_hubs_directories_follow_no_link(tmp_path, victim) -> None:  # type: ignore[no-untyped-def]
+    import pwd
+
+    from labctl import classroom, proc
+    from labctl.proc import LabFailure
+
+    hub = pwd.getpwnam("nobody")  # stands in for dlhub
+    hubdir = tmp_path / "hub"
+    classroom._hub_dir(hubdir, hub)  # noqa: SLF001
+    assert (os.stat(hubdir).st_uid, os.stat(hubdir).st_mode & 0o777) == (hub.pw_uid, 0o700)
+    (hubdir / "logs").symlink_to(victim)  # what the hub account may plant in its own directory
+    (hubdir / "run").write_text("")
+    for d in ("logs", "run"):
+        with pytest.raises(LabFailure):
+            classroom._hub_dir(hubdir / d, hub)  # noqa: SLF001
+    (hubdir / "jupyterhub_config.py").symlink_to(victim / "secret")
+    classroom._write_hub_file(hubdir / "jupyterhub_config.py", "c = 1\n", hub)  # noqa: SLF001
+    conf = hubdir / "jupyterhub_config.py"
+    assert not conf.is_symlink() and conf.read_text() == "c = 1\n" and os.stat(conf).st_uid == hub.pw_uid
+    (hubdir / "hub.log").symlink_to(victim / "secret")
+    with pytest.raises(LabFailure):
+        proc.start(["true"], hubdir / "hub.pid", hubdir / "hub.log")
+    os.mkfifo(hubdir / "fifo.log")
+    with pytest.raises(LabFailure):  # and does not hang on it
+        proc.start(["true"], hubdir / "hub.pid", hubdir / "fifo.log")
+    (hubdir / "ok.pid").symlink_to(victim / "secret")
+    proc.start(["true"], hubdir / "ok.pid", hubdir / "ok.log")
+    assert not (hubdir / "ok.pid").is_symlink()
+    assert _untouched(victim)
+
+
+def test_publish_release_and_the_mirror_copy_only_regular_files(tmp_path, victim, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The lab account's release and registry storage, with links to root's secret planted in them
+    (review 1c): neither root's copy holds them, nor anything but directories and regular files."""
+    from labctl import classroom
+    from labctl.state import LabPaths
+
+    home = tmp_path / "labhome"
+    rel = home / "grading" / "release"
+    for lab in ("lab1", "lab2"):
+        (rel / lab).mkdir(parents=True)
+    (rel / "lab1" / "lab1.ipynb").write_text("{}")
+    (rel / "lab2" / "lab2.ipynb").symlink_to(victim / "secret")
+    (rel / "lab3").symlink_to(victim)
+    os.link(victim / "secret", victim / "lab3.ipynb")
+    blobs = home / "registry" / "upstream" / "docker" / "registry" / "v2" / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / "data").write_text("layer")
+    (blobs / "link").symlink_to(victim / "secret")
+    (blobs / "dir").symlink_to(victim)
+    os.mkfifo(blobs / "fifo")
+    monkeypatch.setattr(classroom, "paths", lambda: LabPaths(home=home, run=tmp_path / "run"))
+    monkeypatch.setattr(classroom, "BASE", tmp_path / "base")
+    monkeypatch.setattr(classroom, "RELEASE", tmp_path / "base" / "release")
+    assert classroom.publish_release(rel) == ["lab1"]
+    assert sorted(os.listdir(tmp_path / "base" / "release")) == ["lab1"]
+    dst = classroom._mirror_storage()  # noqa: SLF001
+    copied = dst / "docker" / "registry" / "v2" / "blobs"
+    assert sorted(os.listdir(copied)) == ["data"]
+    assert (copied / "data").read_text() == "layer" and os.stat(copied / "data").st_mode & 0o777 == 0o644
+    (home / "registry").rename(home / "registry2")
+    (home / "registry").symlink_to(home / "registry2")  # a link on the way
+    from labctl.proc import LabFailure
+
+    with pytest.raises(LabFailure):
+        classroom._mirror_storage()  # noqa: SLF001
+    assert _untouched(victim)
+
+
+def test_collect_refuses_another_accounts_directory_and_writes_through_no_link(tmp_path, victim, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import pwd
+    import types
+
+    from labctl import classroom
+    from labctl.proc import LabFailure
+
+    learner = tmp_path / "learnerhome"
+    (learner / ".dockerlab" / "course" / "labs" / "lab1").mkdir(parents=True)
+    (learner / ".dockerlab" / "course" / "labs" / "lab1" / "lab1.ipynb").write_text('{"mine": 1}')
+    (tmp_path / "release" / "lab1").mkdir(parents=True)
+    (tmp_path / "classroom.json").write_text(json.dumps({"learners": ["learnerx"]}))
+    monkeypatch.setattr(classroom, "CONFIG", tmp_path / "classroom.json")
+    monkeypatch.setattr(classroom, "RELEASE", tmp_path / "release")
+    real = pwd.getpwnam
+    monkeypatch.setattr(classroom.pwd, "getpwnam",
+                        lambda n: types.SimpleNamespace(pw_dir=str(learner)) if n == "learnerx" else real(n))
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)  # a directory another account made (and could fill with links)
+    with pytest.raises(LabFailure):
+        classroom.collect(theirs, say=lambda *_: None)
+    assert os.listdir(theirs) == []
+    out = tmp_path / "out"
+    (out / "learnerx" / "lab1").mkdir(parents=True)
+    (out / "learnerx" / "lab1" / "lab1.ipynb").symlink_to(victim / "secret")
+    assert classroom.collect(out, say=lambda *_: None) == {"learnerx": ["lab1"]}
+    got = out / "learnerx" / "lab1" / "lab1.ipynb"
+    assert not got.is_symlink() and got.read_text() == '{"mine": 1}'
+    assert os.stat(out).st_mode & 0o777 == 0o700
+    assert _untouched(victim)
