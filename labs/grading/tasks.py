@@ -39,6 +39,7 @@ PORT = 8082
 NAMESPACE = "lab4"
 PAGE_PATH = "/usr/share/nginx/html/index.html"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+MAX_READ = 1 << 20  # bytes the check service (root's) reads of a file or page the submission made
 
 
 # -- engine and registry helpers -------------------------------------------------------------
@@ -79,6 +80,30 @@ def _container(client: Any, name: str) -> Any | None:
         return None
 
 
+def _archive(client: Any, container: str, path: str) -> bytes | None:
+    """docker-py's ``get_archive``, but at most :data:`MAX_READ` (and a tar header's worth) is read of
+    what the submission put there; a larger file is refused by its stat header, and the engine's stream
+    is closed either way (an archive left half-read holds the container: it could not be removed)."""
+    from docker.utils import decode_json_header
+
+    api = client.api
+    res = api._get(api._url("/containers/{0}/archive", container), params={"path": path}, stream=True,
+                   headers={"Accept-Encoding": "identity"})
+    try:
+        api._raise_for_status(res)
+        stat = res.headers.get("x-docker-container-path-stat")
+        if stat and int((decode_json_header(stat) or {}).get("size") or 0) > MAX_READ:
+            return None
+        data = bytearray()
+        for chunk in res.iter_content(64 << 10):
+            data += chunk
+            if len(data) > MAX_READ + (64 << 10):
+                return None
+        return bytes(data)
+    finally:
+        res.close()
+
+
 def read_file(client: Any, image_or_container: str, path: str, *, container: bool = False) -> str | None:
     """Text of ``path`` in an image (through a created, never started container) or container."""
     import docker
@@ -87,11 +112,13 @@ def read_file(client: Any, image_or_container: str, path: str, *, container: boo
     try:
         target = client.containers.get(image_or_container) if container else \
             (made := client.containers.create(image_or_container, command=["true"]))
-        stream, _ = target.get_archive(path)
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        data = _archive(client, target.id, path)
+        if data is None:
+            return None
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             member = tar.extractfile(tar.getmembers()[0])
-            return member.read().decode(errors="replace") if member else None
-    except (docker.errors.NotFound, docker.errors.APIError, IndexError):
+            return member.read(MAX_READ).decode(errors="replace") if member else None
+    except (docker.errors.NotFound, docker.errors.APIError, IndexError, tarfile.TarError, ValueError):
         return None
     finally:
         if made is not None:
@@ -119,8 +146,9 @@ def registry_tags(addr: str, repo: str) -> list[str]:
 
 
 def _page(url: str) -> str:
+    """The first :data:`MAX_READ` bytes the submission's published port answers with."""
     with urllib.request.urlopen(url, timeout=10) as r:
-        return str(r.read().decode(errors="replace"))
+        return str(r.read(MAX_READ).decode(errors="replace"))
 
 
 def _unset(var: str, value: Any) -> CheckResult:

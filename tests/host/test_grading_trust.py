@@ -211,3 +211,70 @@ def test_a_sandboxs_shared_memory_is_its_own() -> None:
     finally:
         box.sweep()
 
+
+def test_check_service_reads_at_most_a_megabyte_of_a_page(tmp_path: Path) -> None:
+    """A published port that answers without end: the check reads MAX_READ bytes, not the stream."""
+    import http.server
+    import threading
+
+    from labs.grading.tasks import MAX_READ, _page
+
+    sent = [0]
+
+    class Endless(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            try:
+                while sent[0] < 64 * MAX_READ:
+                    self.wfile.write(b"x" * 65536)
+                    sent[0] += 65536
+            except OSError:
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        body = _page(f"http://127.0.0.1:{server.server_address[1]}/")
+        assert len(body) == MAX_READ
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_check_service_reads_at_most_a_megabyte_of_a_file() -> None:
+    """A file the submission made in a container, larger than MAX_READ: read_file gives up (None) without
+    holding it; a small one is read. On the tests' lab engine (root's ./lab test keeps it up)."""
+    import io
+    import tarfile
+
+    import docker
+
+    from labctl.state import load_state
+    from labs.grading.tasks import MAX_READ, read_file
+
+    host = load_state().docker_host
+    if not host or not os.path.exists(host.removeprefix("unix://")):
+        pytest.skip("the tests' lab engine is not up (root's ./lab test keeps it up for tests/host)")
+    try:
+        client = docker.DockerClient(base_url=host, timeout=60)
+    except docker.errors.DockerException:
+        pytest.skip("the tests' lab engine does not answer (root's ./lab test keeps it up for tests/host)")
+    buf = io.BytesIO()  # an image of two files, made here (no registry needed)
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, size in (("big", 8 * MAX_READ), ("small", 5)):
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tar.addfile(info, io.BytesIO(b"y" * size))
+    ref = f"dlab-trust-{os.getpid()}"
+    client.api.import_image_from_data(buf.getvalue(), repository=ref, tag="latest")
+    try:
+        assert read_file(client, f"{ref}:latest", "/small") == "yyyyy"
+        assert read_file(client, f"{ref}:latest", "/big") is None
+    finally:
+        client.images.remove(f"{ref}:latest", force=True)
+        client.close()
+
