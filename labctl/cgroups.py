@@ -80,7 +80,7 @@ def delegate(user: str, limits: LabLimits, root: Path = ROOT, systemd: bool | No
     for base in bases:
         base.mkdir(exist_ok=True)
     if kind == "v1":
-        _write(root / "memory" / parent_name(user) / "memory.limit_in_bytes", limits.memory_mb << 20)
+        _v1_memory(root / "memory" / parent_name(user), limits.memory_mb << 20)
         _write(root / "pids" / parent_name(user) / "pids.max", limits.pids)
         _write(root / "cpu" / parent_name(user) / "cpu.shares", limits.cpu_weight * 1024 // 100)
         owned = ["", "cgroup.procs", "tasks"]
@@ -233,6 +233,22 @@ def enter(user: str, pid: int | None = None, root: Path = ROOT, strict: bool = F
 
 def _write(path: Path, value: object) -> None:
     path.write_text(str(value))
+
+
+def _v1_memory(d: Path, limit: int) -> None:
+    """v1's memory limit, and the same for memory + swap where the kernel accounts swap (as v2's
+    ``memory.swap.max`` 0): a hog meets its limit instead of pushing the machine into swap. The kernel
+    keeps memsw >= memory at every step, so the order depends on the direction of the change."""
+    memsw = d / "memory.memsw.limit_in_bytes"
+    if not memsw.exists():
+        _write(d / "memory.limit_in_bytes", limit)
+        return
+    try:
+        _write(d / "memory.limit_in_bytes", limit)
+        _write(memsw, limit)
+    except OSError:  # raising: memsw first
+        _write(memsw, limit)
+        _write(d / "memory.limit_in_bytes", limit)
 
 
 @dataclass(frozen=True)

@@ -473,6 +473,9 @@ def test_a_learners_memory_hog_and_fork_bomb_leave_the_other_responsive(members)
         if classroom.cgroups.hierarchy() == "v1" else None
     if limit:
         assert limit == classroom.ClassConfig.load().memory_mb << 20
+        memsw = classroom.cgroups.ROOT / "memory" / f"dockerlab-{A}" / "memory.memsw.limit_in_bytes"
+        if memsw.exists():  # swap accounted: no swap beyond the limit either (v2: memory.swap.max 0)
+            assert int(memsw.read_text()) == limit
     # a-bomb keeps running: stopping A's server (next test) must still stop all of it.
 
 
