@@ -3,6 +3,10 @@ learner and chapter, which self-check exercises pass now. It runs as the hub acc
 learner's engine through root's gate (``sudo -n dockerlab-enter LEARNER progress``: ``labctl.progress`` as
 the learner, in their network namespace), so the figures come from the learner's engine, not from anything their kernel says. Only the instructor sees it.
 Chinese by default, ``?lang=en`` for English; the page refreshes itself every 15 seconds.
+
+What comes back runs as the learner (they could make it say anything): at most ``MAX_OUTPUT`` bytes are
+read, only ``{chapter: {exercise: pass|fail|n/a}}`` with numbers for keys is kept, and a learner whose
+answer is unusable shows no results, while the page shows everyone else's.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import logging
 import os
+import re
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -35,6 +41,9 @@ TEXT = {
 SAFE = {"pass": "pass", "fail": "fail", "n/a": "na"}  # CSS class per state
 ENTER = os.environ.get("LAB_CLASS_ENTER", "/var/lib/dockerlab-classroom/bin/dockerlab-enter")  # root's gate
 CACHE_SECONDS = 10.0
+MAX_OUTPUT = 64 << 10
+_NUMBER = re.compile(r"[0-9]{1,3}")
+log = logging.getLogger("progress")
 _cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
@@ -50,24 +59,82 @@ async def learner_progress(name: str) -> dict[str, Any]:
     hit = _cache.get(name)
     if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
         return hit[1]
-    proc = await asyncio.create_subprocess_exec("sudo", "-n", ENTER, name, "progress",
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec("sudo", "-n", ENTER, name, "progress", stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    out: bytes | None = None
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), 60)
-        data = json.loads(out or b"{}")
-    except (asyncio.TimeoutError, ValueError):
-        proc.kill()
+        out = await asyncio.wait_for(_read_capped(proc.stdout), 60)
+        data = valid(json.loads(out or b"{}")) if out is not None else {}
+        if out is None:
+            log.warning("progress of %s: more than %d bytes, ignored", name, MAX_OUTPUT)
+    except (asyncio.TimeoutError, ValueError, RecursionError):
         data = {}
+    finally:
+        await _end(proc, now=out is None)
     _cache[name] = (time.monotonic(), data)
-    return dict(data)
+    return data
+
+
+async def _end(proc: asyncio.subprocess.Process, now: bool) -> None:
+    """Wait for the progress run to end (``now``: stop it first: it said too much, or too slowly)."""
+    try:
+        if not now:
+            await asyncio.wait_for(proc.wait(), 5)
+            return
+    except asyncio.TimeoutError:
+        pass
+    transport: asyncio.SubprocessTransport = getattr(proc, "_transport")  # noqa: B009 - asyncio keeps it private
+    pipe = transport.get_pipe_transport(1)  # our end of its output: a writer blocked on it gets EPIPE
+    if pipe is not None:
+        pipe.close()
+    try:
+        proc.kill()  # sudo relays it
+        await asyncio.wait_for(proc.wait(), 5)
+    except (ProcessLookupError, PermissionError, asyncio.TimeoutError):
+        pass
+
+
+async def _read_capped(stream: asyncio.StreamReader | None) -> bytes | None:
+    """Everything up to EOF, or None past ``MAX_OUTPUT`` bytes."""
+    out = b""
+    while stream is not None and (chunk := await stream.read(1 << 14)):
+        out += chunk
+        if len(out) > MAX_OUTPUT:
+            return None
+    return out
+
+
+def valid(data: Any) -> dict[str, dict[str, str]]:
+    """Only ``{chapter: {exercise: state}}`` of a learner's answer: numbered keys, known states.
+
+    >>> valid({"1": {"2": "pass", "x": "pass", "3": ["no"]}, "y": {}, "4": "fail"})
+    {'1': {'2': 'pass'}}
+    >>> valid([1, 2])
+    {}
+    """
+    if not isinstance(data, dict):
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for chapter, exercises in data.items():
+        if isinstance(chapter, str) and _NUMBER.fullmatch(chapter) and isinstance(exercises, dict):
+            good = {n: v for n, v in exercises.items()
+                    if isinstance(n, str) and _NUMBER.fullmatch(n) and isinstance(v, str) and v in SAFE}
+            if good:
+                out[chapter] = good
+    return out
 
 
 async def snapshot() -> dict[str, Any]:
     users = [u for u in await _hub_users() if u["name"] != os.environ.get("LAB_CLASS_INSTRUCTOR") and not u.get("admin")]
     running = {u["name"]: bool(u.get("servers", {}).get("", {}).get("ready")) for u in users}
     names = sorted(running)
-    results = await asyncio.gather(*(learner_progress(n) if running[n] else _empty() for n in names))
-    return {"learners": [{"name": n, "running": running[n], "exercises": r} for n, r in zip(names, results)]}
+    results = await asyncio.gather(*(learner_progress(n) if running[n] else _empty() for n in names),
+                                   return_exceptions=True)
+    for n, r in zip(names, results):
+        if isinstance(r, BaseException):
+            log.error("progress of %s: %r", n, r)
+    return {"learners": [{"name": n, "running": running[n], "exercises": r if isinstance(r, dict) else {}}
+                         for n, r in zip(names, results)]}
 
 
 async def _empty() -> dict[str, Any]:

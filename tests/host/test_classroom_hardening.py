@@ -330,3 +330,37 @@ def test_collect_refuses_another_accounts_directory_and_writes_through_no_link(t
     assert not got.is_symlink() and got.read_text() == '{"mine": 1}'
     assert os.stat(out).st_mode & 0o777 == 0o700
     assert _untouched(victim)
+
+
+# -- the progress page --------------------------------------------------------------------------
+
+def test_one_learners_answer_cannot_break_the_progress_page(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """What comes back from a learner's progress run is theirs (they can ptrace it): wrong shapes, no
+    JSON, too much of it, too deep; the page still renders, with the good learner's results (review 13)."""
+    from labctl import progress_service
+
+    enter = tmp_path / "enter"
+    enter.write_text("#!/bin/sh\ncase \"$1\" in\n"
+                     " good) echo '{\"1\": {\"1\": \"pass\", \"2\": \"fail\"}}';;\n"
+                     " shape) echo '{\"1\": {\"x\": \"pass\", \"3\": [1]}, \"y\": \"z\", \"²\": {\"1\": \"pass\"}, "
+                     "\"2\": {\"3\": {\"a\": 1}}, \"4\": {\"²\": \"pass\"}}';;\n"
+                     " list) echo '[[1]]';;\n"
+                     " big) yes '[1,' | head -c 2000000;;\n"
+                     f" deep) {sys.executable} -c 'print(\"[\" * 200000 + \"]\" * 200000)';;\n"
+                     " junk) echo 'Traceback';;\n"
+                     "esac\n")
+    enter.chmod(0o755)
+    names = ["big", "deep", "good", "junk", "list", "shape"]
+
+    async def users() -> list[dict[str, object]]:
+        return [{"name": n, "servers": {"": {"ready": True}}} for n in names]
+
+    monkeypatch.setattr(progress_service, "ENTER", str(enter))
+    monkeypatch.setattr(progress_service, "_hub_users", users)
+    monkeypatch.setattr(progress_service, "_cache", {})
+    data = asyncio.run(progress_service.snapshot())
+    got = {learner["name"]: learner["exercises"] for learner in data["learners"]}
+    assert got == {"big": {}, "deep": {}, "good": {"1": {"1": "pass", "2": "fail"}}, "junk": {}, "list": {},
+                   "shape": {}}
+    page = progress_service.render(data, "en")
+    assert page.count("✔") == 2 and "<th>shape</th>" in page  # one in the legend
