@@ -272,6 +272,14 @@ def test_learners_see_the_course_and_the_instructor_sees_nbgrader(members) -> No
     assert disabled(members[A]) and disabled(members[B])
     assert not disabled(members[TEACH])
 
+    def formgrader(m: Member) -> int:  # nbgrader's server side, not only its menu
+        import requests
+
+        return requests.get(f"{m.base}/user/{m.name}/formgrader/static/package.json",
+                            headers={"Authorization": f"token {m.token}"}, timeout=60).status_code
+
+    assert formgrader(members[A]) == 404 and formgrader(members[TEACH]) == 200
+
 
 def test_the_instructors_progress_page_shows_what_each_learners_engine_says(members) -> None:  # type: ignore[no-untyped-def]
     import json
