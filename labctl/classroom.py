@@ -670,7 +670,7 @@ def _read_member_file(home: Path, rel: Path) -> bytes | None:
 def _collect_dir(out: Path) -> int:
     """Root: ``out`` made now, or an existing directory of root's that only root can change; its fd."""
     try:
-        out.mkdir(mode=0o700)
+        out.mkdir(mode=0o700, parents=True)
     except FileExistsError:
         pass
     except OSError as e:

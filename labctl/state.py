@@ -4,7 +4,10 @@
 survive a restart (engine data root, registry storage, JupyterLab's config, the learner's copy of
 the notebooks). Sockets and pid files live in a private run directory: ``$XDG_RUNTIME_DIR/dockerlab-<id>``
 when the account has one, else ``/tmp/dockerlab-<uid>-<id>`` (0700, refused if another account made
-it): unix socket paths must stay short, and both are emptied on reboot, as pid files should be.
+it): unix socket paths must stay short, and both are emptied on reboot, as pid files should be. A
+classroom member's ``XDG_RUNTIME_DIR`` is the one root's gate made for them
+(``labctl.classroom_enter.member_run``: ``/run/<classroom>/<uid>``), so nobody can take theirs in
+``/tmp`` first; their server and their progress reader both use it.
 """
 
 from __future__ import annotations
