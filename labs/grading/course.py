@@ -25,7 +25,7 @@ from labctl.gradeaccounts import BASE
 from labctl.proc import LabFailure
 from labctl.state import REPO, paths
 
-__all__ = ["LABS", "ROOT_COURSE", "SOURCE", "Course", "read_untrusted", "untrusted_by_root"]
+__all__ = ["LABS", "ROOT_COURSE", "SOURCE", "Course", "read_untrusted", "untrusted_by_root", "untrusted_names"]
 
 ROOT_COURSE = BASE / "course"  # root's own course directory (0700)
 
@@ -34,11 +34,26 @@ MAX_NOTEBOOK = 20 << 20
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def read_untrusted(path: Path, limit: int = MAX_NOTEBOOK) -> bytes | None:
-    """A regular file a grading account wrote, read by root without following links; None if it is
-    missing, not a regular file, or larger than ``limit``."""
+def _open_under(top: Path, rel: tuple[str, ...], *, directory: bool) -> int:
+    """An fd of ``top/rel...`` opened without following a link at ``top`` or at any step below it."""
+    fds = [os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)]
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        for i, part in enumerate(rel):
+            last = i == len(rel) - 1
+            flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_DIRECTORY if directory or not last else os.O_NONBLOCK)
+            fds.append(os.open(part, flags, dir_fd=fds[-1]))
+        return fds.pop()
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def read_untrusted(top: Path, *rel: str, limit: int = MAX_NOTEBOOK) -> bytes | None:
+    """A regular file ``top/rel...`` a grading account wrote, read by root without following a link
+    anywhere below ``top`` (the account's HOME: root's own directories above it); None if it is missing,
+    not a regular file, or larger than ``limit``. Read after the account's processes are stopped."""
+    try:
+        fd = _open_under(top, rel, directory=False)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as f:
@@ -46,6 +61,19 @@ def read_untrusted(path: Path, limit: int = MAX_NOTEBOOK) -> bytes | None:
         if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
             return None
         return f.read(limit + 1)[:limit]
+
+
+def untrusted_names(top: Path, *rel: str) -> list[str]:
+    """The names in the directory ``top/rel...`` (no link followed below ``top``); [] if there is none."""
+    try:
+        fd = _open_under(top, rel, directory=True)
+    except OSError:
+        return []
+    try:
+        return sorted(os.listdir(fd))
+    finally:
+        os.close(fd)
+
 
 def untrusted_by_root(path: Path) -> str:
     """Empty if no account but root can change ``path`` or any directory above it (each one root's and

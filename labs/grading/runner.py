@@ -22,7 +22,7 @@ from labctl.registry import Registry
 from labctl.state import REPO, LabPaths, State, save_state
 
 from .collect import Submission
-from .course import Course, read_untrusted
+from .course import Course, read_untrusted, untrusted_names
 from .messages import t
 from .sandbox import NOBODY, Limits, Sandbox
 
@@ -137,10 +137,11 @@ def _verdicts(record: Path) -> dict[str, dict[str, object]]:
 
 
 def _copy_logs(box: Sandbox, work: Path) -> None:
-    for f in (box.user / "logs").glob("*.log") if (box.user / "logs").exists() else []:
-        data = read_untrusted(f, 2 << 20)
+    """The sandbox's logs (the account's files: no link followed) and root's helpers' logs into ``work``."""
+    for name in untrusted_names(box.user, "logs"):
+        data = read_untrusted(box.user, "logs", name, limit=2 << 20) if name.endswith(".log") else None
         if data is not None:
-            (work / f"sandbox-{f.name}").write_bytes(data)
+            (work / f"sandbox-{name}").write_bytes(data)
     for f in box.control.glob("*.log") if box.control.exists() else []:
         shutil.copy(f, work / f"grader-{f.name}")
 
@@ -222,7 +223,6 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
                 p.kill()
         started = result.get("autograde_started")
         result["autograde_s"] = round(time.time() - started, 2) if isinstance(started, float) else 0.0
-        autograded = read_untrusted(box.user / "course" / "autograded" / sub.student / sub.lab / f"{sub.lab}.ipynb")
     except Exception as e:  # the grader's own failure: this submission is not graded, the batch goes on
         out.not_graded = f"{type(e).__name__}: {e}"[:400]
     finally:
@@ -236,6 +236,8 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
                 pass
         out.peak_memory = box.cgroup.peak_memory()
         result["limit_hits"] = hits
+        # the account's files only now that nothing of it runs, and with no link followed
+        autograded = read_untrusted(box.user, "course", "autograded", sub.student, sub.lab, f"{sub.lab}.ipynb")
         try:
             _copy_logs(box, work)
         except OSError:

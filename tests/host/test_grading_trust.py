@@ -278,3 +278,41 @@ def test_check_service_reads_at_most_a_megabyte_of_a_file() -> None:
         client.images.remove(f"{ref}:latest", force=True)
         client.close()
 
+
+def test_root_follows_no_link_the_sandbox_account_planted(tmp_path: Path) -> None:
+    """The autograded notebook and the logs root takes from a sandbox's HOME: a directory on the way
+    pointed at another submission's (or any) files gives nothing; the account's own regular files come."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from labs.grading.course import read_untrusted
+    from labs.grading.runner import _copy_logs
+    from labs.grading.sandbox import Sandbox
+
+    victim = tmp_path / "victim"  # another learner's graded notebook, and root's logs
+    (victim / "lab1").mkdir(parents=True)
+    (victim / "lab1" / "lab1.ipynb").write_text("the victim's answers")
+    (victim / "secret.log").write_text("root's log")
+    home = tmp_path / "u"
+    (home / "course" / "autograded" / "me").mkdir(parents=True)
+    (home / "course" / "autograded" / "me" / "lab1").symlink_to(victim / "lab1")
+    assert read_untrusted(home, "course", "autograded", "me", "lab1", "lab1.ipynb") is None
+    (home / "course" / "autograded" / "me" / "lab1").unlink()
+    (home / "course" / "autograded" / "me" / "lab1").mkdir()
+    (home / "course" / "autograded" / "me" / "lab1" / "lab1.ipynb").write_text("mine")
+    assert read_untrusted(home, "course", "autograded", "me", "lab1", "lab1.ipynb") == b"mine"  # the control
+
+    control, work = tmp_path / "control", tmp_path / "work"
+    control.mkdir()
+    work.mkdir()
+    box = cast(Sandbox, SimpleNamespace(user=home, control=control))
+    (home / "logs").symlink_to(victim)
+    _copy_logs(box, work)
+    assert not list(work.iterdir()), "root copied through the account's logs link"
+    (home / "logs").unlink()
+    (home / "logs").mkdir()
+    (home / "logs" / "linked.log").symlink_to(victim / "secret.log")
+    (home / "logs" / "engine.log").write_text("the engine's log")
+    _copy_logs(box, work)
+    assert sorted(p.name for p in work.iterdir()) == ["sandbox-engine.log"]
+
