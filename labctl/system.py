@@ -19,10 +19,13 @@ from . import cgroups
 from .proc import LabFailure
 from .state import REPO
 
-__all__ = ["LAB_ACCOUNT", "check_userns", "ensure_account", "prepare", "subid_range"]
+__all__ = ["LAB_ACCOUNT", "SOLUTIONS", "check_userns", "ensure_account", "prepare", "protect_solutions", "subid_range"]
 
 LAB_ACCOUNT = "dockerlab"
 SUBID_SIZE = 65536
+# the labs' solutions and hidden tests (nbgrader's source, its MyST twins) and sample submissions with
+# answers: the lab's account reads them (its JupyterLab, its test suite), no other account does
+SOLUTIONS = (REPO / "labs" / "source", REPO / "labs" / "src", REPO / "tests" / "labs_submissions")
 
 
 def subid_range(user: str, kind: str = "uid") -> tuple[int, int] | None:
@@ -101,6 +104,27 @@ def _tun() -> bool:
     return True
 
 
+def protect_solutions(user: str) -> bool:
+    """:data:`SOLUTIONS` 0750, group ``user``'s (the owner unchanged: the clone's author keeps writing
+    them). True if something changed."""
+    gid = pwd.getpwnam(user).pw_gid
+    changed = False
+    for d in SOLUTIONS:
+        try:
+            st = os.lstat(d)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            continue
+        if st.st_gid != gid:
+            os.chown(d, -1, gid)
+            changed = True
+        if stat.S_IMODE(st.st_mode) != 0o750:
+            os.chmod(d, 0o750)
+            changed = True
+    return changed
+
+
 def prepare(user: str, lab_home: Path, create: bool) -> list[str]:
     """Everything root does, once. Returns what changed, for the one line ``./lab`` prints."""
     if os.geteuid() != 0:
@@ -118,6 +142,8 @@ def prepare(user: str, lab_home: Path, create: bool) -> list[str]:
     check_userns()
     if _tun():
         changed.append("/dev/net/tun 0666")
+    if protect_solutions(user):
+        changed.append(f"the labs' solutions readable by {user} only")
     made = cgroups.delegate(user, cgroups.LabLimits.default())
     if made and made[0].name.startswith("user@"):  # cgroup v2 under systemd: the account's user manager
         changed.append(f"{made[0].name} with the lab's limits and lingering (cgroup v2, systemd driver)")

@@ -136,7 +136,7 @@ def _autograde(course: Course, args: argparse.Namespace) -> int:
         course.make_templates({s.lab for s in subs})
         say(f"grading {len(subs)} submissions, {args.jobs} at a time, each as its own account on its own rootless engine")
         t0 = time.monotonic()
-        hide = tuple(str(p) for p in (REPO / "labs" / "source", REPO / "tests", REPO / ".git", REPO / ".lab",
+        hide = tuple(str(p) for p in (REPO / "labs" / "source", REPO / "labs" / "src", REPO / "tests", REPO / ".git", REPO / ".lab",
                                       course.root, args.submissions.resolve(), Path("/root"), CONTROL,
                                       Path("/var/lib/dockerlab")))
         ctx = Context(course, mirror, binaries, args.cell_timeout, args.submission_timeout,

@@ -316,3 +316,21 @@ def test_root_follows_no_link_the_sandbox_account_planted(tmp_path: Path) -> Non
     _copy_logs(box, work)
     assert sorted(p.name for p in work.iterdir()) == ["sandbox-engine.log"]
 
+
+def test_solutions_are_the_lab_accounts_alone(account: str, probe: str) -> None:
+    """After the root step (system.prepare, as ./lab up/test/setup and classroom up run it) another account
+    reads no solution, hidden test or sample answer; the lab account (its JupyterLab, its suite) reads them."""
+    import subprocess
+
+    from labctl.state import REPO
+    from labctl.system import protect_solutions
+
+    protect_solutions(account)
+    files = [REPO / "labs" / "source" / "lab1" / "lab1.ipynb", REPO / "labs" / "src" / "lab1" / "lab1.md",
+             REPO / "tests" / "labs_submissions" / "submitted" / "alice" / "lab1" / "lab1.ipynb"]
+    for f in files:
+        assert f.is_file(), f
+        theirs = subprocess.run(["runuser", "-u", probe, "--", "head", "-c", "1", str(f)], capture_output=True)
+        assert theirs.returncode != 0 and not theirs.stdout, f"{probe} reads {f}"
+        ours = subprocess.run(["runuser", "-u", account, "--", "head", "-c", "1", str(f)], capture_output=True)
+        assert ours.returncode == 0 and ours.stdout, f"{account} cannot read {f}"
