@@ -33,6 +33,22 @@ def home(probe: str) -> Iterator[Path]:
     shutil.rmtree(top, ignore_errors=True)
 
 
+@pytest.fixture()
+def pool_lock() -> Iterator[None]:
+    """The grading lock (``./lab grade``'s): a grading run elsewhere on this machine keeps its sandboxes."""
+    import fcntl
+
+    from labs.grading.sandbox import CONTROL
+
+    CONTROL.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(CONTROL / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _plant(home: Path, probe: str, info: dict[str, str]) -> None:
     current = home / ".cache" / "dockerlab" / "engine" / "current.json"
     current.write_text(json.dumps(info))
@@ -173,7 +189,7 @@ def test_check_service_answers_only_its_sandboxs_account(probe: str, tmp_path: P
         shutil.rmtree(top, ignore_errors=True)
 
 
-def test_a_sandbox_sees_no_other_sandbox() -> None:
+def test_a_sandbox_sees_no_other_sandbox(pool_lock: None) -> None:
     """Two sandboxes up at once: the later one's account finds only its own home and the engine's
     programs under the grading accounts' top; root's ctl/ is its account's group's alone."""
     import subprocess
@@ -200,7 +216,7 @@ def test_a_sandbox_sees_no_other_sandbox() -> None:
         first.sweep()
 
 
-def test_a_sandboxs_shared_memory_is_its_own() -> None:
+def test_a_sandboxs_shared_memory_is_its_own(pool_lock: None) -> None:
     """A System V segment made in a sandbox is in its IPC namespace, not the host's (where it would
     outlive the sandbox, charged to no cgroup once the sandbox's is gone)."""
     import subprocess
