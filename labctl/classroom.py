@@ -554,6 +554,7 @@ def remove_accounts() -> None:
             cgroups.rmdir_retrying(base)
         classroom_netns.remove(BASE.name, name)
     subprocess.run(["groupdel", GROUP], capture_output=True)
+    shutil.rmtree(Path("/run") / BASE.name, ignore_errors=True)  # the members' run directories (classroom_enter)
     SUDOERS.unlink(missing_ok=True)
     shutil.rmtree(BASE, ignore_errors=True)
 
