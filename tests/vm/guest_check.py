@@ -93,7 +93,10 @@ def root_main() -> int:
     out("v1_mounted", any(" cgroup " in ln for ln in Path("/proc/mounts").read_text().splitlines()))
     out("kernel", os.uname().release)
     # 1. The one-time root step, as `sudo ./lab setup` runs it (python -m labctl setup: the bash
-    #    bootstrap would only install packages, which this image already has).
+    #    bootstrap would only install packages, which this image already has). It gives the labs'
+    #    solutions to the account's group (system.protect_solutions): the clone is root's to write, as on
+    #    an instructor's machine (the boot unit mounted this throwaway disk read-only).
+    sh(["mount", "-o", "remount,rw", "/mnt/project"])
     t = time.monotonic()
     r = sh([sys.executable, "-m", "labctl", "setup"], env={**os.environ, "LAB_HOME": LAB_HOME}, cwd="/")
     out("setup_rc", r.returncode)

@@ -4,12 +4,15 @@ rootless engine with labctl's own code (tests/vm/guest_check.py). Every assertio
 measured; nothing here talks to a mock.
 
 Then, in the same boot, root grades lab 4 through the grading runner (tests/vm/guest_grade.py: what
-``./lab grade autograde`` does but nbgrader's export and feedback; two submissions, one after the other:
-one honest, one fork bomb), and the cgroup v2 knobs of each live sandbox are read while its kernel runs.
+``./lab grade autograde`` does but nbgrader's export and feedback; two submissions at a time, one honest,
+one fork bomb, their engines started one after the other), and the cgroup v2 knobs of each live sandbox
+are read while its kernel runs.
 
-Root only (mmdebstrap and the one-time step in the guest need it): root's ``./lab test`` runs it beside
-tests/host (in a second pytest process; its report follows theirs). Cold, the VM's disk is built first (mmdebstrap, a few minutes; cached by content hash under
-root's ~/.cache/dockerlab/vm-cgroup2); warm, only the project's disk is made again.
+Root only (mmdebstrap and the one-time step in the guest need it): root's ``./lab test`` starts it in a
+pytest process of its own as soon as ``./lab up`` has made what it needs (the engine tree, the course
+registry's images), beside the account's suite and then tests/host; its report follows tests/host's.
+Cold, the VM's disk is built first (mmdebstrap, a few minutes; cached by content hash under root's
+~/.cache/dockerlab/vm-cgroup2); warm, only the project's disk is made again.
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ def test_stopping_the_engine_leaves_nothing(vm: vmimage.VMRun) -> None:
 def test_grading_runs_on_cgroup_v2(vm: vmimage.VMRun) -> None:
     r = vm.results
     assert r.get("grade_rc") == "0", [v for k, v in r.items() if k.startswith("grade_")]
-    assert r["grade_sandboxes"] == "dlgrade1"  # one at a time here (see guest_grade.JOBS), on a pool account
+    assert r["grade_sandboxes"] == "dlgrade1,dlgrade2"  # two at a time (guest_grade.JOBS), on pool accounts
     assert (r["not_graded_alice_lab4"], r["not_graded_bomber_lab4"]) == ("False", "False"), \
         (r.get("problem_alice_lab4"), r.get("problem_bomber_lab4"), r.get("grade_engine_log"))
 
@@ -113,7 +116,16 @@ def test_the_fork_bomb_keeps_what_its_honest_part_earns_and_meets_the_pids_limit
     assert r["score_bomber_lab4"] == "4 4 0", r.get("reasons_bomber_lab4")  # task 3's answer is the bomb
     assert json.loads(r["limit_hits_bomber_lab4"]).get("pids", 0) > 0
     assert json.loads(r["limit_hits_alice_lab4"]).get("pids", 0) == 0  # the honest one never met it
-    assert int(r["sandbox_dlgrade1_pids_peak"]) <= Limits().pids  # pids.current never passed pids.max
+    for acct in r["grade_sandboxes"].split(","):
+        assert int(r[f"sandbox_{acct}_pids_peak"]) <= Limits().pids  # pids.current never passed pids.max
+
+
+def test_the_second_engine_starts_once_the_first_answers_and_the_gradings_overlap(vm: vmimage.VMRun) -> None:
+    """The runner's stagger: two engines starting together on the emulated CPU miss containerd's 15 s."""
+    first, second = sorted((json.loads(vm.results[f"timings_{s}_lab4"]) for s in ("alice", "bomber")),
+                           key=lambda t: t["gate_passed"])
+    assert second["gate_passed"] >= first["autograde_started"]  # set-up and engine start after READY
+    assert second["autograde_started"] < first["ended"]  # and both submissions ran at the same time
 
 
 def test_a_live_sandbox_has_every_v2_limit(vm: vmimage.VMRun) -> None:
