@@ -161,10 +161,39 @@ def root_main() -> int:
     out("left_after_stop", ",".join(sorted(left.values())) or "none")
     out("root_check_s", f"{time.monotonic() - t0:.1f}")
     try:
+        member_check()
+    except Exception as e:  # its own test says what went wrong; grading goes on
+        out("member_exception", f"{type(e).__name__}: {e}")
+    try:
         grade_main()
     except Exception as e:  # the engine checks above stand on their own
         out("grade_exception", f"{type(e).__name__}: {e}")
     return 0
+
+
+def member_check() -> None:
+    """A classroom member's cgroup on cgroup v2 + systemd: root makes it itself (no user manager, which
+    would run outside the member's network namespace and limits), and root's gate enters it or refuses."""
+    name = "dlclass-vm"
+    if sh(["id", name]).returncode != 0:
+        sh(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name])
+    cgroups.delegate(name, cgroups.LabLimits(memory_mb=512, pids=256), systemd=False)
+    base = cgroups.ROOT / cgroups.parent_name(name)
+    out("member_cgroup", base.is_dir())
+    for knob in ("memory.max", "memory.swap.max", "pids.max"):
+        try:
+            out(f"member_{knob}", (base / knob).read_text().strip())
+        except OSError as e:
+            out(f"member_{knob}", f"unreadable ({e.strerror})")
+    out("member_linger", Path(f"/var/lib/systemd/linger/{name}").exists())
+    child = subprocess.run([sys.executable, "-c", "import sys; from labctl import cgroups; "
+                            f"cgroups.enter({name!r}, strict=True); print(open('/proc/self/cgroup').read().strip())"],
+                           capture_output=True, text=True, timeout=60)
+    out("member_entered", child.stdout.strip() or child.stderr.strip()[-200:])
+    refused = subprocess.run([sys.executable, "-c", "from labctl import cgroups; cgroups.enter('nobody', strict=True)"],
+                             capture_output=True, text=True, timeout=60)
+    out("member_strict_refuses", refused.returncode != 0 and "FileNotFoundError" in refused.stderr)
+    out("member_user_manager", sh(["systemctl", "is-active", f"user@{pwd.getpwnam(name).pw_uid}.service"]).stdout.strip())
 
 
 # -- ./lab grade in the VM: two submissions of lab 4, one honest, one fork bomb ----------------------

@@ -96,6 +96,17 @@ def test_stopping_the_engine_leaves_nothing(vm: vmimage.VMRun) -> None:
     assert r["units_after_stop"] == "none" and r["left_after_stop"] == "none"
 
 
+def test_a_classroom_members_cgroup_is_roots_own_and_the_gate_refuses_without_one(vm: vmimage.VMRun) -> None:
+    """cgroup v2 under systemd: a class member's limits come from a cgroup root makes (no user manager,
+    no linger: a member's user manager would run outside their network namespace and limits)."""
+    r = vm.results
+    assert r.get("member_cgroup") == "True", r
+    assert (r["member_memory.max"], r["member_memory.swap.max"], r["member_pids.max"]) == (str(512 << 20), "0", "256")
+    assert r["member_linger"] == "False" and r["member_user_manager"] != "active"
+    assert r["member_entered"] == "0::/dockerlab-dlclass-vm/session", r["member_entered"]
+    assert r["member_strict_refuses"] == "True"
+
+
 # -- ./lab grade in the VM (guest_check.grade_main): lab 4, an honest submission and a fork bomb -------
 def test_grading_runs_on_cgroup_v2(vm: vmimage.VMRun) -> None:
     r = vm.results
