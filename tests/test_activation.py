@@ -7,10 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from labctl import activation
 from labctl.activation import OnDemand
+
+
+def _run(scenario: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run`` in a thread of its own: the suite's Chromium tests keep playwright's loop running in
+    the main thread for the whole session."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario).result()
 
 
 async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -57,7 +67,7 @@ def test_the_first_connection_starts_the_service_which_then_owns_the_address(tmp
         on_demand.close()
         assert address.exists(), "closing the listener after the hand-over leaves the service's address alone"
 
-    asyncio.run(scenario())
+    _run(scenario())
 
 
 def test_a_failed_start_closes_the_client_and_the_next_connection_tries_again(tmp_path: Path) -> None:
@@ -79,7 +89,7 @@ def test_a_failed_start_closes_the_client_and_the_next_connection_tries_again(tm
         assert len(attempts) == 2
         on_demand.close()
 
-    asyncio.run(scenario())
+    _run(scenario())
 
 
 def test_closing_before_any_connection_removes_the_placeholder(tmp_path: Path) -> None:
@@ -93,5 +103,5 @@ def test_closing_before_any_connection_removes_the_placeholder(tmp_path: Path) -
         await on_demand.listen()
         on_demand.close()
 
-    asyncio.run(scenario())
+    _run(scenario())
     assert not address.exists()
