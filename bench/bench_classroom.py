@@ -36,9 +36,11 @@ from pathlib import Path
 os.environ["LAB_CLASSROOM_TAG"] = "bench"
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from labctl import cgroups, classroom, proc  # noqa: E402
-from labctl.classroom_client import Member  # noqa: E402
-from labctl.gradeaccounts import account_pids  # noqa: E402
+from asroot import classroom  # noqa: E402
+from labcore import proc  # noqa: E402
+from labengine import cgroups  # noqa: E402
+from tests.support.classroom_client import Member  # noqa: E402
+from asroot.gradeaccounts import account_pids  # noqa: E402
 
 CELLS = {"image ls": "%docker image ls -q", "run --rm": "%docker run --rm busybox:1.35 true"}
 
@@ -154,7 +156,7 @@ def main() -> int:
         time.sleep(5)
         idle = {m.name: pss_mib(m.name) for m in active}
         idle_parts = pss_breakdown([m.name for m in active])
-        relay = [pid for pid in account_pids(pwd.getpwnam(classroom.HUB).pw_uid) if _label(pid) == "labctl.classroom_relay"]
+        relay = [pid for pid in account_pids(pwd.getpwnam(classroom.HUB).pw_uid) if _label(pid) == "asroot.classroom_relay"]
         relay_mib = sum(proc.memory_kib(pid)[1] for pid in relay) / 1024  # one for the whole class
 
         def cells(m: Member) -> dict[str, list[float]]:

@@ -2,12 +2,12 @@
 
     sudo .venv/bin/python bench/bench_engines.py [--runs 5] [--pulls 3]
 
-1. rootless 28.5: ``labctl.rootless.RootlessEngine`` (RootlessKit + slirp4netns, containerd store),
+1. rootless 28.5: ``labengine.rootless.RootlessEngine`` (RootlessKit + slirp4netns, containerd store),
    the binaries ``./lab up`` fetched into the lab account's cache, the host's runc;
 2. rootful 28.5: the same binaries run by root, containerd store, its own bridge and
-   ``--iptables=false`` as ``labctl.engine.Engine`` does (never ``--bridge=none``, never
+   ``--iptables=false`` as ``labengine.engine.Engine`` does (never ``--bridge=none``, never
    ``--iptables=true``): the reference for what rootless costs;
-3. rootful 20.10: the host's Debian 12 ``/usr/sbin/dockerd`` (overlay2), as ``labctl.engine.Engine``
+3. rootful 20.10: the host's Debian 12 ``/usr/sbin/dockerd`` (overlay2), as ``labengine.engine.Engine``
    runs it: the previous round's reference.
 
 Per engine: start-up until the API answers; ``docker run --rm busybox true`` (median of ``--runs``,
@@ -30,7 +30,7 @@ Everything is the bench's own and is gone afterwards, even after Ctrl-C or an er
 pair on free loopback ports (a read-only copy of ``.lab/registry/upstream`` and a pull-through mirror
 in front of it), the engines (one at a time, in this order: rootful 28.5, rootless 28.5, rootful
 20.10), their bridges, data roots and run directories. The rootless engine's data holds files owned
-by the account's subordinate uids: the account deletes them (``labctl.proc.remove_tree``). The lab's
+by the account's subordinate uids: the account deletes them (``labcore.proc.remove_tree``). The lab's
 own engines and registries, and ``/var/run/docker.sock``, are never used. The rootless engine gets
 no cgroup of its own (as the tests' throwaway engines). A system containerd at
 ``/run/containerd/containerd.sock`` would be taken over by a rootful dockerd: the bench refuses then.
@@ -63,10 +63,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from labctl import enginepkgs, proc
-from labctl.engine import Engine, pick_subnet
-from labctl.registry import Registry
-from labctl.rootless import RootlessEngine
+from labcore import proc  # noqa: E402
+from labengine import enginepkgs  # noqa: E402
+from labengine.engine import Engine, pick_subnet  # noqa: E402
+from labengine.registry import Registry  # noqa: E402
+from labengine.rootless import RootlessEngine  # noqa: E402
 
 ACCOUNT = os.environ.get("LAB_USER", "dockerlab")
 HOST_DOCKER = "/usr/bin/docker"  # Debian 12's CLI, 20.10
@@ -288,7 +289,7 @@ def rootless_part(spec: dict[str, object]) -> int:
         cli = Cli(binaries.docker, eng.host, base / "docker-config")
         res.update(measure(cli, eng.pid, MirrorLog(int(spec["log_fd"])),  # type: ignore[call-overload]
                            int(spec["runs"]), int(spec["pulls"]), fill_mirror=False))  # type: ignore[call-overload]
-        fwd = proc.running_pid(eng.forward_pidfile, "labctl.forward")
+        fwd = proc.running_pid(eng.forward_pidfile, "labcore.netns")
         res["forwarder_pss_mib"] = pss([fwd])[0] if fwd else None
     finally:
         with shielded():

@@ -48,7 +48,7 @@ def run(python: str, tree: Path, subs: Path, jobs: int, label: str) -> dict[str,
     out = course / "results"
     load0 = os.getloadavg()[0]
     t0 = time.monotonic()
-    proc = subprocess.run([python, "-m", "labs.grading.cli", "--course", str(course / "c"), "autograde", str(subs),
+    proc = subprocess.run([python, "-m", "grader.cli", "--course", str(course / "c"), "autograde", str(subs),
                            "--jobs", str(jobs), "--cell-timeout", "30", "--out", str(out)],
                           cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
     wall = time.monotonic() - t0

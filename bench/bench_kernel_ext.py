@@ -66,9 +66,13 @@ def bench_pull(lab) -> None:  # type: ignore[no-untyped-def]
     ours, theirs = [], []
     for _ in range(3):
         drop()
-        t0 = time.perf_counter(); lab.pull("nginx", progress=listener); ours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        lab.pull("nginx", progress=listener)
+        ours.append(time.perf_counter() - t0)
         drop()
-        t0 = time.perf_counter(); cli("pull", "nginx"); theirs.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        cli("pull", "nginx")
+        theirs.append(time.perf_counter() - t0)
     o, t = statistics.median(ours), statistics.median(theirs)
     print(f"pull nginx from the mirror: Lab.pull + view listener {o:.2f} s ({len(calls)//3} updates/pull), "
           f"docker pull {t:.2f} s, ratio {o/t:.2f}x (goal <= 1.1x)")

@@ -13,7 +13,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from labctl.state import load_state
+from labcore.state import load_state
 
 from . import errors
 
@@ -36,7 +36,7 @@ class LabConfig:
 
 def lab_config(engine: str | None = None) -> LabConfig:
     """Where the engine is: ``engine`` if given, else ``DOCKER_HOST``, else the lab's state file
-    (under ``$LAB_HOME``, default ``<repo>/.lab``: :mod:`labctl.state`, the one schema of it)."""
+    (under ``$LAB_HOME``, default ``<repo>/.lab``: :mod:`labcore.state`, the one schema of it)."""
     state = load_state()
     host = engine or os.environ.get("DOCKER_HOST") or state.docker_host or "unix:///var/run/docker.sock"
     cli = state.docker_cli or "docker"

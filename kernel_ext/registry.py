@@ -1,7 +1,7 @@
 """The lab's upstream registry (which plays Docker Hub), for learners: tags, digests, layers, and
 moving a tag (as a publisher does when they release a new version under the same tag).
 
-The HTTP client is the project's one registry client, :mod:`labctl.distribution`; this module
+The HTTP client is the project's one registry client, :mod:`labcore.distribution`; this module
 adds the lab's addresses (from the lab's state) and learner-facing errors. The upstream is
 read-only over TCP; the course's own tag moves go to the *publisher*, the same storage served on a
 unix socket only the lab's account can open (``unix:///...``)."""
@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from labctl import distribution
-from labctl.distribution import MANIFEST_TYPES
+from labcore import distribution
+from labcore.distribution import MANIFEST_TYPES
 
 from .connection import lab_config
 from .errors import ImageNotFound, LabError, RegistryUnavailable

@@ -35,7 +35,7 @@ def refusal(log: str) -> str:
 
 
 def _binaries(docker_cli: str) -> Any:
-    from labctl.enginepkgs import EngineBinaries
+    from labengine.enginepkgs import EngineBinaries
 
     cli = Path(docker_cli)
     root = "/" if cli == Path("/usr/bin/docker") else str(cli.parents[2])
@@ -45,8 +45,8 @@ def _binaries(docker_cli: str) -> Any:
 def start_engine(daemon_json: str | Path, lab: Any = None, timeout: float = 60.0) -> CheckResult:
     """Start a throwaway engine with ``daemon_json``: ✔ when it came up and answered, ✘ with dockerd's
     own reason when it refused to start. Either way nothing of it is left afterwards."""
-    from labctl import proc
-    from labctl.rootless import RootlessEngine
+    from labcore import proc
+    from labengine.rootless import RootlessEngine
 
     from .check import _lab
 

@@ -1,6 +1,6 @@
 """`./lab` subcommands, once the venv exists (the bash bootstrap calls ``python -m labctl``).
 
-Run by root, ``./lab`` does the one-time system step (``labctl.system``) and then runs everything
+Run by root, ``./lab`` does the one-time system step (``asroot.system``) and then runs everything
 else as the lab's unprivileged account (``dockerlab``, or ``LAB_USER``): the engine is rootless,
 JupyterLab and its kernels are that account's processes. Run by an ordinary account, it needs no root
 at all once ``sudo ./lab setup`` has been done.
@@ -12,21 +12,23 @@ import argparse
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 import webbrowser
 from pathlib import Path
-from typing import IO
 
-from . import cgroups, doctor, enginepkgs, jupyter, proc, system
-from .proc import LabFailure
-from .registry import lab_registries
-from .rootless import RootlessEngine
-from .state import REPO, LabPaths, State, load_state, paths, save_state
+from labengine import cgroups
+from labctl import doctor
+from labengine import enginepkgs
+from labctl import jupyter
+from labcore import proc
+from asroot import system
+from labcore.errors import LabFailure
+from labengine.registry import lab_registries
+from labengine.rootless import RootlessEngine
+from labcore.state import REPO, LabPaths, State, load_state, paths, save_state
 
 HOME_MARK = ".dockerlab-home"  # ./lab down --purge deletes only a directory that has it
 DEFAULT_PORTS = {"upstream": 5100, "mirror": 5101, "learner": 5102}
@@ -111,7 +113,7 @@ def _publish_images(state: State, p: LabPaths, regs) -> None:  # type: ignore[no
     """Build what changed and push it; the upstream is writable only while this runs."""
     import docker
 
-    from .images import publish, stale
+    from labctl.images import publish, stale
 
     if not stale(regs.upstream.addr):
         return
@@ -156,7 +158,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Instructor: execute chapters from their sources (notebooks/src/*.md) into notebooks/*.ipynb."""
-    from . import authoring
+    from labctl import authoring
 
     p = paths()
     state = load_state(p)
@@ -180,7 +182,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_author(args: argparse.Namespace) -> int:
     """Instructor: JupyterLab on the clone's notebooks/, where saving keeps each chapter's .md and
     .ipynb in sync (jupytext). Runs in the foreground until Ctrl-C."""
-    from . import authoring
+    from labctl import authoring
 
     p = paths()
     state = load_state(p)
@@ -196,46 +198,6 @@ def cmd_author(args: argparse.Namespace) -> int:
     return subprocess.call(argv, env={**os.environ, **jupyter.jupyter_env(p), **jupyter.kernel_env(state, p)})
 
 
-def cmd_classroom(args: argparse.Namespace) -> int:
-    """Instructor, as root: JupyterHub with one rootless engine per learner (labctl.classroom)."""
-    from . import classroom
-
-    if args.action == "status":
-        print(classroom.status())
-        return 0
-    if os.geteuid() != 0:
-        raise LabFailure(f"A classroom makes and runs Unix accounts: run 'sudo ./lab classroom {args.action}'.")
-    if args.action == "down":
-        classroom.down(say=say)
-        return 0
-    if args.action == "add":
-        if not args.name:
-            raise LabFailure("Say whom to add: ./lab classroom add NAME")
-        classroom.add(args.name, say=say)
-        return 0
-    if args.action == "collect":
-        if not args.name:
-            raise LabFailure("Say where to: ./lab classroom collect DIR (then: sudo ./lab grade all DIR)")
-        classroom.collect(Path(args.name), say=say)
-        say(f"next: sudo ./lab grade all {args.name} --out results")
-        return 0
-    if args.action == "passwd":
-        if not args.name:
-            raise LabFailure("Say whose password to renew: ./lab classroom passwd NAME")
-        passwords = classroom.new_passwords([args.name])
-    else:
-        user = _account()
-        system.prepare(user, paths().home, create=user == system.LAB_ACCOUNT)
-        if subprocess.call(_as_account(user, ["up", "--no-jupyter"])) != 0:  # the course images, built once
-            return 1
-        if subprocess.call(_as_account(user, ["grade", "generate"])) != 0:  # the labs as learners get them
-            return 1
-        _, passwords = classroom.up(args.learners, ip=args.ip, port=args.port, say=say)
-    if passwords:
-        say("passwords (shown once; the Hub keeps only hashes):")
-        for name, pw in passwords.items():
-            print(f"  {name:<12} {pw}")
-    return 0
 
 
 def test_home() -> str:
@@ -322,10 +284,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     # Root's part is only the sandboxes: each submission is graded as a throwaway pool account
-    # (labctl.gradeaccounts, made here on first use) on its own rootless engine (labs/grading/sandbox.py).
+    # (asroot.gradeaccounts, made here on first use) on its own rootless engine (asroot/grading/sandbox.py).
     if os.geteuid() != 0 and any(a in ("autograde", "all") for a in args.rest):
         raise LabFailure("Grading makes a throwaway account and sandbox per submission: run 'sudo ./lab grade ...'.")
-    from labs.grading.cli import main as grade_main
+    from grader.cli import main as grade_main
 
     return int(grade_main(list(args.rest)))
 
@@ -342,131 +304,14 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_setup(args: argparse.Namespace) -> int:
-    user = args.user or _account()
-    changed = system.prepare(user, paths().home, create=user == system.LAB_ACCOUNT)
-    say("one-time system step done: " + (", ".join(changed) or "nothing needed changing")
-        + f"; now run ./lab up as {user}")
-    return 0
 
 
-def _account() -> str:
-    sudo_user = os.environ.get("SUDO_USER", "")
-    return os.environ.get("LAB_USER") or (sudo_user if sudo_user not in ("", "root") else system.LAB_ACCOUNT)
 
 
-def _as_account(user: str, argv: list[str], env_extra: dict[str, str] | None = None) -> list[str]:
-    """The command line that runs ``python -m labctl argv`` as ``user``, with a clean environment."""
-    pw = pwd.getpwnam(user)
-    keep = {k: v for k, v in os.environ.items()
-            if k.startswith("LAB_") or k in ("TERM", "DISPLAY", "LANG", "LC_ALL", "PYTEST_ADDOPTS")}
-    env = {"HOME": pw.pw_dir, "USER": user, "LOGNAME": user, "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
-           "LAB_AS_ACCOUNT": "1", "LAB_HOME": str(paths().home), **keep, **(env_extra or {})}
-    return ["runuser", "-u", user, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items()),
-            sys.executable, "-m", "labctl", *argv]
 
 
-def as_root(args: argparse.Namespace, argv: list[str]) -> int:
-    """Root: the one-time system step, then the command as the lab's account (and, for `test`,
-    the checks that need root: grading sandboxes and what a second account can see)."""
-    user = _account()
-    changed = system.prepare(user, paths().home, create=user == system.LAB_ACCOUNT)
-    say("one-time system step as root: " + (", ".join(changed) or "already done")
-        + f"; the lab runs as '{user}', never as root")
-    cgroups.enter(user)  # everything started from here on is inside the account's cgroup
-    if args.cmd == "build" and not args.out:
-        return _build_as_root(user, argv)
-    if args.cmd != "test":
-        cmd = _as_account(user, argv)
-        os.execvp(cmd[0], cmd)
-    from . import hostcheck
-
-    home = str(paths().home / "test")
-    full = not args.pytest_args
-    before = hostcheck.snapshot()
-    if full:  # the learner's own lab, with work of theirs in it, that the tests must not touch
-        main_was_up = subprocess.call(_as_account(user, ["status"]), stdout=subprocess.DEVNULL) == 0 \
-            and bool(load_state().docker_host) and _engine_up()
-        if subprocess.call(_as_account(user, ["up", "--no-jupyter"])) != 0:
-            return 1
-        hostcheck.plant_learner_work(user, load_state(), paths())
-    with tempfile.TemporaryFile("w+") as vm_out:
-        vm: subprocess.Popen[bytes] | None = None
-        try:
-            rc = subprocess.call(_as_account(user, argv, {"LAB_TEST_KEEP": "1", "LAB_TEST_HOME": home}))
-            host_rc = 0
-            if full:
-                # The cgroup v2 VM (emulated, ~10 minutes, at a higher priority for dockerd's fixed 15 s) runs
-                # beside tests/host. Started right after `up` it slowed the account's suite from ~9 to 15 min,
-                # and the whole run took as long (27 min 23 s on a quiet machine).
-                vm = _start_vm_tests(user, vm_out)
-                say("running the checks that need root: tests/host (grading sandboxes, what other accounts can "
-                    "reach); tests/vm, if not done yet, beside them")
-                env = {**os.environ, "LAB_HOME": home, "LAB_ACCOUNT": user, "LAB_MAIN_HOME": str(paths().home)}
-                host_rc = subprocess.call([sys.executable, "-m", "pytest", "tests/host", "--durations=10"],
-                                          cwd=REPO, env=env)
-        except BaseException:
-            if vm is not None and vm.poll() is None:
-                vm.send_signal(signal.SIGINT)  # interrupted: the VM test's own clean-up stops its qemu
-            raise
-        if vm is not None:
-            vm_rc = _vm_report(vm, vm_out)  # whatever the other suites said
-            host_rc = host_rc or vm_rc
-    down_rc = subprocess.call(_as_account(user, ["down", "--throwaway"], {"LAB_HOME": home}))
-    if full and not main_was_up:
-        down_rc = down_rc or subprocess.call(_as_account(user, ["down"]))
-        say("checking that ./lab down left nothing behind: tests/afterwards")
-        env = {**os.environ, "LAB_ACCOUNT": user, "LAB_BEFORE": before, "LAB_MAIN_HOME": str(paths().home),
-               "LAB_TEST_HOME": home}
-        down_rc = down_rc or subprocess.call([sys.executable, "-m", "pytest", "tests/afterwards"], cwd=REPO, env=env)
-    return rc or host_rc or down_rc
-
-
-def _start_vm_tests(user: str, out: IO[str]) -> subprocess.Popen[bytes]:
-    """tests/vm in a pytest of its own, as root (qemu, mmdebstrap), its report into ``out``."""
-    say("tests/vm (the rootless engine's limits and grading in a cgroup v2 VM) starts beside the other "
-        "tests; its report follows tests/host's")
-    main_home = str(paths().home)  # the course registry's images, read: the tests' home is not made yet
-    env = {**os.environ, "LAB_HOME": main_home, "LAB_ACCOUNT": user, "LAB_MAIN_HOME": main_home}
-    return subprocess.Popen([sys.executable, "-m", "pytest", "tests/vm", "--durations=5", "-p", "no:cacheprovider"],
-                            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-
-def _vm_report(vm: subprocess.Popen[bytes], out: IO[str]) -> int:
-    rc = vm.wait()
-    out.seek(0)
-    say("tests/vm (ran beside the other tests):")
-    sys.stdout.write(out.read())
-    sys.stdout.flush()
-    return rc
-
-
-def _build_as_root(user: str, argv: list[str]) -> int:
-    """The account executes the chapters into its own lab home; root copies the notebooks into the
-    clone (which the account cannot write)."""
-    out = paths().home / "authoring"
-    if "--no-exec" not in argv and subprocess.call(_as_account(user, ["up", "--no-jupyter"])) != 0:
-        return 1
-    rc = subprocess.call(["runuser", "-u", user, "--", "mkdir", "-p", str(out)])
-    rc = rc or subprocess.call(_as_account(user, [*argv, "--out", str(out)]))
-    if rc == 0:
-        from . import authoring
-
-        for nb in sorted(out.glob("*.ipynb")):
-            target = authoring.destination(nb.name)
-            shutil.copyfile(nb, target)
-            nb.unlink()
-            say(f"{target.relative_to(REPO)} updated")
-    return rc
-
-
-def _engine_up() -> bool:
-    sock = load_state().docker_host.removeprefix("unix://")
-    return bool(sock) and os.path.exists(sock)
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def parser() -> argparse.ArgumentParser:
+    """``./lab``'s command line (root's ``asroot.__main__`` parses the same one)."""
     ap = argparse.ArgumentParser(prog="./lab", description="Docker Lab launcher")
     sub = ap.add_subparsers(dest="cmd")
     up = sub.add_parser("up", help="set up everything and start JupyterLab")
@@ -479,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     down = sub.add_parser("down", help="stop what the lab started")
     down.add_argument("--purge", action="store_true", help="also delete the lab's data (.lab)")
     down.add_argument("--throwaway", action="store_true", help=argparse.SUPPRESS)
-    grade = sub.add_parser("grade", help="instructor: generate, autograde, export (see labs/README.md)")
+    grade = sub.add_parser("grade", add_help=False,  # ./lab grade --help is the grader's own
+                           help="instructor: generate, autograde, export (./lab grade --help; labs/README.md)")
     grade.add_argument("rest", nargs=argparse.REMAINDER)
     build = sub.add_parser("build", help="instructor: execute chapters from notebooks/src/*.md into the notebooks")
     build.add_argument("chapters", nargs="*", help="chapter numbers or labs, e.g. 06 00 lab3 (default: all chapters)")
@@ -498,16 +344,24 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status")
     sub.add_parser("env")
     sub.add_parser("doctor")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = parser()
     args = ap.parse_args(argv)
     if args.cmd is None:
         argv = ["up"]
         args = ap.parse_args(argv)
-    handlers = {"classroom": cmd_classroom, "build": cmd_build, "author": cmd_author, "grade": cmd_grade, "up": cmd_up, "test": cmd_test, "down": cmd_down, "status": cmd_status,
-                "env": cmd_env, "setup": cmd_setup, "doctor": lambda a: doctor.run(load_state())}
+    handlers = {"build": cmd_build, "author": cmd_author, "grade": cmd_grade, "up": cmd_up, "test": cmd_test,
+                "down": cmd_down, "status": cmd_status, "env": cmd_env, "doctor": lambda a: doctor.run(load_state())}
     try:
-        if os.geteuid() == 0 and args.cmd in ("up", "test", "down", "status", "env", "doctor", "build", "author") \
-                and not os.environ.get("LAB_AS_ACCOUNT"):
-            return as_root(args, argv)
+        if args.cmd in ("classroom", "setup"):
+            raise LabFailure(f"./lab {args.cmd} makes accounts and changes the machine: run 'sudo ./lab {args.cmd} ...'.")
+        if os.geteuid() == 0 and not os.environ.get("LAB_AS_ACCOUNT"):
+            raise LabFailure("As root, ./lab runs through root's wing (python -m asroot), which does the one-time "
+                             "step and then runs this as the lab's account: use ./lab, not python -m labctl.")
         return int(handlers[args.cmd](args))
     except LabFailure as e:
         print(f"\033[1;31m[lab]\033[0m {e}", file=sys.stderr)

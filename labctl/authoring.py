@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .state import REPO
+from labcore.state import REPO
 
 __all__ = ["FORMAT", "Chapter", "assign_ids", "build", "chapters", "destination", "drift", "labs", "read_source"]
 
@@ -189,7 +189,7 @@ def _check_kernel() -> None:
     """Say in one line when the course kernel is missing or talks to another engine than this shell."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-    from .proc import LabFailure
+    from labcore.errors import LabFailure
 
     try:
         spec = KernelSpecManager().get_kernel_spec(KERNEL["name"])

@@ -8,7 +8,7 @@ import stat
 import subprocess
 from dataclasses import dataclass
 
-from .state import State
+from labcore.state import State
 
 __all__ = ["Check", "checks", "run", "versions"]
 
@@ -71,8 +71,8 @@ def checks(state: State) -> list[Check]:
 
 def _engine_pid() -> int | None:
     """The lab engine's top process (RootlessKit), as ./lab up recorded it."""
-    from . import proc
-    from .state import paths
+    from labcore import proc
+    from labcore.state import paths
 
     run = paths().run
     return proc.running_pid(run / "lab.pid", f"--state-dir={run / 'lab-rk'}")
@@ -80,7 +80,7 @@ def _engine_pid() -> int | None:
 
 def _whole_engine() -> str:
     """What limits the engine as a whole, read from its cgroup (not from what ./lab meant to do)."""
-    from .cgroups import engine_limits
+    from labengine.cgroups import engine_limits
 
     pid = _engine_pid()
     if pid is None:
@@ -93,7 +93,7 @@ def _whole_engine() -> str:
 
 def _cgroup_check(info: dict[str, object], rootless: bool) -> Check:
     """The truth about limits, from the engine's own report and its cgroup."""
-    from .cgroups import systemd_running
+    from labengine.cgroups import systemd_running
 
     cg, driver = str(info.get("CgroupVersion", "1")), str(info.get("CgroupDriver") or "none")
     head = f"cgroup v{cg}, driver {driver}: "
@@ -124,7 +124,7 @@ def _kvm_check() -> Check:
         from kernel_ext.vmcompare import build_assets
         from kernel_ext.vmcompare.accel import probe_accel
 
-        from .state import paths
+        from labcore.state import paths
 
         cache = paths().home / "vm"
         probe = probe_accel(build_assets(cache, log=lambda _: None), cache)

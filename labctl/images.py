@@ -21,9 +21,9 @@ from typing import Any
 
 import tomllib
 
-from .distribution import RegistryError, image_config
-from .proc import LabFailure
-from .state import REPO
+from labcore.distribution import RegistryError, image_config
+from labcore.errors import LabFailure
+from labcore.state import REPO
 
 __all__ = ["CatalogueImage", "content_hashes", "load_catalogue", "publish", "registry_label", "stale"]
 

@@ -12,8 +12,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from . import proc
-from .state import REPO, LabPaths, State
+from labcore import proc
+from labcore.state import REPO, LabPaths, State
 
 __all__ = ["KERNEL_NAME", "NBGRADER_LAB_OFF", "NBGRADER_OFF", "copy_course", "copy_labs", "install_kernel",
            "jupyter_env", "jupyter_pid", "kernel_env", "learner_config", "start_jupyter", "stop_jupyter"]
@@ -124,7 +124,7 @@ def copy_labs(p: LabPaths) -> list[Path]:
     chapters, so each chapter's closing link to its lab opens for a self-paced learner too. Made once
     (``./lab grade generate`` makes the same) and copied once: the learner's work is never overwritten.
     A classroom's learners get the instructor's release instead (``classroom_server``)."""
-    from labs.grading.course import LABS, Course  # the grading package, only when the lab starts
+    from grader.course import LABS, Course  # the grading package, only when the lab starts
 
     dest = {lab: p.course / "labs" / lab / f"{lab}.ipynb" for lab in LABS}
     missing = [lab for lab, nb in dest.items() if not nb.exists()]

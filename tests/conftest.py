@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from labctl.state import load_state
+from labcore.state import load_state
 
 # A message key missing from the catalogue raises in tests (and in the kernels nbval starts from
 # here), instead of showing the learner the bare key.
@@ -50,9 +50,9 @@ def unique() -> str:
 @pytest.fixture(scope="session")
 def fresh_engine(state):  # type: ignore[no-untyped-def]
     """A throwaway engine that has never pulled anything, using the lab's mirror (destroyed after)."""
-    from labctl import enginepkgs
-    from labctl.rootless import RootlessEngine
-    from labctl.state import paths
+    from labengine import enginepkgs
+    from labengine.rootless import RootlessEngine
+    from labcore.state import paths
 
     p = paths()
     tag = secrets.token_hex(3)

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from labctl import authoring
-from labctl.state import REPO
+from labcore.state import REPO
 
 
 @pytest.mark.parametrize("ch", authoring.chapters(REPO / "notebooks") + authoring.labs(REPO / "labs"),
@@ -114,7 +114,7 @@ def _jupyterlab(root: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], str, st
     cfg = tmp / "jcfg"
     cfg.mkdir()
     (cfg / "jupyter_server_config.json").write_text(json.dumps({"IdentityProvider": {"token": token}}))
-    from labctl import proc
+    from labcore import proc
 
     port = proc.free_port(8950)
     exe = Path(sys.executable).parent / "jupyter-lab"

@@ -7,13 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from labctl.state import REPO
+from labcore.state import REPO
 
 BIN = Path(sys.executable).parent
 
 
 def test_ruff_is_clean() -> None:
-    r = subprocess.run([str(BIN / "ruff"), "check", "--no-cache", "kernel_ext", "labctl", "labs", "tests"],
+    r = subprocess.run([str(BIN / "ruff"), "check", "--no-cache", "."],
                        cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
 
@@ -24,12 +24,17 @@ def test_the_examples_in_docstrings_hold() -> None:
     import importlib
     import pkgutil
 
+    import asroot
+    import classroom
+    import grader
     import kernel_ext
+    import labcore
     import labctl
+    import labengine
     import labs.grading
 
     ran = 0
-    for pkg in (labctl, kernel_ext, labs.grading):
+    for pkg in (labcore, labengine, kernel_ext, labs.grading, labctl, classroom, grader, asroot):
         for mod in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
             if mod.name.endswith("__main__"):
                 continue

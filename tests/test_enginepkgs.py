@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl import enginepkgs
+from labengine import enginepkgs
 
 
 def test_the_lab_runs_the_pinned_engine_from_the_cache() -> None:

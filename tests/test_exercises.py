@@ -18,7 +18,7 @@ import docker
 import pytest
 
 from labctl import authoring
-from labctl.state import REPO
+from labcore.state import REPO
 
 CHAPTERS = ["01", "02", "03", "04", "05", "06"]
 SOLUTION = re.compile(r"```(python|bash)\n(.*?)```", re.S)

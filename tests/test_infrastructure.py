@@ -1,5 +1,5 @@
-"""One infrastructure layer: one registry client (labctl.distribution), one reader of the lab's
-state (labctl.state), one set of /proc readers (labctl.proc), used by labctl and kernel_ext alike."""
+"""One infrastructure layer: one registry client (labcore.distribution), one reader of the lab's
+state (labcore.state), one set of /proc readers (labcore.proc), used by labctl and kernel_ext alike."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from labctl import distribution, proc
-from labctl.state import REPO
+from labcore import distribution, proc
+from labcore.state import REPO
 
-SOURCES = sorted(p for pkg in ("kernel_ext", "labctl") for p in (REPO / pkg).rglob("*.py"))
+SOURCES = sorted(p for pkg in ("labcore", "labengine", "kernel_ext", "labs", "labctl", "classroom", "grader", "asroot") for p in (REPO / pkg).rglob("*.py"))
 
 
 def _files_mentioning(pattern: str) -> set[str]:
@@ -21,20 +21,20 @@ def _files_mentioning(pattern: str) -> set[str]:
 
 
 def test_one_accept_list_for_manifests() -> None:
-    assert _files_mentioning(r"vnd\.(docker\.distribution|oci\.image)\.") == {"labctl/distribution.py"}
+    assert _files_mentioning(r"vnd\.(docker\.distribution|oci\.image)\.") == {"labcore/distribution.py"}
     for media in (distribution.DOCKER_MANIFEST, distribution.OCI_MANIFEST, distribution.DOCKER_INDEX,
                   distribution.OCI_INDEX):
         assert media in distribution.MANIFEST_TYPES
 
 
 def test_one_reader_of_the_lab_state() -> None:
-    assert _files_mentioning(r"state\.json") == {"labctl/state.py"}
+    assert _files_mentioning(r"state\.json") == {"labcore/state.py"}
 
 
 def test_one_place_reads_process_memory_and_scans_proc() -> None:
-    assert _files_mentioning(r"smaps_rollup|/proc/meminfo") == {"labctl/proc.py"}
+    assert _files_mentioning(r"smaps_rollup|/proc/meminfo") == {"labcore/proc.py"}
     scans = _files_mentioning(r"""(?:Path\(\s*["']/proc["']\)\.iterdir|listdir\(\s*["']/proc["'])""")
-    assert scans <= {"labctl/proc.py", "labctl/gradeaccounts.py"}  # gradeaccounts: its own uid scan, for now
+    assert scans <= {"labcore/proc.py", "asroot/gradeaccounts.py"}  # gradeaccounts: its own uid scan, for now
 
 
 def test_proc_readers_on_this_process() -> None:

@@ -126,7 +126,7 @@ def test_bad_input_gives_one_lab_error(lab, unique) -> None:
     lab.run("busybox", "sleep 60", name=f"dup-{unique}")
     with pytest.raises(Conflict, match=f"dup-{unique}"):
         lab.run("busybox", "sleep 60", name=f"dup-{unique}")
-    from labctl.proc import free_port
+    from labcore.proc import free_port
 
     port = free_port(18500)
     lab.run("nginx", name=f"p1-{unique}", ports={"80/tcp": port})

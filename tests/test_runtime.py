@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from labctl.images import load_catalogue
-from labctl.state import REPO, paths
+from labcore.state import REPO, paths
 
 pytestmark = pytest.mark.engine
 
 
 def test_engine_is_rootless_current_and_uses_our_mirror(client, state) -> None:
-    from labctl.enginepkgs import load_pins
+    from labengine.enginepkgs import load_pins
 
     info = client.info()
     assert info["ServerVersion"].split("+")[0] == load_pins()["pins"]["docker.io"].split("+")[0]
@@ -50,7 +50,7 @@ def test_hello_world_prints_its_greeting(fresh_engine) -> None:
 
 
 def test_nginx_serves_http_on_a_published_port(fresh_engine) -> None:
-    from labctl.proc import free_port
+    from labcore.proc import free_port
 
     port = free_port(18080)
     c = fresh_engine.containers.run("nginx", detach=True, ports={"80/tcp": port})
@@ -111,7 +111,7 @@ def test_second_up_is_idempotent_and_down_leaves_nothing(tmp_path, state) -> Non
     builds nothing the second time, and `down` stops every process it started."""
     home = tmp_path / "lab2"
     env_home = {**os.environ, "LAB_HOME": str(home)}
-    run_dir = Path(subprocess.run([sys.executable, "-c", "from labctl.state import paths; print(paths().run)"],
+    run_dir = Path(subprocess.run([sys.executable, "-c", "from labcore.state import paths; print(paths().run)"],
                                   capture_output=True, text=True, env=env_home, cwd=REPO).stdout.strip())
     (home / "registry").mkdir(parents=True)
     shutil.copytree(paths().home / "registry" / "upstream", home / "registry" / "upstream")
@@ -138,14 +138,14 @@ def test_port_taken_is_reported_and_another_port_used(tmp_path) -> None:
     """A registry port that another program holds: the lab says so and picks a free one."""
     import socket
 
-    from labctl.registry import Registry
+    from labengine.registry import Registry
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         taken = s.getsockname()[1]
         reg = Registry("probe", taken, tmp_path / "store", tmp_path, tmp_path)
-        from labctl.proc import LabFailure
+        from labcore.errors import LabFailure
 
         with pytest.raises(LabFailure, match=f"Port {taken} .* is taken"):
             reg.start()

@@ -20,7 +20,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from labctl.proc import cmdline, memory_kib, pids
+from labcore.proc import cmdline, memory_kib, pids
 
 from ..connection import SESSION_LABEL, engine_errors
 from ..errors import ImageNotFound, LabError

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labctl.proc import mem_available_kib
-from labctl.state import paths
+from labcore.proc import mem_available_kib
+from labcore.state import paths
 
 from ..errors import LabError
 from ..messages import t
@@ -49,7 +49,7 @@ class Progress:
 
 
 def default_cache_dir() -> Path:
-    """``$LAB_HOME/vm`` (the lab's home as :mod:`labctl.state` defines it)."""
+    """``$LAB_HOME/vm`` (the lab's home as :mod:`labcore.state` defines it)."""
     return paths().home / "vm"
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from labctl.proc import cmdline, memory_kib, parent_and_state, pids
+from labcore.proc import cmdline, memory_kib, parent_and_state, pids
 
 from ..errors import ToolMissing, VMError
 from .assets import BENCH, READY, VMAssets

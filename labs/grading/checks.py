@@ -2,7 +2,7 @@
 
 ``self_check(name, *answers)`` runs a check in the kernel and shows ✔/✘ with a reason.
 ``independently(name, *answers)`` is the hidden tests' call. While ``./lab grade`` grades, it asks
-the sandbox's check service (``labs.grading.checkd``, root's process outside the submission, named by
+the sandbox's check service (``asroot.grading.checkd``, root's process outside the submission, named by
 ``DOCKERLAB_CHECKD``) to run the check against the engine; the grade is what that service recorded,
 whatever the kernel does with the answer. On a learner's own lab it runs the check in a fresh
 Python process (``python -m labs.grading.checks NAME JSON``). Answers travel as JSON.
@@ -20,12 +20,12 @@ import subprocess
 import sys
 from typing import Any
 
-from labctl.distribution import Unreachable
+from labcore.distribution import Unreachable
 
-from . import tasks  # noqa: F401  (registers the checks)
-from .checklist import CHECKS, CheckResult
-from .engine import client, mirror_address, published_url, registry_address
-from .messages import t
+from labs.grading import tasks  # noqa: F401  (registers the checks)
+from labs.grading.checklist import CHECKS, CheckResult
+from labs.grading.engine import client, mirror_address, published_url, registry_address
+from labs.grading.messages import t
 
 __all__ = [
     "CHECKS",

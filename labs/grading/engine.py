@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from labctl.state import load_state
+from labcore.state import load_state
 
 __all__ = ["client", "mirror_address", "published_url", "registry_address"]
 

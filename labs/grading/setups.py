@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .engine import registry_address
-from .tasks import NAMESPACE
+from labs.grading.engine import registry_address
+from labs.grading.tasks import NAMESPACE
 
 __all__ = ["prepare_lab1", "prepare_lab2", "prepare_lab3", "prepare_lab4"]
 

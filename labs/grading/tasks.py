@@ -1,6 +1,6 @@
 """The checks of the four labs, one per graded task; each reads the engine (and the registries)
 and returns a :class:`~kernel_ext.check.CheckResult` with a reason a learner can act on. Registries
-are asked through :mod:`labctl.distribution`, the project's one registry client.
+are asked through :mod:`labcore.distribution`, the project's one registry client.
 
 The constants are the values the notebooks hand out (the given cells are locked, so the
 notebooks and these checks agree; ``tests/test_labs_notebooks.py`` keeps them in step).
@@ -15,11 +15,11 @@ import time
 import urllib.request
 from typing import Any
 
-from labctl import distribution
+from labcore import distribution
 
-from .checklist import CheckResult, check
-from .engine import mirror_address, published_url, registry_address
-from .messages import t
+from labs.grading.checklist import CheckResult, check
+from labs.grading.engine import mirror_address, published_url, registry_address
+from labs.grading.messages import t
 
 __all__ = [
     "AUTHOR",

@@ -16,7 +16,7 @@ _LEFTOVERS = {
 def _cleanup(lab: str) -> None:
     import docker
 
-    from labctl.state import load_state
+    from labcore.state import load_state
 
     spec = _LEFTOVERS.get(lab)
     state = load_state()

@@ -1,6 +1,6 @@
 """After root's ``./lab test`` brought both labs down: nothing of the lab is left on the host
 (processes, mounts, network links, cgroups, ip_forward as it was). ``LAB_BEFORE`` is
-``labctl.hostcheck.snapshot()`` taken before anything started."""
+``tests.support.hostcheck.snapshot()`` taken before anything started."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from labctl import cgroups, hostcheck
+from labengine import cgroups
+from tests.support import hostcheck
 
 pytestmark = pytest.mark.engine
 

@@ -28,7 +28,7 @@ from lab_browser import (
     skip_or_fail,
 )
 
-from labctl.state import REPO
+from labcore.state import REPO
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,8 +43,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture(scope="session")
 def course_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CourseServer]:
-    from labctl import jupyter, proc
-    from labctl.state import LabPaths, load_state, save_state
+    from labctl import jupyter
+    from labcore import proc
+    from labcore.state import LabPaths, load_state, save_state
 
     state = load_state()
     assert state.docker_host, "the lab is not set up: run ./lab up (./lab test does it for you)"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from labctl.state import REPO
+from labcore.state import REPO
 
 __all__ = [
     "ARTIFACTS",

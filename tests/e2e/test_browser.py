@@ -29,7 +29,7 @@ from lab_browser import (
     skip_or_fail,
 )
 
-from labctl.state import REPO, load_state
+from labcore.state import REPO, load_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

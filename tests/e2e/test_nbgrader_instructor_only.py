@@ -73,7 +73,7 @@ def author_process(course_server: CourseServer) -> Iterator[Author]:
     import os
 
     from labctl import jupyter
-    from labctl.state import LabPaths, load_state
+    from labcore.state import LabPaths, load_state
 
     state = load_state()
     home = course_server.root.parent  # the e2e fixture's LabPaths: course = home/course, run beside home

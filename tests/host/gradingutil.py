@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labctl.gradeaccounts import BASE, POOL_MAX, account_pids, pool_names
-from labs.grading.cli import main
-from labs.grading.sandbox import CGROUP_ROOT, CONTROL
+from asroot.gradeaccounts import BASE, POOL_MAX, account_pids, pool_names
+from asroot.grading.autograde import main
+from asroot.grading.sandbox import CGROUP_ROOT, CONTROL
 
 __all__ = ["HOSTILE", "SAMPLES", "Batch", "assert_nothing_left", "grade", "helper_processes", "leftovers",
            "select"]
@@ -60,7 +60,7 @@ def helper_processes() -> list[str]:
             cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "labs.grading.relay" in cmd or "labs.grading.checkd" in cmd or cmd.startswith("dockerlab-grade-holder"):
+        if "asroot.grading.relay" in cmd or "asroot.grading.checkd" in cmd or cmd.startswith("dockerlab-grade-holder"):
             found.append(cmd[:80])
     return found
 

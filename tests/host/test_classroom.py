@@ -20,10 +20,12 @@ import pytest
 
 os.environ["LAB_CLASSROOM_TAG"] = "t"
 
-from labctl import classroom, classroom_netns, proc  # noqa: E402
-from labctl.classroom_server import registry_port  # noqa: E402
-from labctl.classroom_client import Member  # noqa: E402
-from labctl.gradeaccounts import account_pids  # noqa: E402
+from asroot import classroom
+from asroot import classroom_netns
+from labcore import proc  # noqa: E402
+from classroom.server import registry_port  # noqa: E402
+from tests.support.classroom_client import Member  # noqa: E402
+from asroot.gradeaccounts import account_pids  # noqa: E402
 
 A, B, TEACH, C = "dltest-a", "dltest-b", "dltest-teach", "dltest-c"  # C: added while the class works
 
@@ -38,7 +40,7 @@ def cls() -> Iterator[tuple[classroom.ClassConfig, dict[str, str]]]:
     import shutil
     import tempfile
 
-    from labctl.state import REPO
+    from labcore.state import REPO
 
     rel = Path(tempfile.mkdtemp())
     for lab in ("lab1", "lab2"):
@@ -295,7 +297,7 @@ def test_the_instructors_progress_page_shows_what_each_learners_engine_says(memb
     env = {"LAB_HOME": f"{pwd.getpwnam(A).pw_dir}/.dockerlab", "PATH": "/usr/bin:/bin", "HOME": pwd.getpwnam(A).pw_dir}
     direct = subprocess.run(["nsenter", f"--net={classroom_netns.netns_path(classroom.BASE.name, A)}", "--",
                              "runuser", "-u", A, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items()),
-                             sys.executable, "-m", "labctl.progress"], capture_output=True, text=True, timeout=120)
+                             sys.executable, "-m", "classroom.progress"], capture_output=True, text=True, timeout=120)
     assert rows[A]["exercises"] == json.loads(direct.stdout), direct.stderr[-500:]
     assert any(v in ("pass", "fail") for ch in rows[A]["exercises"].values() for v in ch.values())
     # A points their own state file elsewhere: the service still asks A's engine (what root and the classroom
@@ -424,13 +426,13 @@ def test_adding_a_learner_while_the_class_works_stops_nobody(cls, members) -> No
     or the class's relay (which would drop every open connection)."""
     cfg, _ = cls
     a = members[A]
-    hub, relay = classroom._hub_pid(), proc.running_pid(classroom.RELAY_PID, "labctl.classroom_relay")  # noqa: SLF001
+    hub, relay = classroom._hub_pid(), proc.running_pid(classroom.RELAY_PID, "asroot.classroom_relay")  # noqa: SLF001
     servers = [p for p in account_pids(pwd.getpwnam(A).pw_uid) if b"jupyterhub-singleuser" in open(f"/proc/{p}/cmdline", "rb").read()]
     assert hub and relay and servers
     said: list[str] = []
     classroom.add(C, say=said.append)
     password = next(line.rsplit(": ", 1)[1] for line in said if line.startswith(f"{C} added"))
-    assert classroom._hub_pid() == hub and proc.running_pid(classroom.RELAY_PID, "labctl.classroom_relay") == relay  # noqa: SLF001
+    assert classroom._hub_pid() == hub and proc.running_pid(classroom.RELAY_PID, "asroot.classroom_relay") == relay  # noqa: SLF001
     assert all(Path(f"/proc/{p}").exists() for p in servers), "A's server was stopped by add"
     r = a.run(a.kernel(), "print(6 * 7)")
     assert r.stdout.strip() == "42", r.text

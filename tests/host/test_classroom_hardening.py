@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from labctl import classroom_netns, classroom_relay
+from asroot import classroom_netns
+from asroot import classroom_relay
 
 PREFIX = f"dltest-hard{os.getpid()}"
 
@@ -84,7 +85,7 @@ def test_relay_one_members_held_connections_leave_the_others_working(two_namespa
 def test_relay_raises_its_open_files_limit_for_every_namespaces_share() -> None:
     """From a soft limit of 128 (the probe's starving relay): as many as 200 namespaces need, or as
     many as this machine lets root have (a container may cap the hard limit)."""
-    code = ("import resource\nfrom labctl import classroom_relay as r\n"
+    code = ("import resource\nfrom asroot import classroom_relay as r\n"
             "resource.setrlimit(resource.RLIMIT_NOFILE, (128, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
             "print(r.raise_nofile(r.nofile_needed(200, 2)), r.nofile_needed(200, 2), "
             "resource.getrlimit(resource.RLIMIT_NOFILE)[1])")
@@ -100,7 +101,8 @@ def test_relay_raises_its_open_files_limit_for_every_namespaces_share() -> None:
 def _authenticator(tmp_path: Path):  # type: ignore[no-untyped-def]
     import json
 
-    from labctl import classroom, classroom_auth
+    from asroot import classroom
+    from classroom import auth as classroom_auth
 
     (tmp_path / "passwords.json").write_text(json.dumps({"learner1": classroom._hash("right")}))  # noqa: SLF001
     return classroom_auth.ClassroomAuthenticator(password_file=str(tmp_path / "passwords.json"))
@@ -111,7 +113,7 @@ def test_login_checks_passwords_off_the_hubs_event_loop(tmp_path, monkeypatch) -
     coroutine of that loop, which could never run if the check held it."""
     import threading
 
-    from labctl import classroom_auth
+    from classroom import auth as classroom_auth
 
     auth = _authenticator(tmp_path)
     release = threading.Event()
@@ -131,7 +133,7 @@ def test_login_checks_passwords_off_the_hubs_event_loop(tmp_path, monkeypatch) -
 
 
 def test_login_backs_off_a_name_after_failures(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from labctl import classroom_auth
+    from classroom import auth as classroom_auth
 
     auth = _authenticator(tmp_path)
     checks = []
@@ -166,7 +168,7 @@ def test_a_members_run_directory_is_roots_to_make_and_theirs(tmp_path) -> None: 
     import shutil
     import stat
 
-    from labctl.classroom_enter import Refused, member_run, prepare_run
+    from asroot.classroom_enter import Refused, member_run, prepare_run
 
     member = pwd.getpwnam("nobody")
     root = Path(f"/run/dltest{os.getpid()}")  # as short as the classroom's: sockets go below
@@ -191,7 +193,7 @@ def test_a_members_run_directory_is_roots_to_make_and_theirs(tmp_path) -> None: 
                             "env", "-i", f"XDG_RUNTIME_DIR={d}", "LAB_HOME=/nonexistent/h",
                             f"PYTHONPATH={Path(__file__).resolve().parents[2]}", sys.executable, "-I", "-c",
                             "import sys; sys.path.insert(0, __import__('os').environ['PYTHONPATH'])\n"
-                            "from labctl.state import paths; print(paths().run)"],
+                            "from labcore.state import paths; print(paths().run)"],
                            capture_output=True, text=True, check=True)
         assert r.stdout.strip().startswith(f"{d}/dockerlab-")
         os.chown(root, 1, 1)  # the parent must be root's
@@ -204,7 +206,7 @@ def test_a_members_run_directory_is_roots_to_make_and_theirs(tmp_path) -> None: 
 def test_the_mediator_gives_the_server_the_gates_run_directory_not_the_hubs() -> None:
     import json
 
-    mediator = Path(__file__).resolve().parents[2] / "labctl" / "classroom_mediator.py"
+    mediator = Path(__file__).resolve().parents[2] / "classroom" / "mediator.py"
     r = subprocess.run([sys.executable, "-I", "-S", str(mediator), "/usr/bin/env"],
                        input=json.dumps({"action": "spawn", "args": [], "env": {"XDG_RUNTIME_DIR": "/tmp/hubs"}}),
                        env={"XDG_RUNTIME_DIR": "/run/gates"}, capture_output=True, text=True, timeout=30)
@@ -232,8 +234,9 @@ def _untouched(v: Path) -> bool:
 def test_roots_writes_into_the_hubs_directories_follow_no_link(tmp_path, victim) -> None:  # type: ignore[no-untyped-def]
     import pwd
 
-    from labctl import classroom, proc
-    from labctl.proc import LabFailure
+    from asroot import classroom
+    from labcore import proc
+    from labcore.errors import LabFailure
 
     hub = pwd.getpwnam("nobody")  # stands in for dlhub
     hubdir = tmp_path / "hub"
@@ -263,8 +266,8 @@ def test_roots_writes_into_the_hubs_directories_follow_no_link(tmp_path, victim)
 def test_publish_release_and_the_mirror_copy_only_regular_files(tmp_path, victim, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The lab account's release and registry storage, with links to root's secret planted in them
     (review 1c): neither root's copy holds them, nor anything but directories and regular files."""
-    from labctl import classroom
-    from labctl.state import LabPaths
+    from asroot import classroom
+    from labcore.state import LabPaths
 
     home = tmp_path / "labhome"
     rel = home / "grading" / "release"
@@ -291,7 +294,7 @@ def test_publish_release_and_the_mirror_copy_only_regular_files(tmp_path, victim
     assert (copied / "data").read_text() == "layer" and os.stat(copied / "data").st_mode & 0o777 == 0o644
     (home / "registry").rename(home / "registry2")
     (home / "registry").symlink_to(home / "registry2")  # a link on the way
-    from labctl.proc import LabFailure
+    from labcore.errors import LabFailure
 
     with pytest.raises(LabFailure):
         classroom._mirror_storage()  # noqa: SLF001
@@ -303,8 +306,8 @@ def test_collect_refuses_another_accounts_directory_and_writes_through_no_link(t
     import pwd
     import types
 
-    from labctl import classroom
-    from labctl.proc import LabFailure
+    from asroot import classroom
+    from labcore.errors import LabFailure
 
     learner = tmp_path / "learnerhome"
     (learner / ".dockerlab" / "course" / "labs" / "lab1").mkdir(parents=True)
@@ -337,7 +340,7 @@ def test_collect_refuses_another_accounts_directory_and_writes_through_no_link(t
 def test_one_learners_answer_cannot_break_the_progress_page(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """What comes back from a learner's progress run is theirs (they can ptrace it): wrong shapes, no
     JSON, too much of it, too deep; the page still renders, with the good learner's results (review 13)."""
-    from labctl import progress_service
+    from classroom import progress_service
 
     enter = tmp_path / "enter"
     enter.write_text("#!/bin/sh\ncase \"$1\" in\n"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from labctl.cgroups import hierarchy
-from labs.grading.sandbox import CGROUP_ROOT, Limits, SandboxCgroup, _root_device
+from labengine.cgroups import hierarchy
+from asroot.grading.sandbox import CGROUP_ROOT, Limits, SandboxCgroup, _root_device
 
 
 def _account() -> pwd.struct_passwd:

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from labctl.enginepkgs import EngineBinaries
-from labctl.gradeaccounts import BASE, account_pids, engine_binaries, ensure_pool
-from labctl.state import REPO, load_state
-from labs.grading.cli import mark_not_graded, sweep
-from labs.grading.collect import collect
-from labs.grading.course import Course
-from labs.grading.report import build, write
-from labs.grading.runner import Context, grade_all
-from labs.grading.sandbox import CONTROL
+from labengine.enginepkgs import EngineBinaries
+from asroot.gradeaccounts import BASE, account_pids, engine_binaries, ensure_pool
+from labcore.state import REPO, load_state
+from asroot.grading.autograde import mark_not_graded, sweep
+from grader.collect import collect
+from grader.course import Course
+from grader.report import build, write
+from asroot.grading.runner import Context, grade_all
+from asroot.grading.sandbox import CONTROL
 
 from gradingutil import HOSTILE, leftovers
 
@@ -41,7 +41,7 @@ def _subs(tmp: Path) -> Path:
 def test_a_crashed_grader_is_swept(tmp_path: Path) -> None:
     ensure_pool(1)
     subs = _subs(tmp_path)
-    grader = subprocess.Popen([sys.executable, "-m", "labs.grading.cli", "--course", str(tmp_path / "course"),
+    grader = subprocess.Popen([sys.executable, "-m", "grader.cli", "--course", str(tmp_path / "course"),
                                "autograde", str(subs), "--jobs", "1", "--cell-timeout", "30"],
                               cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300

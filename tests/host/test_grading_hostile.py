@@ -20,8 +20,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labctl.state import REPO, load_state
-from labs.grading.sandbox import CGROUP_ROOT, Limits
+from labcore.state import REPO, load_state
+from asroot.grading.sandbox import CGROUP_ROOT, Limits
 
 from gradingutil import HOSTILE, assert_nothing_left, grade
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from labctl.gradeaccounts import engine_binaries
-from labctl.proc import LabFailure
+from asroot.gradeaccounts import engine_binaries
+from labcore.errors import LabFailure
 
 
 @pytest.fixture()
@@ -38,7 +38,7 @@ def pool_lock() -> Iterator[None]:
     """The grading lock (``./lab grade``'s): a grading run elsewhere on this machine keeps its sandboxes."""
     import fcntl
 
-    from labs.grading.sandbox import CONTROL
+    from asroot.grading.sandbox import CONTROL
 
     CONTROL.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(CONTROL / "lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -122,7 +122,7 @@ def _planted(where: Path, marker: Path, uid: int, gid: int) -> None:
 
 
 def test_root_runs_nbgrader_in_no_course_another_account_can_change(home: Path, probe: str, tmp_path: Path) -> None:
-    from labs.grading.course import Course
+    from grader.course import Course
 
     pw = pwd.getpwnam(probe)
     marker = tmp_path / "ran"
@@ -147,14 +147,14 @@ def test_check_service_answers_only_its_sandboxs_account(probe: str, tmp_path: P
     import subprocess
     import sys
 
-    from labs.grading.checkd import MAX_CHECKS
-    from labctl.state import REPO
+    from asroot.grading.checkd import MAX_CHECKS
+    from labcore.state import REPO
 
     top = Path(tempfile.mkdtemp(prefix="dlab-checkd-", dir="/tmp"))
     os.chmod(top, 0o755)
     sock, record = top / "checkd.sock", tmp_path / "verdicts.jsonl"
     uid = pwd.getpwnam(probe).pw_uid
-    service = subprocess.Popen([sys.executable, "-m", "labs.grading.checkd", str(sock), str(record), str(uid)],
+    service = subprocess.Popen([sys.executable, "-m", "asroot.grading.checkd", str(sock), str(record), str(uid)],
                                env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "LAB_HOME": str(tmp_path / "h")},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd="/")
     ask = ("import socket, sys, time\n"
@@ -194,8 +194,8 @@ def test_a_sandbox_sees_no_other_sandbox(pool_lock: None) -> None:
     programs under the grading accounts' top; root's ctl/ is its account's group's alone."""
     import subprocess
 
-    from labctl.gradeaccounts import BASE, ensure_pool
-    from labs.grading.sandbox import Sandbox
+    from asroot.gradeaccounts import BASE, ensure_pool
+    from asroot.grading.sandbox import Sandbox
 
     first, second = (Sandbox(pw.pw_name) for pw in ensure_pool(2))
     try:
@@ -221,8 +221,8 @@ def test_a_sandboxs_shared_memory_is_its_own(pool_lock: None) -> None:
     outlive the sandbox, charged to no cgroup once the sandbox's is gone)."""
     import subprocess
 
-    from labctl.gradeaccounts import ensure_pool
-    from labs.grading.sandbox import Sandbox
+    from asroot.gradeaccounts import ensure_pool
+    from asroot.grading.sandbox import Sandbox
 
     box = Sandbox(ensure_pool(1)[0].pw_name)
     try:
@@ -279,7 +279,7 @@ def test_check_service_reads_at_most_a_megabyte_of_a_file() -> None:
 
     import docker
 
-    from labctl.state import load_state
+    from labcore.state import load_state
     from labs.grading.tasks import MAX_READ, read_file
 
     host = load_state().docker_host
@@ -311,9 +311,9 @@ def test_root_follows_no_link_the_sandbox_account_planted(tmp_path: Path) -> Non
     from types import SimpleNamespace
     from typing import cast
 
-    from labs.grading.course import read_untrusted
-    from labs.grading.runner import _copy_logs
-    from labs.grading.sandbox import Sandbox
+    from grader.course import read_untrusted
+    from asroot.grading.runner import _copy_logs
+    from asroot.grading.sandbox import Sandbox
 
     victim = tmp_path / "victim"  # another learner's graded notebook, and root's logs
     (victim / "lab1").mkdir(parents=True)
@@ -348,8 +348,8 @@ def test_solutions_are_the_lab_accounts_alone(account: str, probe: str) -> None:
     reads no solution, hidden test or sample answer; the lab account (its JupyterLab, its suite) reads them."""
     import subprocess
 
-    from labctl.state import REPO
-    from labctl.system import protect_solutions
+    from labcore.state import REPO
+    from asroot.system import protect_solutions
 
     protect_solutions(account)
     files = [REPO / "labs" / "source" / "lab1" / "lab1.ipynb", REPO / "labs" / "src" / "lab1" / "lab1.md",

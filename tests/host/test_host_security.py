@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from labctl import hostcheck
-from labctl.state import REPO, LabPaths, load_state, paths
+from tests.support import hostcheck
+from labcore.state import REPO, LabPaths, load_state, paths
 
 from hostutil import run_as
 
@@ -53,7 +53,7 @@ def _lab_processes(account: str) -> list[tuple[int, str]]:
         except OSError:
             continue
         if any(k in cmd for k in ("rootlesskit", "dockerd", "containerd", "jupyter-lab", "docker-registry",
-                                  "ipykernel_launcher", "labctl.forward", "slirp4netns")):
+                                  "ipykernel_launcher", "labcore.netns", "slirp4netns")):
             out.append((owner, cmd[:150]))
     return [(o, c) for o, c in out if o == 0 or o == uid]
 

@@ -2,7 +2,7 @@
 reasons, the gradebook CSV and feedback files, and that nothing is left behind.
 
 One grading run serves every test in this module; each submission runs as a pool account on its own
-rootless engine (``labs/grading/sandbox.py``).
+rootless engine (``asroot/grading/sandbox.py``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import json
 
 import pytest
 
-from labctl.state import load_state
-from labs.grading.sandbox import Limits
+from labcore.state import load_state
+from asroot.grading.sandbox import Limits
 
 from gradingutil import SAMPLES, assert_nothing_left, grade, select
 

@@ -172,7 +172,7 @@ ATTACKS = {
         "print('ATTACK-RAN')\n"),
     # every loopback port of the host, --net=host, a push over the course's busybox:1.35, 0.0.0.0:8082
     "h-net": PRELUDE + (
-        "from labctl.state import load_state\n"
+        "from labcore.state import load_state\n"
         "reached = []\n"
         "for port in range(5000, 5201):\n"
         "    for host in ('127.0.0.1', '10.0.2.2'):\n"

@@ -18,7 +18,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from labctl import cgroups
+from labengine import cgroups
 
 NONCE = sys.argv[1] if len(sys.argv) > 1 else "none"
 ACCOUNT = "dockerlab"
@@ -40,7 +40,7 @@ def sh(cmd: list[str], timeout: float = 300, **kw: object) -> subprocess.Complet
 
 
 def account_env() -> dict[str, str]:
-    """What root's ./lab gives the account (labctl.__main__._as_account): a clean environment."""
+    """What root's ./lab gives the account (asroot.__main__._as_account): a clean environment."""
     pw = pwd.getpwnam(ACCOUNT)
     return {"HOME": pw.pw_dir, "USER": ACCOUNT, "LOGNAME": ACCOUNT, "PATH": PROBE_PATH, "LAB_AS_ACCOUNT": "1",
             "LAB_HOME": LAB_HOME, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -92,13 +92,13 @@ def root_main() -> int:
     out("hierarchy", cgroups.hierarchy())
     out("v1_mounted", any(" cgroup " in ln for ln in Path("/proc/mounts").read_text().splitlines()))
     out("kernel", os.uname().release)
-    # 1. The one-time root step, as `sudo ./lab setup` runs it (python -m labctl setup: the bash
+    # 1. The one-time root step, as `sudo ./lab setup` runs it (python -m asroot setup: the bash
     #    bootstrap would only install packages, which this image already has). It gives the labs'
     #    solutions to the account's group (system.protect_solutions): the clone is root's to write, as on
     #    an instructor's machine (the boot unit mounted this throwaway disk read-only).
     sh(["mount", "-o", "remount,rw", "/mnt/project"])
     t = time.monotonic()
-    r = sh([sys.executable, "-m", "labctl", "setup"], env={**os.environ, "LAB_HOME": LAB_HOME}, cwd="/")
+    r = sh([sys.executable, "-m", "asroot", "setup"], env={**os.environ, "LAB_HOME": LAB_HOME}, cwd="/")
     out("setup_rc", r.returncode)
     out("setup", (r.stderr.strip().splitlines() or ["(nothing)"])[-1].replace("\x1b[1m", "").replace("\x1b[0m", ""))
     out("setup_s", f"{time.monotonic() - t:.1f}")
@@ -150,7 +150,7 @@ def root_main() -> int:
     outside = [pid for pid in named if pid not in procs]
     out("engine_procs_outside_manager", len(outside))
     # 4. ./lab doctor, as root runs it (one-time step again, then the account).
-    r = sh([sys.executable, "-m", "labctl", "doctor"], env={**os.environ, "LAB_HOME": LAB_HOME}, cwd="/")
+    r = sh([sys.executable, "-m", "asroot", "doctor"], env={**os.environ, "LAB_HOME": LAB_HOME}, cwd="/")
     line = next((ln for ln in r.stdout.splitlines() if ln[2:].startswith("cgroup ")), "(no cgroup line)")
     out("doctor_cgroup", line)
     # 5. The account stops it; nothing of the engine may be left.
@@ -186,11 +186,11 @@ def member_check() -> None:
         except OSError as e:
             out(f"member_{knob}", f"unreadable ({e.strerror})")
     out("member_linger", Path(f"/var/lib/systemd/linger/{name}").exists())
-    child = subprocess.run([sys.executable, "-c", "import sys; from labctl import cgroups; "
+    child = subprocess.run([sys.executable, "-c", "import sys; from labengine import cgroups; "
                             f"cgroups.enter({name!r}, strict=True); print(open('/proc/self/cgroup').read().strip())"],
                            capture_output=True, text=True, timeout=60)
     out("member_entered", child.stdout.strip() or child.stderr.strip()[-200:])
-    refused = subprocess.run([sys.executable, "-c", "from labctl import cgroups; cgroups.enter('nobody', strict=True)"],
+    refused = subprocess.run([sys.executable, "-c", "from labengine import cgroups; cgroups.enter('nobody', strict=True)"],
                              capture_output=True, text=True, timeout=60)
     out("member_strict_refuses", refused.returncode != 0 and "FileNotFoundError" in refused.stderr)
     out("member_user_manager", sh(["systemctl", "is-active", f"user@{pwd.getpwnam(name).pw_uid}.service"]).stdout.strip())
@@ -213,8 +213,8 @@ def grade_main() -> None:
         out("grade_mount", r.stderr.strip())
         return
     subprocess.run(["cp", str(GRADING / "docker-registry"), "/usr/bin/docker-registry"], check=True)
-    from labctl.registry import Registry
-    from labctl.state import State
+    from labengine.registry import Registry
+    from labcore.state import State
 
     (GRADE_HOME / "run").mkdir(parents=True, exist_ok=True)
     mirror = Registry("mirror", MIRROR_PORT, GRADING / "registry", GRADE_HOME / "run", GRADE_HOME, readonly=True)
@@ -245,9 +245,9 @@ def grade_main() -> None:
 
 
 def account_start() -> int:
-    from labctl import enginepkgs
+    from labengine import enginepkgs
     from labctl.__main__ import lab_engine
-    from labctl.state import load_state, paths, save_state
+    from labcore.state import load_state, paths, save_state
 
     out("whoami", f"{pwd.getpwuid(os.getuid()).pw_name}:{os.getuid()}")
     p = paths()
@@ -330,9 +330,9 @@ def account_start() -> int:
 
 
 def account_stop() -> int:
-    from labctl import enginepkgs
+    from labengine import enginepkgs
     from labctl.__main__ import lab_engine
-    from labctl.state import paths
+    from labcore.state import paths
 
     p = paths()
     engine = lab_engine(p, enginepkgs.ensure(print), "")

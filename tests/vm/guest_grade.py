@@ -84,14 +84,14 @@ def watch(stop: threading.Event, seen: dict[str, dict[str, str]]) -> None:
 
 
 def main() -> int:
-    from labctl import gradeaccounts
-    from labctl.state import REPO, load_state
-    from labs.grading.cli import sweep
-    from labs.grading.collect import collect
-    from labs.grading.course import Course
-    from labs.grading.report import build, write
-    from labs.grading.runner import Context, grade_all
-    from labs.grading.sandbox import CONTROL
+    from asroot import gradeaccounts
+    from labcore.state import REPO, load_state
+    from asroot.grading.autograde import sweep
+    from grader.collect import collect
+    from grader.course import Course
+    from grader.report import build, write
+    from asroot.grading.runner import Context, grade_all
+    from asroot.grading.sandbox import CONTROL
 
     t0 = time.monotonic()
     accounts = [pw.pw_name for pw in gradeaccounts.ensure_pool(JOBS)]

@@ -24,7 +24,7 @@ import re
 import pytest
 import vmimage
 
-from labs.grading.sandbox import Limits
+from asroot.grading.sandbox import Limits
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 

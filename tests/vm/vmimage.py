@@ -38,8 +38,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from labctl import enginepkgs
-from labctl.state import REPO
+from labengine import enginepkgs
+from labcore.state import REPO
 
 __all__ = ["MARK", "VMRun", "base_disk", "cache_dir", "engine_tree", "grading_disk", "project_disk", "run_check"]
 
@@ -250,7 +250,7 @@ def _grading_dists() -> list[importlib.metadata.Distribution]:
 
 def _course_registry() -> Path:
     """The course's upstream registry storage (the tests' lab home, else the learner's)."""
-    from labctl.state import paths
+    from labcore.state import paths
 
     homes = [paths().home, Path(os.environ.get("LAB_MAIN_HOME") or paths().home)]
     for home in homes:
@@ -330,7 +330,7 @@ def _grading_files(tree: Path) -> None:
     ``.vmgrade/course`` and ``.vmgrade/submissions/<student>/lab4/lab4.ipynb``."""
     import nbformat
 
-    from labs.grading.course import Course
+    from grader.course import Course
 
     top = tree / ".vmgrade"
     course = Course(top / "course")

@@ -1,0 +1,255 @@
+"""The classroom's one relay between the host's loopback and every class member's network namespace.
+
+Each member's server (JupyterLab, kernels, terminals, their rootless engine, their registry) runs in a
+network namespace of its own that root made (``asroot.classroom_netns``): it has only ``lo``, so the
+engine's slirp4netns ``10.0.2.2`` is that namespace's loopback, and published ports land there too.
+Only three things cross, all through this process:
+
+* **outward**, one port per member: the host's ``127.0.0.1:P`` (where the Hub's proxy sends
+  ``/user/NAME/``) to ``127.0.0.1:P`` inside that member's namespace (their JupyterLab);
+* **inward**, the same ports in every namespace: ``127.0.0.1:HUB_API`` (the server talks to the Hub)
+  and ``127.0.0.1:MIRROR`` (the engine pulls from the class's read-only course mirror) to the host's.
+
+Root starts it: one thread per namespace enters it (``setns``) and makes the listening sockets there;
+then the whole process drops to the hub account (``--user``). A socket belongs to the namespace it was
+made in, so each thread keeps making the namespace's outgoing sockets, without any privilege left.
+
+One member cannot starve the others of it: each namespace may hold ``MAX_PER_NAMESPACE`` connections
+each way at once (one more is closed at once, nobody waits), a connection with no byte either way for
+``IDLE_SECONDS`` is closed (JupyterLab's kernel and terminal websockets ping every 30 s, jupyter_server's
+``ws_ping_interval``; an hour is also the Hub's idle culler's), and the process may open enough files
+for every namespace's share (``RLIMIT_NOFILE``, raised while it is root).
+
+    python -m asroot.classroom_relay --user dlhub --inward 8081 --inward 5200 /run/netns/X=8400 ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import os
+import pwd
+import resource
+import socket
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+__all__ = ["IDLE_SECONDS", "MAX_PER_NAMESPACE", "Namespace", "main", "parse_targets"]
+
+CLONE_NEWNET = 0x40000000
+LOOPBACK = "127.0.0.1"
+MAX_PER_NAMESPACE = 64  # open connections each way per member (two files each in this process)
+IDLE_SECONDS = 3600.0
+
+
+def _setns(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns {path}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def _listener(port: int) -> socket.socket:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((LOOPBACK, port))
+    s.listen(128)
+    s.setblocking(False)
+    return s
+
+
+def _new_socket() -> socket.socket:
+    s = socket.socket()
+    s.setblocking(False)
+    return s
+
+
+class Namespace:
+    """A member's network namespace, as one thread of this process that lives in it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=os.path.basename(path), initializer=_setns,
+                                        initargs=(path,))
+        self.open = {"out": 0, "in": 0}  # connections held now, per direction (the loop's thread only)
+
+    def call(self, fn: Any, *args: Any) -> Future[Any]:
+        return self._pool.submit(fn, *args)
+
+
+async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                  up: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
+    """Both directions until both end, or until no byte has passed either way for ``IDLE_SECONDS``."""
+    loop = asyncio.get_running_loop()
+    last = [loop.time()]
+
+    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    data = await asyncio.wait_for(src.read(1 << 16), IDLE_SECONDS / 4)
+                except asyncio.TimeoutError:
+                    if loop.time() - last[0] >= IDLE_SECONDS:
+                        break
+                    continue
+                if not data:
+                    break
+                last[0] = loop.time()
+                dst.write(data)
+                await dst.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            dst.close()
+
+    a, b = asyncio.ensure_future(pipe(reader, up[1])), asyncio.ensure_future(pipe(up[0], writer))
+    done, _ = await asyncio.wait((a, b), return_when=asyncio.FIRST_COMPLETED)
+    if loop.time() - last[0] >= IDLE_SECONDS:  # idle: the other direction ends now too
+        for t in (a, b):
+            t.cancel()
+        writer.close()
+        up[1].close()
+    await asyncio.gather(a, b, return_exceptions=True)
+
+
+def _limited(ns: Namespace, way: str, handle: Any) -> Any:
+    """``handle`` for at most ``MAX_PER_NAMESPACE`` connections of ``ns`` at once; more are closed at once."""
+    async def limited(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if ns.open[way] >= MAX_PER_NAMESPACE:
+            writer.close()
+            return
+        ns.open[way] += 1
+        try:
+            await handle(reader, writer)
+        finally:
+            ns.open[way] -= 1
+            writer.close()
+
+    return limited
+
+
+async def _outward(ns: Namespace, port: int, listener: socket.socket) -> asyncio.Server:
+    """Host ``127.0.0.1:port`` -> ``127.0.0.1:port`` inside ``ns``."""
+    loop = asyncio.get_running_loop()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        s = await asyncio.wrap_future(ns.call(_new_socket))
+        try:
+            await loop.sock_connect(s, (LOOPBACK, port))
+            up = await asyncio.open_connection(sock=s)
+        except OSError:
+            s.close()
+            writer.close()
+            return
+        await _splice(reader, writer, up)
+
+    return await asyncio.start_server(_limited(ns, "out", handle), sock=listener)
+
+
+async def _inward(ns: Namespace, port: int, listener: socket.socket) -> asyncio.Server:
+    """``127.0.0.1:port`` inside a namespace (``listener`` was made there) -> the host's."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up = await asyncio.open_connection(LOOPBACK, port)
+        except OSError:
+            writer.close()
+            return
+        await _splice(reader, writer, up)
+
+    return await asyncio.start_server(_limited(ns, "in", handle), sock=listener)
+
+
+def nofile_needed(namespaces: int, inward: int) -> int:
+    """Files for every namespace's full share of connections (two each), its listeners, and some spare."""
+    return 2 * MAX_PER_NAMESPACE * 2 * namespaces + namespaces * (1 + inward) + 256
+
+
+def raise_nofile(want: int) -> int:
+    """Root, before dropping: ``RLIMIT_NOFILE`` at least ``want`` (at most ``fs.nr_open``; where root
+    may not raise the hard limit, e.g. in a container without CAP_SYS_RESOURCE, up to it). Returns the
+    soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        ceiling = int(Path("/proc/sys/fs/nr_open").read_text())
+    except (OSError, ValueError):
+        ceiling = 1 << 20
+    new = min(max(want, soft, 1024), ceiling)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, new if hard == resource.RLIM_INFINITY else max(new, hard)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(new, hard)), hard))
+    got = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if got < want:
+        print(f"open files limited to {got} (wanted {want}): a full class may be refused connections", flush=True)
+    return got
+
+
+def parse_targets(words: list[str]) -> list[tuple[str, int]]:
+    """``["/run/netns/x=8400"]`` -> ``[("/run/netns/x", 8400)]``.
+
+    >>> parse_targets(["/run/netns/dockerlab-classroom-learner1=8400"])
+    [('/run/netns/dockerlab-classroom-learner1', 8400)]
+    """
+    out = []
+    for w in words:
+        path, _, port = w.rpartition("=")
+        if not path.startswith("/run/netns/") or not port.isdigit():
+            raise SystemExit(f"not a namespace and port: {w!r}")
+        out.append((path, int(port)))
+    return out
+
+
+def _drop_to(user: str) -> None:
+    pw = pwd.getpwnam(user)
+    os.setgroups([])
+    os.setgid(pw.pw_gid)
+    os.setuid(pw.pw_uid)  # glibc applies it to every thread of the process
+    if os.getuid() != pw.pw_uid or os.geteuid() != pw.pw_uid:
+        raise SystemExit("could not drop to the hub account")
+
+
+async def _serve(targets: list[tuple[str, int]], inward: list[int], user: str) -> None:
+    servers = []
+    spaces = [Namespace(path) for path, _ in targets]
+    host_listeners = [_listener(port) for _, port in targets]
+    inner: list[list[tuple[int, socket.socket]]] = []
+    for ns in spaces:  # a failed setns raises here (the thread pool breaks): nothing is served then
+        socks = []
+        for p in inward:
+            try:
+                socks.append((p, ns.call(_listener, p).result()))
+            except OSError as e:  # the member took the port first (a restart while their server runs)
+                print(f"{ns.path}: 127.0.0.1:{p} is taken inside ({e.strerror}); that member's server cannot "
+                      "reach it until their server stops and the relay restarts", flush=True)
+        inner.append(socks)
+    for ns in spaces:  # every thread exists (and is in its namespace) before the privileges go
+        ns.call(lambda: None).result()
+    raise_nofile(nofile_needed(len(spaces), len(inward)))
+    _drop_to(user)
+    for ns, (_, port), listener, socks in zip(spaces, targets, host_listeners, inner):
+        servers.append(await _outward(ns, port, listener))
+        for p, s in socks:
+            servers.append(await _inward(ns, p, s))
+    print(f"relaying {len(targets)} namespaces (inward {', '.join(map(str, inward))}) as {user}", flush=True)
+    await asyncio.gather(*(s.serve_forever() for s in servers))
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="asroot.classroom_relay")
+    ap.add_argument("--user", required=True)
+    ap.add_argument("--inward", type=int, action="append", default=[])
+    ap.add_argument("targets", nargs="*")
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("the classroom relay is started by root (it enters the members' namespaces, then drops)")
+    asyncio.run(_serve(parse_targets(args.targets), args.inward, args.user))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,155 @@
+"""The grading accounts: a small pool of throwaway, unprivileged accounts (``dlgrade1`` …), one per
+submission being graded at a time. Made once by root (``./lab grade`` as root, or ``sudo ./lab setup``),
+wiped and reused; never a login.
+
+Each account has its own subordinate uid/gid range (for its rootless engine) and its home at
+``/var/lib/dockerlab-grade/<account>``, where ``./lab grade`` mounts a fresh size-limited tmpfs for
+each submission (engine data, registry, the copy of the notebook), so nothing of one submission is
+left for the next. The engine's programs come from a **root-owned, read-only** copy of the lab's
+engine packages (``/var/lib/dockerlab-grade/engine/<version>``): no grading account can change them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from labcore.state import GRADE_BASE
+from labengine.enginepkgs import EngineBinaries
+from labcore.errors import LabFailure
+from asroot.system import LAB_ACCOUNT, SUBID_SIZE, _free_subid_start, check_userns, subid_range
+
+__all__ = ["BASE", "POOL_MAX", "PREFIX", "account_pids", "engine_binaries", "ensure_pool", "pool_names"]
+
+BASE = GRADE_BASE
+PREFIX = "dlgrade"
+POOL_MAX = 8
+
+
+def pool_names(n: int) -> list[str]:
+    return [f"{PREFIX}{i}" for i in range(1, n + 1)]
+
+
+def _ensure_account(name: str) -> pwd.struct_passwd:
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", str(BASE / name),
+                        "--shell", "/usr/sbin/nologin", "--user-group", "--comment", "Docker Lab grading",
+                        name], check=True, capture_output=True)
+        pw = pwd.getpwnam(name)
+    for kind, flag in (("uid", "--add-subuids"), ("gid", "--add-subgids")):
+        if subid_range(name, kind) is None:
+            start = _free_subid_start(kind)
+            subprocess.run(["usermod", flag, f"{start}-{start + SUBID_SIZE - 1}", name], check=True,
+                           capture_output=True)
+    home = BASE / name
+    home.mkdir(parents=True, exist_ok=True)
+    os.chown(home, pw.pw_uid, pw.pw_gid)
+    os.chmod(home, 0o700)
+    return pw
+
+
+def ensure_pool(n: int) -> list[pwd.struct_passwd]:
+    """Root, once (idempotent): ``n`` grading accounts (at most :data:`POOL_MAX`)."""
+    if os.geteuid() != 0:
+        raise LabFailure("Grading accounts are made by root: run 'sudo ./lab grade ...'.")
+    if not 1 <= n <= POOL_MAX:
+        raise LabFailure(f"--jobs must be between 1 and {POOL_MAX}.")
+    check_userns()
+    BASE.mkdir(parents=True, exist_ok=True)
+    os.chown(BASE, 0, 0)
+    os.chmod(BASE, 0o755)
+    return [_ensure_account(name) for name in pool_names(n)]
+
+
+def account_pids(uid: int) -> list[int]:
+    """Every live process (not a zombie) whose real or effective uid is ``uid`` (a grading account's leftovers)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                for line in f:
+                    if line.startswith("State:") and line.split()[1] in ("Z", "X"):
+                        break
+                    if line.startswith("Uid:"):
+                        real, eff = line.split()[1:3]
+                        if int(real) == uid or int(eff) == uid:
+                            found.append(int(entry))
+                        break
+        except OSError:
+            continue
+    return found
+
+
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~_-]{0,63}")
+
+
+def _as_account(account: str, argv: list[str]) -> list[str]:
+    """``argv`` run as ``account``: what root takes from the account's home is read with its rights."""
+    return ["runuser", "-u", account, "--", "env", "-i", "PATH=/usr/bin:/bin", *argv]
+
+
+def engine_binaries(account: str = LAB_ACCOUNT, base: Path = BASE, home: Path | None = None) -> EngineBinaries:
+    """The lab's engine packages as a root-owned, read-only copy every grading account can run.
+
+    They come from ``account``'s cache, which that account controls: root reads ``current.json`` and
+    the tree *as the account* (``runuser``: nothing it could not read itself), takes a ``version``
+    only of the shape of a Debian version and a ``root`` only under the account's engine cache, and
+    unpacks the tree into ``base/engine/<version>`` as root's. ``home``: the account's (tests)."""
+    try:
+        lab_home = home or Path(pwd.getpwnam(account).pw_dir)
+    except KeyError:
+        raise LabFailure("The lab has not been set up on this machine: run './lab up' first.") from None
+    cache = lab_home / ".cache" / "dockerlab" / "engine"
+    out = subprocess.run(_as_account(account, ["head", "-c", "65536", "--", str(cache / "current.json")]),
+                         capture_output=True, cwd="/", check=False)
+    try:
+        info = json.loads(out.stdout) if out.returncode == 0 else None
+    except ValueError:
+        info = None
+    if not isinstance(info, dict):
+        raise LabFailure("The lab's engine packages are not downloaded yet: run './lab up' first.")
+    version, root = info.get("version"), info.get("root")
+    if not isinstance(version, str) or not _VERSION.fullmatch(version) or not isinstance(root, str) \
+            or not os.path.realpath(root).startswith(os.path.realpath(cache) + "/"):
+        raise LabFailure(f"{cache / 'current.json'} is not what './lab up' writes (its version or root is "
+                         "off): run './lab up' as the lab's account again.")
+    source = info.get("source", "")
+    packages = info.get("packages", {})
+    if not isinstance(source, str) or not isinstance(packages, dict) \
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in packages.items()):
+        source, packages = "", {}
+    engines = base / "engine"
+    target = engines / version
+    if not (target / ".complete").exists():
+        engines.mkdir(parents=True, exist_ok=True)
+        os.chown(engines, 0, 0)
+        os.chmod(engines, 0o755)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(mode=0o755)
+        # the account packs its tree (its own rights, links kept as links); root unpacks it as root's
+        pack = subprocess.Popen(_as_account(account, ["tar", "-C", os.path.realpath(root), "-cf", "-", "."]),
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/")
+        unpack = subprocess.run(["tar", "-C", str(tmp), "-xf", "-", "--no-same-owner", "--no-same-permissions"],
+                                stdin=pack.stdout, capture_output=True, check=False)
+        if pack.stdout:
+            pack.stdout.close()
+        if pack.wait() != 0 or unpack.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise LabFailure(f"The lab's engine packages in {root} could not be copied for grading: run './lab up' "
+                             "as the lab's account again.")
+        subprocess.run(["chown", "-R", "root:root", str(tmp)], check=True)
+        subprocess.run(["chmod", "-R", "go-w,a+rX", str(tmp)], check=True)
+        (tmp / ".complete").touch()
+        tmp.rename(target)
+    return EngineBinaries(root=str(target), version=version, source=source, packages=packages)

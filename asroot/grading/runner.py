@@ -1,0 +1,273 @@
+"""Autograde submissions, each in its own :class:`Sandbox` on an account of the grading pool,
+``jobs`` at a time. This module is the grader's (root's) side: it makes the sandbox, starts root's
+helpers (the mirror's relay, the check service, lab 4's registry as ``nobody``), starts the worker
+inside as the account, and afterwards takes the grades from the check service's record."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from labengine.enginepkgs import EngineBinaries
+from labengine.registry import Registry
+from labcore.state import REPO, LabPaths, State, save_state
+
+from grader.collect import Submission
+from grader.report import Outcome
+from grader.course import Course, read_untrusted, untrusted_names
+from labs.grading.messages import t
+from asroot.grading.sandbox import NOBODY, Limits, Sandbox
+
+__all__ = ["Context", "Outcome", "engine_args", "grade_all", "grade_one"]
+
+SANDBOX_REGISTRY_PORTS = (5102, 5103)  # lab 4's registry, on the sandbox's own loopback
+
+
+def sandbox_registry(mirror: str) -> str:
+    """127.0.0.1:5102, or 5103 should the lab's mirror use 5102 (both live on the sandbox's loopback)."""
+    mport = int(mirror.rpartition(":")[2])
+    return f"127.0.0.1:{next(p for p in SANDBOX_REGISTRY_PORTS if p != mport)}"
+
+
+def engine_args(box: Sandbox) -> list[str]:
+    """dockerd flags of a submission's engine. A rootless dockerd picks the systemd cgroup driver on a
+    cgroup v2 host booted with systemd, which needs the account's user manager (a grading account has
+    none) and rejects a ``--cgroup-parent`` that is not a slice: asking for cgroupfs makes it use the
+    rootless "none" driver on both hierarchies, so every container stays in the sandbox's cgroup."""
+    return [f"--cgroup-parent={box.cgroup.container_parent()}", "--exec-opt", "native.cgroupdriver=cgroupfs"]
+
+
+@dataclass
+class Context:
+    course: Course
+    mirror: str  # host:port of the lab's mirror on the host's loopback
+    binaries: EngineBinaries
+    cell_timeout: int = 60
+    submission_timeout: int = 600
+    limits: Limits = field(default_factory=Limits)
+    hide: tuple[str, ...] = ()
+    lang: str = "zh"
+    # seconds for a submission's engine and root's helpers to come up (an emulated CPU needs minutes)
+    engine_timeout: float = 60.0
+    helper_timeout: float = 15.0
+    # True: one sandbox at a time is set up and starts its engine; the next begins once that engine
+    # answers (READY), so only the gradings overlap. Engines starting together on a starved or emulated
+    # CPU miss containerd's fixed 15 s start window.
+    stagger: bool = False
+    start_gate: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+
+def _wait_file(path: Path, timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return
+        time.sleep(0.05)
+    tail = log.read_text(errors="replace")[-300:] if log.exists() else ""
+    raise RuntimeError(f"{what} did not start: {tail.strip()}")
+
+
+def _wait_text(log: Path, text: str, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start: {log.read_text(errors='replace')[-300:].strip() if log.exists() else ''}")
+
+
+def _helpers(box: Sandbox, ctx: Context) -> str:
+    """Root's relay to the mirror, lab 4's registry (as nobody), the check service. Returns its socket."""
+    holder = box.holder_pid()
+    port = int(ctx.mirror.rpartition(":")[2])
+    box.helper("relay", [sys.executable, "-m", "asroot.grading.relay", str(holder), str(port)])
+    registry = sandbox_registry(ctx.mirror)
+    reg = Registry("grade", int(registry.rpartition(":")[2]), box.home / "registry" / "data",
+                   box.control, box.control)
+    reg.storage.mkdir(exist_ok=True)
+    os.chown(reg.storage, NOBODY, NOBODY)
+    reg.config.write_text(reg.config_text())
+    os.chmod(reg.config, 0o644)
+    box.helper("registry", box.enter_root_net(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                                               "--inh-caps=-all", "--no-new-privs", "--", "/usr/bin/docker-registry",
+                                               "serve", str(reg.config)]))
+    state_home = box.control / "home"
+    save_state(State(engine="grade", docker_host=f"unix://{box.user / 'run' / 'grade.sock'}", upstream=registry,
+                     registry=registry, mirror=f"127.0.0.1:{port}"), LabPaths(home=state_home, run=box.control))
+    sock = box.home / "ctl" / "checkd.sock"
+    box.helper("checkd", box.enter_root_net([sys.executable, "-m", "asroot.grading.checkd", str(sock),
+                                             str(box.control / "verdicts.jsonl"), str(box.pw.pw_uid)]),
+               env={"LAB_HOME": str(state_home), "DOCKERLAB_LANG": ctx.lang})
+    wait = ctx.helper_timeout
+    _wait_text(box.control / "relay.log", "relaying", wait, "the mirror's relay")
+    _wait_file(sock, wait, "the check service", box.control / "checkd.log")
+    _wait_text(box.control / "registry.log", "listening on", wait, "lab 4's registry")
+    return str(sock)
+
+
+def _verdicts(record: Path) -> dict[str, dict[str, object]]:
+    """check name -> its last verdict, from the check service's record (root's file)."""
+    last: dict[str, dict[str, object]] = {}
+    try:
+        lines = record.read_text().splitlines()
+    except OSError:
+        return last
+    for line in lines:
+        try:
+            v = json.loads(line)
+            last[v["check"]] = v
+        except (ValueError, KeyError):
+            pass
+    return last
+
+
+def _copy_logs(box: Sandbox, work: Path) -> None:
+    """The sandbox's logs (the account's files: no link followed) and root's helpers' logs into ``work``."""
+    for name in untrusted_names(box.user, "logs"):
+        data = read_untrusted(box.user, "logs", name, limit=2 << 20) if name.endswith(".log") else None
+        if data is not None:
+            (work / f"sandbox-{name}").write_bytes(data)
+    for f in box.control.glob("*.log") if box.control.exists() else []:
+        shutil.copy(f, work / f"grader-{f.name}")
+
+
+def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
+    t0 = time.monotonic()
+    course = ctx.course
+    out = Outcome(sub.student, sub.lab)
+    dest = course.submitted(sub.student, sub.lab)
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    shutil.copy(sub.notebook, dest / f"{sub.lab}.ipynb")
+    shutil.rmtree(course.autograded(sub.student, sub.lab).parent, ignore_errors=True)
+    work = course.workdir(sub.student, sub.lab)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    box = Sandbox(account, ctx.limits, hide=ctx.hide)
+    result: dict[str, object] = {"account": account, "started": time.time()}
+    autograded = None
+    procs: list[subprocess.Popen[bytes]] = []
+    deadline = time.monotonic() + ctx.submission_timeout
+    gate = ctx.start_gate if ctx.stagger else None
+    held = False  # this submission holds the gate
+    try:
+        if gate is not None:
+            held = gate.acquire()
+            result["gate_passed"] = time.time()
+        box.create()
+        sock = _helpers(box, ctx)
+        pw = box.pw
+        course.sandbox_course(sub.lab, sub.student, dest / f"{sub.lab}.ipynb", box.user / "course", pw.pw_uid,
+                              pw.pw_gid, box.user / "course")
+        job = {"binaries": asdict(ctx.binaries), "mirror": f"127.0.0.1:{ctx.mirror.rpartition(':')[2]}",
+               "registry": sandbox_registry(ctx.mirror), "checkd": sock, "assignment": sub.lab, "student": sub.student,
+               "cell_timeout": ctx.cell_timeout, "lang": ctx.lang,
+               "engine_args": engine_args(box), "engine_timeout": ctx.engine_timeout}
+        (box.home / "ctl" / "job.json").write_text(json.dumps(job))
+        os.chmod(box.home / "ctl" / "job.json", 0o644)
+        env = {"HOME": str(box.user), "USER": account, "LOGNAME": account, "PYTHONPATH": str(REPO),
+               "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "XDG_RUNTIME_DIR": str(box.user / "run"),
+               "LANG": "C.UTF-8"}
+        argv = box.enter(["env", "-C", str(box.user), sys.executable, "-m", "grader.worker",
+                          str(box.home / "ctl" / "job.json")])
+        with open(box.control / "worker.log", "wb") as log:
+            p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env,
+                                 cwd="/", start_new_session=True)
+            procs.append(p)
+            lines: queue.Queue[str] = queue.Queue()
+
+            def pump() -> None:
+                for raw in p.stdout:  # type: ignore[union-attr]
+                    lines.put(raw.decode(errors="replace").strip())
+                lines.put("")
+
+            threading.Thread(target=pump, daemon=True).start()
+            ready = False
+            while True:
+                try:
+                    line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+                except queue.Empty:
+                    line = None
+                if line is None or time.monotonic() > deadline:
+                    out.error = t("grade.timeout", s=ctx.submission_timeout)
+                    if not ready:
+                        out.not_graded = t("grade.timeout", s=ctx.submission_timeout)
+                    break
+                if not ready and line.startswith("READY "):
+                    ready = True
+                    pid, secs = line.split()[1:3]
+                    (box.control / "dockerd.expected").write_text(pid)
+                    result["engine_ready_s"] = float(secs)
+                    result["autograde_started"] = time.time()
+                    if gate is not None and held:
+                        gate.release()  # the next sandbox may start its engine
+                        held = False
+                elif not ready:  # before READY only the grader's code ran: its word is trusted
+                    if line.startswith("FAILED ") or line == "":
+                        tail = (box.control / "worker.log").read_text(errors="replace").strip().splitlines()[-1:]
+                        out.not_graded = line[7:] or (tail[0][:300] if tail else "the sandbox's worker exited")
+                        break
+                elif line.startswith("DONE ") or line == "":
+                    rc = line[5:]
+                    if rc != "0":
+                        out.error = t("grade.failed", err=f"nbgrader exit {rc or '?'}", log=work / "sandbox-nbgrader.log")
+                    break
+            if p.poll() is None:
+                p.kill()
+        started = result.get("autograde_started")
+        result["autograde_s"] = round(time.time() - started, 2) if isinstance(started, float) else 0.0
+    except Exception as e:  # the grader's own failure: this submission is not graded, the batch goes on
+        out.not_graded = f"{type(e).__name__}: {e}"[:400]
+    finally:
+        if gate is not None and held:
+            gate.release()
+        t_end = time.monotonic()
+        hits = box.cgroup.limit_hits()
+        box.stop()
+        for child in procs:
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        out.peak_memory = box.cgroup.peak_memory()
+        result["limit_hits"] = hits
+        # the account's files only now that nothing of it runs, and with no link followed
+        autograded = read_untrusted(box.user, "course", "autograded", sub.student, sub.lab, f"{sub.lab}.ipynb")
+        try:
+            _copy_logs(box, work)
+        except OSError:
+            pass
+        verdicts = _verdicts(box.control / "verdicts.jsonl")
+        box.sweep()
+        result["teardown_s"] = round(time.monotonic() - t_end, 2)
+    out.tasks = course.record_grades(sub.student, sub.lab, verdicts, autograded,
+                                     not_graded=t("grade.not_graded", reason=out.not_graded) if out.not_graded else "")
+    out.detail = result
+    (work / "result.json").write_text(json.dumps({**result, "not_graded": out.not_graded, "error": out.error}))
+    out.seconds = round(time.monotonic() - t0, 2)
+    return out
+
+
+def grade_all(ctx: Context, subs: list[Submission], accounts: list[str], jobs: int = 2) -> list[Outcome]:
+    free: queue.Queue[str] = queue.Queue()
+    for a in accounts[:max(1, jobs)]:
+        free.put(a)
+
+    def one(sub: Submission) -> Outcome:
+        account = free.get()
+        try:
+            return grade_one(ctx, sub, account)
+        finally:
+            free.put(account)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, subs))
