@@ -134,11 +134,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
     """Root's grading: autograde/all in a sandbox per submission (asroot.grading.autograde)."""
     from asroot.grading.autograde import main as grade_main  # nbgrader's import costs a second
 
-    return grade_main(list(args.rest))
+    return grade_main([a for i, a in enumerate(args.rest) if i or a != "--"])
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["grade"]:  # everything after `grade` is the grader's (its own --help included)
+        argv = ["grade", "--", *argv[1:]] if argv[1:2] != ["--"] else argv
     args = parser().parse_args(argv)
     if args.cmd is None:
         argv = ["up"]

@@ -212,6 +212,25 @@ def _copy_regular_tree(top: Path, rel: Path, dst: Path) -> None:
 
 
 RELAY_PID = BASE / "classroom-relay.pid"
+CODE = BASE / "code"  # the course as class members run it: a release, never the clone (its .git, labs/source)
+RELEASED = ("labcore", "labengine", "kernel_ext", "labs/grading", "labs/locale", "labctl", "classroom", "grader",
+            "notebooks")  # what a member's server, kernels and the Hub import or copy; no solutions among them
+
+
+def publish_code() -> Path:
+    """Root: the course's code and chapters as class members and the hub account run them, root-owned and
+    read-only under :data:`CODE` (their ``PYTHONPATH``); made anew by every ``classroom up``. The clone's
+    ``.git``, ``labs/source``, ``labs/src`` and tests are not in it (``system.protect_solutions`` keeps
+    them from other accounts altogether)."""
+    if CODE.exists():
+        shutil.rmtree(CODE)
+    CODE.mkdir(mode=0o755, parents=True)
+    (CODE / "labs").mkdir(mode=0o755)
+    for name in RELEASED:
+        _copy_regular_tree(REPO, Path(name), CODE / name)
+    (CODE / "labs" / "__init__.py").write_bytes((REPO / "labs" / "__init__.py").read_bytes())
+    os.chmod(CODE / "labs" / "__init__.py", 0o644)
+    return CODE
 
 
 def _spawner_scripts() -> None:
@@ -221,7 +240,7 @@ def _spawner_scripts() -> None:
 
     SERVER.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(SERVER.parent, 0o755)
-    SERVER.write_text(f"#!/bin/sh\nexec {VENV_BIN / 'python'} -m classroom.server \"$@\"\n")
+    SERVER.write_text(f"#!/bin/sh\nexport PYTHONPATH={CODE}\nexec {VENV_BIN / 'python'} -m classroom.server \"$@\"\n")
     ENTER.write_text(script())
     for old in ("dockerlab-progress", "sudospawner", "sudospawner-singleuser"):  # the launchers before the gate
         (SERVER.parent / old).unlink(missing_ok=True)
@@ -234,7 +253,9 @@ def _code_is_roots() -> None:
     """The gate runs this project's Python as root: nobody else may be able to change it."""
     import sysconfig
 
-    for d in (REPO, REPO / "labctl", VENV_BIN.parent, VENV_BIN, Path(sysconfig.get_paths()["purelib"])):
+    packages = [REPO / name for name in ("labcore", "labengine", "kernel_ext", "labs", "labctl", "classroom", "grader",
+                                         "asroot")]
+    for d in (REPO, *packages, VENV_BIN.parent, VENV_BIN, Path(sysconfig.get_paths()["purelib"])):
         st = d.stat()
         if st.st_uid != 0 or st.st_mode & 0o022:
             raise LabFailure(f"{d} must belong to root and be writable by root alone: the classroom's gate runs "
@@ -243,6 +264,7 @@ def _code_is_roots() -> None:
 
 def _sudoers() -> None:
     _code_is_roots()
+    publish_code()
     _spawner_scripts()
     rule = (f"# Docker Lab classroom: the Hub may start a class member's server and ask their engine for\n"
             f"# their progress, through root's gate (it checks the member and runs only those two), nothing else.\n"
@@ -294,14 +316,14 @@ c.Spawner.environment = {{"LAB_CLASS_MIRROR": {cfg.mirror!r}, "LAB_CLASS_ENGINE"
                          "LAB_CLASS_RELEASE": {str(RELEASE)!r},
                          "LAB_CLASS_MIRROR_STORAGE": {str(BASE / "registry" / "course")!r},
                          "LAB_CLASS_ENGINE_VERSION": {cfg.engine_version!r},
-                         "LAB_CLASS_INSTRUCTOR": {cfg.instructor!r}, "PYTHONPATH": {str(REPO)!r}}}
+                         "LAB_CLASS_INSTRUCTOR": {cfg.instructor!r}, "PYTHONPATH": {str(CODE)!r}}}
 c.JupyterHub.services = [
     {{"name": "idle-culler", "command": [{str(VENV_BIN / 'python')!r}, "-m", "jupyterhub_idle_culler",
                                          "--timeout=3600", "--cull-every=300"]}},
     {{"name": "progress", "url": {f"http://127.0.0.1:{progress_port}"!r}, "oauth_no_confirm": True,
      "command": [{str(VENV_BIN / 'python')!r}, "-m", "classroom.progress_service"],
      "environment": {{"LAB_CLASS_ENTER": {str(ENTER)!r}, "LAB_CLASS_INSTRUCTOR": {cfg.instructor!r},
-                     "PYTHONPATH": {str(REPO)!r}}}}},
+                     "PYTHONPATH": {str(CODE)!r}}}}},
 ]
 c.JupyterHub.load_roles = [
     {{"name": "idle-culler", "services": ["idle-culler"],
@@ -330,7 +352,7 @@ def _mirror_registry(cfg: ClassConfig):  # type: ignore[no-untyped-def]
 
 def _hub_env() -> dict[str, str]:
     return {"HOME": str(HUB_DIR), "USER": HUB, "LOGNAME": HUB, "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
-            "PYTHONPATH": str(REPO), "LANG": "C.UTF-8"}
+            "PYTHONPATH": str(CODE), "LANG": "C.UTF-8"}
 
 
 def _start_as_hub(argv: list[str], pidfile: Path, log: Path) -> int:

@@ -18,34 +18,18 @@ from pathlib import Path
 from labengine import cgroups
 from labcore.errors import LabFailure
 from labcore.state import REPO
+from labcore.subids import subid_range
+from labcore.subids import uid_of as _uid
 
 __all__ = ["LAB_ACCOUNT", "SOLUTIONS", "check_userns", "ensure_account", "prepare", "protect_solutions", "subid_range"]
 
 LAB_ACCOUNT = "dockerlab"
 SUBID_SIZE = 65536
-# the labs' solutions and hidden tests (nbgrader's source, its MyST twins) and sample submissions with
-# answers: the lab's account reads them (its JupyterLab, its test suite), no other account does
-SOLUTIONS = (REPO / "labs" / "source", REPO / "labs" / "src", REPO / "tests" / "labs_submissions")
-
-
-def subid_range(user: str, kind: str = "uid") -> tuple[int, int] | None:
-    """The first (start, count) of ``user`` in /etc/sub{uid,gid}, or None."""
-    try:
-        lines = Path(f"/etc/sub{kind}").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        parts = line.strip().split(":")
-        if len(parts) == 3 and parts[0] in (user, str(_uid(user))):
-            return int(parts[1]), int(parts[2])
-    return None
-
-
-def _uid(user: str) -> int:
-    try:
-        return pwd.getpwnam(user).pw_uid
-    except KeyError:
-        return -1
+# the labs' solutions and hidden tests (nbgrader's source, its MyST twins), sample submissions with
+# answers, and the clone's git history (every one of them, one `git show` away): the lab's account reads
+# them (its JupyterLab, its test suite), no other account does — class members run from a release
+# (asroot.classroom.publish_code), never from the clone
+SOLUTIONS = (REPO / "labs" / "source", REPO / "labs" / "src", REPO / "tests" / "labs_submissions", REPO / ".git")
 
 
 def _free_subid_start(kind: str) -> int:

@@ -24,7 +24,7 @@ from labctl import doctor
 from labengine import enginepkgs
 from labctl import jupyter
 from labcore import proc
-from asroot import system
+from labcore.subids import subid_range
 from labcore.errors import LabFailure
 from labengine.registry import lab_registries
 from labengine.rootless import RootlessEngine
@@ -51,7 +51,7 @@ def _prerequisites() -> None:
     if os.getuid() == 0:
         raise LabFailure("The lab's engine, JupyterLab and kernels never run as root: run ./lab as an "
                          "ordinary account, or as root without LAB_AS_ACCOUNT (it switches to 'dockerlab').")
-    if system.subid_range(user) is None or system.subid_range(user, "gid") is None:
+    if subid_range(user) is None or subid_range(user, "gid") is None:
         raise LabFailure(f"The account {user} has no subuid/subgid range for a rootless engine: "
                          "run 'sudo ./lab setup' once, then ./lab up again.")
     if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
@@ -215,6 +215,10 @@ def cmd_test(args: argparse.Namespace) -> int:
     state, p = setup()
     env = {**os.environ, **jupyter.jupyter_env(p), **jupyter.kernel_env(state, p)}
     selection = list(args.pytest_args)
+    if selection[:1] == ["--fast"]:  # everyday work: unit and API tests, no notebooks, no root, no browser
+        selection = ["tests", "-m", "not slow and not e2e", "--ignore=tests/host", "--ignore=tests/vm",
+                     "--ignore=tests/afterwards", "--ignore=tests/e2e", "--deselect",
+                     "tests/test_code_quality.py::test_mypy_is_clean", *selection[1:]]
     argv = [sys.executable, "-m", "pytest", *(selection or ["tests", "notebooks", "labs/source", "--nbval",
             "--nbval-sanitize-with", "tests/sanitize.cfg", "--ignore=tests/host", "--ignore=tests/vm",
             "--ignore=tests/afterwards",
@@ -289,7 +293,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         raise LabFailure("Grading makes a throwaway account and sandbox per submission: run 'sudo ./lab grade ...'.")
     from grader.cli import main as grade_main
 
-    return int(grade_main(list(args.rest)))
+    return int(grade_main([a for i, a in enumerate(args.rest) if i or a != "--"]))
 
 
 def cmd_env(args: argparse.Namespace) -> int:
@@ -350,6 +354,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = parser()
+    if argv[:1] == ["grade"]:  # everything after `grade` is the grader's (its own --help included)
+        argv = ["grade", "--", *argv[1:]] if argv[1:2] != ["--"] else argv
     args = ap.parse_args(argv)
     if args.cmd is None:
         argv = ["up"]

@@ -23,6 +23,7 @@ os.environ["LAB_CLASSROOM_TAG"] = "t"
 from asroot import classroom
 from asroot import classroom_netns
 from labcore import proc  # noqa: E402
+from labcore.state import REPO  # noqa: E402
 from classroom.server import registry_port  # noqa: E402
 from tests.support.classroom_client import Member  # noqa: E402
 from asroot.gradeaccounts import account_pids  # noqa: E402
@@ -177,6 +178,13 @@ def test_each_learner_runs_docker_on_their_own_engine_as_themselves(members) -> 
     # The kernel runs inside the learner's cgroup (limits made by root).
     r = a.run(ka, "print(open('/proc/self/cgroup').read())")
     assert f"dockerlab-{A}" in r.stdout
+    # The learner's kernel runs the course from root's release, not from the instructor's clone, whose
+    # history (every lab's solutions) they cannot read at all (review 19.1).
+    r = a.run(ka, "import kernel_ext, labcore, os\nprint(kernel_ext.__file__, labcore.__file__)\n"
+                  f"print(os.access({str(REPO / '.git')!r}, os.R_OK), os.access({str(REPO / 'labs' / 'src')!r}, os.R_OK))")
+    files, readable = r.stdout.splitlines()[:2]
+    assert all(f.startswith(str(classroom.CODE) + "/") for f in files.split()), r.text
+    assert readable.split() == ["False", "False"], r.text
 
 
 def _host_listening_ports() -> set[int]:

@@ -345,7 +345,8 @@ def test_root_follows_no_link_the_sandbox_account_planted(tmp_path: Path) -> Non
 
 def test_solutions_are_the_lab_accounts_alone(account: str, probe: str) -> None:
     """After the root step (system.prepare, as ./lab up/test/setup and classroom up run it) another account
-    reads no solution, hidden test or sample answer; the lab account (its JupyterLab, its suite) reads them."""
+    reads no solution, hidden test or sample answer, not even through the clone's .git; the lab account
+    (its JupyterLab, its suite) reads them."""
     import subprocess
 
     from labcore.state import REPO
@@ -360,3 +361,11 @@ def test_solutions_are_the_lab_accounts_alone(account: str, probe: str) -> None:
         assert theirs.returncode != 0 and not theirs.stdout, f"{probe} reads {f}"
         ours = subprocess.run(["runuser", "-u", account, "--", "head", "-c", "1", str(f)], capture_output=True)
         assert ours.returncode == 0 and ours.stdout, f"{account} cannot read {f}"
+    # the clone's history holds the same files: one `git show` printed every lab's solutions (review 19.1)
+    if (REPO / ".git").is_dir():
+        show = ["git", "-c", "safe.directory=*", "-C", str(REPO), "show", "HEAD:labs/src/lab1/lab1.md"]
+        theirs = subprocess.run(["runuser", "-u", probe, "--", *show], capture_output=True, text=True)
+        assert theirs.returncode != 0 and "BEGIN" not in theirs.stdout, f"{probe} reads the solutions through .git"
+        listing = subprocess.run(["runuser", "-u", probe, "--", "ls", str(REPO / ".git" / "objects")],
+                                 capture_output=True)
+        assert listing.returncode != 0, f"{probe} lists .git/objects"
