@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import LabError
 from .messages import t
-from .views.bundle import Displayable
+from .display import Displayable
 
 __all__ = [
     "CheckResult",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .views.bundle import Displayable
+from .display import Displayable
 
 __all__ = ["DiffEntry", "DiffNode", "DiffTree", "ExecResult", "HistoryRow", "HistoryTable", "diff_tree", "history_table"]
 
@@ -43,9 +43,7 @@ class DiffTree(Displayable):
 
     def lines(self) -> list[str]:
         """Exactly the CLI's ``docker diff`` lines."""
-        from .views.containers import diff_lines
-
-        return diff_lines(self)
+        return list(self.render("lines"))
 
     def html(self) -> str:
         """The changes as a collapsible tree, as JupyterLab shows them."""
@@ -87,9 +85,7 @@ class HistoryTable(Displayable):
 
     def text(self, truncate: bool = True) -> str:
         """The CLI's table; ``truncate=False`` is ``--no-trunc``."""
-        from .views.containers import history_text
-
-        return history_text(self, truncate)
+        return str(self.render("text/plain" if truncate else "text/plain+full"))
 
     def html(self) -> str:
         """The steps as an HTML table, with full commands and UTC times."""

@@ -13,12 +13,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .removal import chain_ids
-
-if TYPE_CHECKING:
-    from .views.graph import LayerGraph
 
 __all__ = [
     "GraphContainer",
@@ -27,7 +24,6 @@ __all__ = [
     "graph_image",
     "graph_snapshot",
     "image_parents",
-    "layer_graph",
 ]
 
 
@@ -113,11 +109,3 @@ def image_parents(images: tuple[GraphImage, ...] | list[GraphImage]) -> dict[str
                 out[img.id] = max(below, key=lambda b: (b.created, b.id)).id
                 break
     return out
-
-
-def layer_graph(lab: Any, refs: list[str] | None = None) -> LayerGraph:
-    """The layer graph of ``refs`` (default: every image) on ``lab``'s engine."""
-    from .views.graph import build_layer_graph
-
-    with lab._errors(ref=", ".join(refs or [])):
-        return build_layer_graph(graph_snapshot(lab.api, refs))

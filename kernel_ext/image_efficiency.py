@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from .views.bundle import Displayable
+from .display import Displayable
 
 __all__ = ["Efficiency", "efficiency", "efficiency_from_layers", "read_saved_layers"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from .engine_api import content_size
 from .formatting import short_id
-from .views.bundle import Displayable
+from .display import Displayable
 
 __all__ = ["DiskUsage", "ImageRow", "ImageTable", "disk_usage_from", "image_rows"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import docker
@@ -18,25 +17,12 @@ from .images import DiskUsage, ImageTable, disk_usage_from, image_rows
 from .messages import t
 from .pull import LayerPull, PullProgress, PullResult, follow_pull_stream
 from .refs import Reference, is_image_id, parse
-from .removal import Kept, RemovalReport, chain_ids
-from .views.bundle import Displayable
+from .removal import CleanupReport, Kept, RemovalReport, chain_ids
 
 __all__ = ["CleanupReport", "Lab", "connect", "default_pull_listener"]
 
 # Set by the IPython extension to a factory that makes a live view; the API never imports widgets.
 default_pull_listener: list[Callable[[str], Callable[[PullProgress], None]] | None] = [None]
-
-
-@dataclass
-class CleanupReport(Displayable):
-    """What ``Lab.cleanup`` or ``reset`` removed, by kind (:mod:`~kernel_ext.views.removal`)."""
-
-    __view__ = "removal"
-
-    containers: list[str] = field(default_factory=list)
-    images: list[str] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
-    networks: list[str] = field(default_factory=list)
 
 
 class Lab:

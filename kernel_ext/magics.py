@@ -120,7 +120,7 @@ class DockerLabMagics(Magics):  # type: ignore[misc]
     @line_magic
     def layers(self, line: str) -> Any:
         """Draw the layer graph: ``%layers`` (all images) or ``%layers nginx redis``."""
-        from .graph import layer_graph
+        from .views.graph import layer_graph
 
         refs = _parse(self.layers, line).images or None
         return _guard(lambda: layer_graph(_get_lab(), refs))

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .views.bundle import Displayable
+from .display import Displayable
 
 __all__ = ["LayerProgress", "LayerPull", "PullProgress", "PullResult", "follow_pull_stream"]
 
@@ -141,9 +141,7 @@ class PullResult(Displayable):
 
     def summary(self) -> str:
         """One sentence: how many layers, how many downloaded, how much."""
-        from .views.pull import pull_summary
-
-        return pull_summary(self)
+        return str(self.render("summary"))
 
 
 Listener = Callable[[PullProgress], None]

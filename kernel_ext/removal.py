@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from .formatting import short_id
 from .messages import t
-from .views.bundle import Displayable
+from .display import Displayable
 
-__all__ = ["Kept", "RemovalReport", "chain_ids"]
+__all__ = ["CleanupReport", "Kept", "RemovalReport", "chain_ids"]
 
 def chain_ids(diff_ids: list[str]) -> list[str]:
     """Layer chain ids (how the engine names a layer together with everything below it)."""
@@ -41,9 +41,7 @@ class RemovalReport(Displayable):
 
     def lines(self) -> list[str]:
         """One line per name untagged, image deleted, thing kept (and why), error."""
-        from .views.removal import removal_lines
-
-        return removal_lines(self)
+        return list(self.render("lines"))
 
     @staticmethod
     def layer_reasons(removed_chain: list[str], remaining: dict[str, list[str]]) -> list[Kept]:
@@ -54,3 +52,15 @@ class RemovalReport(Displayable):
             if users:
                 kept.append(Kept(cid, t("rm.kept.layer", layer=short_id(cid), by=", ".join(users[:3]))))
         return kept
+
+
+@dataclass
+class CleanupReport(Displayable):
+    """What ``Lab.cleanup`` or ``reset`` removed, by kind (:mod:`~kernel_ext.views.removal`)."""
+
+    __view__ = "removal"
+
+    containers: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)

@@ -92,3 +92,40 @@ def test_every_command_has_its_own_help() -> None:
         r = subprocess.run([sys.executable, "-m", "labctl", *argv], cwd=REPO, capture_output=True, text=True,
                            timeout=60, env={**__import__("os").environ, "LAB_AS_ACCOUNT": "1"})
         assert r.returncode == 0 and expect in r.stdout, (argv, r.stdout[-500:], r.stderr[-500:])
+
+
+def _names_imported(path: Path) -> list[tuple[int, str]]:
+    """Every module an import in ``path`` names, relative ones resolved against ``path``'s package."""
+    pkg = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = pkg.rsplit(".", node.level - 1)[0] if node.level > 1 else pkg if node.level else ""
+            mod = ".".join(p for p in (base, node.module or "") if p)
+            out += [(node.lineno, f"{mod}.{a.name}" if not node.module or node.level and not node.module else mod)
+                    for a in node.names]
+    return out
+
+
+def test_the_learners_models_never_import_their_views() -> None:
+    """kernel_ext's models and API take snapshots; its views (``kernel_ext/views``) render them. A model
+    names its view (``__view__``) and ``kernel_ext.display`` imports it on the first display; only the
+    package's facade (``__init__``) and the IPython layer (``magics``) import views directly."""
+    facade = {"kernel_ext/__init__.py", "kernel_ext/magics.py"}
+    wrong = []
+    for path in sorted((REPO / "kernel_ext").rglob("*.py")):
+        rel = str(path.relative_to(REPO))
+        if rel.startswith("kernel_ext/views/") or rel in facade:
+            continue
+        wrong += [f"{rel}:{line}: imports {name}" for line, name in _names_imported(path)
+                  if name.startswith("kernel_ext.views")]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_views_never_call_the_engine() -> None:
+    for path in sorted((REPO / "kernel_ext" / "views").rglob("*.py")):
+        bad = [name for _, name in _names_imported(path) if name.split(".")[0] == "docker"
+               or name in ("kernel_ext.lab", "kernel_ext.connection")]
+        assert not bad, f"{path.relative_to(REPO)} imports {bad}"

@@ -17,7 +17,7 @@ from kernel_ext.images import ImageTable, disk_usage_from, image_rows
 from kernel_ext.lab import CleanupReport
 from kernel_ext.pull import LayerPull, PullResult
 from kernel_ext.removal import RemovalReport
-from kernel_ext.views.bundle import Displayable, bundle
+from kernel_ext.display import Displayable, bundle
 from kernel_ext.views.graph import build_layer_graph
 
 SNAP = json.loads((Path(__file__).parent / "snapshots" / "engine-28.5-containerd" / "images.json").read_text())

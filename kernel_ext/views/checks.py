@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..check import CheckResult
 from ..formatting import esc
-from .bundle import Renderers, renderers
+from ..display import Renderers, renderers
 
 __all__ = ["check_html", "check_text"]
 

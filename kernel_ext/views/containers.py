@@ -8,7 +8,7 @@ import datetime as _dt
 from ..containers import DiffNode, DiffTree, ExecResult, HistoryTable
 from ..formatting import ago, esc, human_size, short_id
 from ..messages import t
-from .bundle import Renderers, renderers
+from ..display import Renderers, renderers
 
 __all__ = ["diff_html", "diff_lines", "diff_text", "exec_text", "history_html", "history_text"]
 
@@ -77,12 +77,14 @@ def exec_text(result: ExecResult) -> str:
 
 @renderers.register
 def _diff(tree: DiffTree) -> Renderers:
-    return {"text/plain": lambda: diff_text(tree), "text/html": lambda: diff_html(tree)}
+    return {"text/plain": lambda: diff_text(tree), "text/html": lambda: diff_html(tree),
+            "lines": lambda: diff_lines(tree)}
 
 
 @renderers.register
 def _history(table: HistoryTable) -> Renderers:
-    return {"text/plain": lambda: history_text(table), "text/html": lambda: history_html(table)}
+    return {"text/plain": lambda: history_text(table), "text/html": lambda: history_html(table),
+            "text/plain+full": lambda: history_text(table, False)}
 
 
 @renderers.register

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..formatting import esc, human_size
 from ..images import DiskUsage
-from .bundle import Renderers, renderers
+from ..display import Renderers, renderers
 
 __all__ = ["disk_usage_text"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..image_efficiency import Efficiency
 from ..formatting import esc, human_size
 from ..messages import t
-from .bundle import Renderers, renderers
+from ..display import Renderers, renderers
 
 __all__ = ["efficiency_text"]
 

@@ -15,11 +15,11 @@ import graphviz
 
 from ..errors import ToolMissing
 from ..formatting import human_size, short_id
-from ..graph import GraphSnapshot, image_parents
+from ..graph import GraphSnapshot, graph_snapshot, image_parents
 from ..messages import t
-from .bundle import bundle
+from ..display import bundle
 
-__all__ = ["LayerGraph", "build_layer_graph"]
+__all__ = ["LayerGraph", "build_layer_graph", "layer_graph"]
 
 
 class LayerGraph(graphviz.Digraph):  # type: ignore[misc]
@@ -95,3 +95,7 @@ def _dot_esc(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def layer_graph(lab: Any, refs: list[str] | None = None) -> LayerGraph:
+    """The layer graph of ``refs`` (default: every image) on ``lab``'s engine."""
+    with lab._errors(ref=", ".join(refs or [])):
+        return build_layer_graph(graph_snapshot(lab.api, refs))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..formatting import ago, esc, human_size, short_id
 from ..images import ImageRow, ImageTable
-from .bundle import Renderers, renderers
+from ..display import Renderers, renderers
 
 __all__ = ["image_table_html", "image_table_text"]
 

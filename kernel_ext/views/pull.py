@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..formatting import esc, human_size
 from ..messages import t
 from ..pull import PullResult
-from .bundle import Renderers, renderers
+from ..display import Renderers, renderers
 
 if TYPE_CHECKING:
     from ..pull import PullProgress
@@ -43,7 +43,8 @@ def pull_result_html(result: PullResult) -> str:
 
 @renderers.register
 def _(result: PullResult) -> Renderers:
-    return {"text/plain": lambda: "\n".join(result.log), "text/html": lambda: pull_result_html(result)}
+    return {"text/plain": lambda: "\n".join(result.log), "text/html": lambda: pull_result_html(result),
+            "summary": lambda: pull_summary(result)}
 
 
 def _bar_label(layer: Any) -> str:

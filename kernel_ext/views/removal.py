@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from ..formatting import esc
-from ..lab import CleanupReport
 from ..messages import t
-from ..removal import RemovalReport
-from .bundle import Renderers, renderers
+from ..removal import CleanupReport, RemovalReport
+from ..display import Renderers, renderers
 
 __all__ = ["cleanup_text", "removal_html", "removal_lines"]
 
@@ -33,7 +32,8 @@ def cleanup_text(report: CleanupReport) -> str:
 
 @renderers.register
 def _removal(report: RemovalReport) -> Renderers:
-    return {"text/plain": lambda: "\n".join(removal_lines(report)), "text/html": lambda: removal_html(report)}
+    return {"text/plain": lambda: "\n".join(removal_lines(report)), "text/html": lambda: removal_html(report),
+            "lines": lambda: removal_lines(report)}
 
 
 @renderers.register

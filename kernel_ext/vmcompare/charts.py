@@ -10,7 +10,7 @@ from collections.abc import Container
 from typing import Any
 
 from ..messages import language, t
-from ..views.bundle import bundle
+from ..display import bundle
 from .results import Comparison
 
 __all__ = ["ChartView", "cjk_font", "comparison_figure"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..messages import t
-from ..views.bundle import Displayable
+from ..display import Displayable
 
 __all__ = ["Comparison", "Density", "Note", "Series", "Side"]
 

@@ -9,7 +9,7 @@ import html
 import unicodedata
 
 from ..messages import t
-from ..views.bundle import Renderers, renderers
+from ..display import Renderers, renderers
 from .results import Comparison, Density, Series, Side
 
 __all__ = ["explanations", "render_html", "render_text", "rows"]
