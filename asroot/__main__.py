@@ -19,7 +19,7 @@ from pathlib import Path
 from asroot import system
 from labcore.errors import LabFailure
 from labcore.state import REPO, paths
-from labctl.__main__ import parser, say
+from labctl.__main__ import parse, say
 from labengine import cgroups
 
 __all__ = ["main"]
@@ -134,17 +134,14 @@ def cmd_grade(args: argparse.Namespace) -> int:
     """Root's grading: autograde/all in a sandbox per submission (asroot.grading.autograde)."""
     from asroot.grading.autograde import main as grade_main  # nbgrader's import costs a second
 
-    return grade_main([a for i, a in enumerate(args.rest) if i or a != "--"])
+    return grade_main(list(args.rest))
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["grade"]:  # everything after `grade` is the grader's (its own --help included)
-        argv = ["grade", "--", *argv[1:]] if argv[1:2] != ["--"] else argv
-    args = parser().parse_args(argv)
-    if args.cmd is None:
+    if not argv:
         argv = ["up"]
-        args = parser().parse_args(argv)
+    args = parse(argv)
     try:
         if os.geteuid() != 0:
             raise LabFailure("python -m asroot is root's: run ./lab as yourself, or sudo ./lab.")

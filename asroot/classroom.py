@@ -130,6 +130,42 @@ def _ensure_member(name: str) -> tuple[pwd.struct_passwd, bool]:
     return pw, made
 
 
+# -- no way in but the Hub ---------------------------------------------------------------------
+# A member's shell is bash (their JupyterLab terminal runs it), but nothing else may start their
+# processes outside their network namespace and cgroup: no password (nobody logs in), and should cron,
+# at or an SSH server be installed on the machine, they refuse the class's accounts too (an SSH key a
+# member writes into their own home, ssh -N and -L, would forward ports around their namespace).
+SSHD_DROPIN = Path("/etc/ssh/sshd_config.d") / f"{BASE.name}.conf"
+DENY_LISTS = (Path("/etc/cron.deny"), Path("/etc/at.deny"))
+
+
+def _deny_other_ways_in(names: list[str], remove: bool = False) -> None:
+    """Root: ``names`` in cron's and at's deny lists (out of them with ``remove``), and sshd's
+    ``DenyGroups`` for the class's group (where an SSH server is installed: ``classroom up`` again
+    after installing one)."""
+    for f in DENY_LISTS:
+        try:
+            have = f.read_text().splitlines()
+        except FileNotFoundError:
+            have = []
+        want = [n for n in have if n not in names] if remove else have + [n for n in names if n not in have]
+        if want != have and not want:
+            f.unlink()  # made by the class (an empty list denies nobody, as no list does)
+        elif want != have:
+            tmp = f.with_name(f".{f.name}.dockerlab")
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w") as out:
+                out.write("".join(n + "\n" for n in want))
+            os.replace(tmp, f)
+    if remove:
+        SSHD_DROPIN.unlink(missing_ok=True)
+    elif (SSHD_DROPIN.parent.parent / "sshd_config").exists():  # an SSH server is installed
+        SSHD_DROPIN.parent.mkdir(mode=0o755, exist_ok=True)
+        SSHD_DROPIN.write_text(f"# Docker Lab classroom: members reach the machine through the Hub only\n"
+                               f"DenyGroups {GROUP}\n")
+
+
 # -- passwords (the Hub's, never the machine's) -----------------------------------------------
 
 def _set_passwords(names: list[str], hub: pwd.struct_passwd, force: bool = False) -> dict[str, str]:
@@ -399,6 +435,7 @@ def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: igno
     for name in [cfg.instructor, *cfg.learners]:
         _ensure_member(name)
         cgroups.delegate(name, cgroups.LabLimits(memory_mb=cfg.memory_mb, pids=cfg.pids), systemd=False)
+    _deny_other_ways_in([cfg.instructor, *cfg.learners])
     binaries = gradeaccounts.engine_binaries()
     cfg.engine_root, cfg.engine_version = binaries.root, binaries.version
     running = _hub_pid()
@@ -492,6 +529,7 @@ def remove_accounts() -> None:
                 cgroups.rmdir_retrying(d)
             cgroups.rmdir_retrying(base)
         classroom_netns.remove(BASE.name, name)
+    _deny_other_ways_in([*cfg.learners, cfg.instructor], remove=True)
     subprocess.run(["groupdel", GROUP], capture_output=True)
     shutil.rmtree(Path("/run") / BASE.name, ignore_errors=True)  # the members' run directories (classroom_enter)
     SUDOERS.unlink(missing_ok=True)
@@ -703,6 +741,7 @@ def add(name: str, say=print) -> None:  # type: ignore[no-untyped-def]
     cfg.learners.append(name)
     cfg.save()
     _ensure_member(name)
+    _deny_other_ways_in([name])
     cgroups.delegate(name, cgroups.LabLimits(memory_mb=cfg.memory_mb, pids=cfg.pids), systemd=False)
     passwords = _set_passwords([name], pwd.getpwnam(HUB))
     _isolate(cfg, added=name)

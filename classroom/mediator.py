@@ -25,6 +25,9 @@ def _finish(data: dict[str, Any], fp: Any = None) -> None:
     fp.flush()
 
 
+SERVER_LOG = ".dockerlab-server.log"  # in the member's home: their server's, kernels' and terminals' output
+
+
 def kill(pid: int, signal: int) -> None:
     try:
         os.kill(pid, signal)
@@ -50,7 +53,17 @@ def spawn(program: str, args: list[str], env: dict[str, str]) -> None:
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.close(null)
-    os.dup2(2, 1)  # the server's output goes to the Hub's log, not into the JSON reply
+    # The server's output (and its kernels' and terminals', which inherit it) goes to a log of the
+    # member's own, never to the Hub's: whatever a learner's code writes to fd 2 would otherwise land in
+    # the Hub's log, unbounded and unfiltered (review 19.5). Made anew at each start.
+    try:
+        log = os.open(os.path.expanduser(f"~/{SERVER_LOG}"),
+                      os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError:
+        log = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
     try:
         pid = os.fork()
         if pid == 0:

@@ -293,7 +293,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         raise LabFailure("Grading makes a throwaway account and sandbox per submission: run 'sudo ./lab grade ...'.")
     from grader.cli import main as grade_main
 
-    return int(grade_main([a for i, a in enumerate(args.rest) if i or a != "--"]))
+    return int(grade_main(list(args.rest)))
 
 
 def cmd_env(args: argparse.Namespace) -> int:
@@ -312,6 +312,17 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """``./lab``'s arguments. Everything after ``grade`` is the grader's (its own ``--help`` included) and
+    everything after ``test`` is pytest's (``--fast`` or a selection): argparse's REMAINDER would take
+    neither an option first, so they are split off here."""
+    if argv[:1] in (["grade"], ["test"]):
+        args = parser().parse_args(argv[:1])
+        args.rest = args.pytest_args = [a for i, a in enumerate(argv[1:]) if i or a != "--"]
+        return args
+    return parser().parse_args(argv)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -354,9 +365,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = parser()
-    if argv[:1] == ["grade"]:  # everything after `grade` is the grader's (its own --help included)
-        argv = ["grade", "--", *argv[1:]] if argv[1:2] != ["--"] else argv
-    args = ap.parse_args(argv)
+    args = parse(argv)
     if args.cmd is None:
         argv = ["up"]
         args = ap.parse_args(argv)

@@ -110,6 +110,20 @@ def test_the_hubs_one_way_in_refuses_anyone_but_a_class_member(cls) -> None:  # 
     assert os.stat(classroom.ENTER).st_uid == 0 and os.stat(classroom.ENTER).st_mode & 0o022 == 0
 
 
+def test_a_member_has_no_way_in_but_the_hub(cls) -> None:  # type: ignore[no-untyped-def]
+    """No password on the machine, and cron, at (and sshd, where installed) refuse every class member:
+    a job they could start there would run outside their network namespace and cgroup (review 19.5)."""
+    cfg, _ = cls
+    members = [*cfg.learners, cfg.instructor]
+    shadow = {line.split(":")[0]: line.split(":")[1] for line in Path("/etc/shadow").read_text().splitlines()}
+    for name in members:
+        assert shadow[name] in ("!", "*", "!*") or shadow[name].startswith("!"), f"{name} has a password"
+        for deny in classroom.DENY_LISTS:
+            assert name in deny.read_text().split(), f"{name} is not in {deny}"
+    if Path("/etc/ssh/sshd_config").exists():
+        assert f"DenyGroups {classroom.GROUP}" in classroom.SSHD_DROPIN.read_text()
+
+
 def test_passwords_are_only_hashes_and_a_wrong_one_is_refused(cls) -> None:  # type: ignore[no-untyped-def]
     cfg, passwords = cls
     assert set(passwords) == {A, B, TEACH}
@@ -183,6 +197,14 @@ def test_each_learner_runs_docker_on_their_own_engine_as_themselves(members) -> 
     r = a.run(ka, "import kernel_ext, labcore, os\nprint(kernel_ext.__file__, labcore.__file__)\n"
                   f"print(os.access({str(REPO / '.git')!r}, os.R_OK), os.access({str(REPO / 'labs' / 'src')!r}, os.R_OK))")
     files, readable = r.stdout.splitlines()[:2]
+    # What a learner's code writes to the process's own stderr reaches their log, never the Hub's.
+    mark = f"DLAB-HUBLOG-{os.getpid()}-{time.monotonic_ns()}"
+    r2 = a.run(ka, f"import os\nos.write(2, b'{mark}\\n'); os.write(1, b'{mark}\\n')")
+    assert r2.status == "ok", r2.text
+    hub_logs = "".join(f.read_text(errors="replace") for f in (classroom.HUB_DIR / "logs").glob("*.log"))
+    assert mark not in hub_logs, "a learner's kernel wrote into the Hub's log"
+    own = Path(pwd.getpwnam(A).pw_dir) / ".dockerlab-server.log"
+    assert mark in own.read_text(errors="replace") and own.stat().st_mode & 0o077 == 0
     assert all(f.startswith(str(classroom.CODE) + "/") for f in files.split()), r.text
     assert readable.split() == ["False", "False"], r.text
 
