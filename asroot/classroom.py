@@ -34,12 +34,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from asroot import cgroups as rootcg
 from labengine import cgroups
 from asroot import classroom_netns
 from labcore import proc
 from labcore.errors import LabFailure
 from labcore.state import REPO, paths
-from classroom.config import (BASE, COMMENT, CONFIG, ENTER, GROUP, HUB, HUB_DIR, INSTRUCTOR, PASSWORDS, PROXY_VERSION, SERVER, SUDOERS,
+from classroom.config import (BASE, COMMENT, CONFIG, ENTER, GROUP, HUB, HUB_DIR, INSTRUCTOR, PASSWORDS, PROXY_VERSION, SERVER,
                               VENV_BIN, ClassConfig, _hash, learner_names, tag)
 
 __all__ = ["BASE", "GROUP", "HUB", "INSTRUCTOR", "ClassConfig", "add", "down", "status", "up"]
@@ -248,6 +249,7 @@ def _copy_regular_tree(top: Path, rel: Path, dst: Path) -> None:
 
 
 RELAY_PID = BASE / "classroom-relay.pid"
+SUDOERS = Path(f"/etc/sudoers.d/{BASE.name}")  # the hub account's one rule: root's gate
 CODE = BASE / "code"  # the course as class members run it: a release, never the clone (its .git, labs/source)
 RELEASED = ("labcore", "labengine", "kernel_ext", "labs/grading", "labs/locale", "labctl", "classroom", "grader",
             "notebooks")  # what a member's server, kernels and the Hub import or copy; no solutions among them
@@ -434,7 +436,7 @@ def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: igno
     hub = _ensure_hub()
     for name in [cfg.instructor, *cfg.learners]:
         _ensure_member(name)
-        cgroups.delegate(name, cgroups.LabLimits(memory_mb=cfg.memory_mb, pids=cfg.pids), systemd=False)
+        rootcg.delegate(name, cgroups.LabLimits(memory_mb=cfg.memory_mb, pids=cfg.pids), systemd=False)
     _deny_other_ways_in([cfg.instructor, *cfg.learners])
     binaries = gradeaccounts.engine_binaries()
     cfg.engine_root, cfg.engine_version = binaries.root, binaries.version
@@ -524,7 +526,7 @@ def remove_accounts() -> None:
         for f in ("/etc/subuid", "/etc/subgid"):
             lines = Path(f).read_text().splitlines()
             Path(f).write_text("".join(line + "\n" for line in lines if not line.startswith(f"{name}:")))
-        for base in cgroups._bases(name):  # noqa: SLF001
+        for base in cgroups.bases(name):
             for d in sorted((x for x in base.rglob("*") if x.is_dir()), key=lambda x: -len(x.parts)):
                 cgroups.rmdir_retrying(d)
             cgroups.rmdir_retrying(base)
@@ -742,7 +744,7 @@ def add(name: str, say=print) -> None:  # type: ignore[no-untyped-def]
     cfg.save()
     _ensure_member(name)
     _deny_other_ways_in([name])
-    cgroups.delegate(name, cgroups.LabLimits(memory_mb=cfg.memory_mb, pids=cfg.pids), systemd=False)
+    rootcg.delegate(name, cgroups.LabLimits(memory_mb=cfg.memory_mb, pids=cfg.pids), systemd=False)
     passwords = _set_passwords([name], pwd.getpwnam(HUB))
     _isolate(cfg, added=name)
     conf = HUB_DIR / "jupyterhub_config.py"  # for the Hub's next start; the running one reads the password file

@@ -15,6 +15,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+from asroot import cgroups as rootcg
 from labengine import cgroups
 from labcore.errors import LabFailure
 from labcore.state import REPO
@@ -128,7 +129,7 @@ def prepare(user: str, lab_home: Path, create: bool) -> list[str]:
         changed.append("/dev/net/tun 0666")
     if protect_solutions(user):
         changed.append(f"the labs' solutions readable by {user} only")
-    made = cgroups.delegate(user, cgroups.LabLimits.default())
+    made = rootcg.delegate(user, cgroups.LabLimits.default())
     if made and made[0].name.startswith("user@"):  # cgroup v2 under systemd: the account's user manager
         changed.append(f"{made[0].name} with the lab's limits and lingering (cgroup v2, systemd driver)")
     elif made:

@@ -5,9 +5,9 @@
 1. rootless 28.5: ``labengine.rootless.RootlessEngine`` (RootlessKit + slirp4netns, containerd store),
    the binaries ``./lab up`` fetched into the lab account's cache, the host's runc;
 2. rootful 28.5: the same binaries run by root, containerd store, its own bridge and
-   ``--iptables=false`` as ``labengine.engine.Engine`` does (never ``--bridge=none``, never
+   ``--iptables=false`` as ``tests.support.rootful_engine.Engine`` does (never ``--bridge=none``, never
    ``--iptables=true``): the reference for what rootless costs;
-3. rootful 20.10: the host's Debian 12 ``/usr/sbin/dockerd`` (overlay2), as ``labengine.engine.Engine``
+3. rootful 20.10: the host's Debian 12 ``/usr/sbin/dockerd`` (overlay2), as ``tests.support.rootful_engine.Engine``
    runs it: the previous round's reference.
 
 Per engine: start-up until the API answers; ``docker run --rm busybox true`` (median of ``--runs``,
@@ -65,7 +65,7 @@ sys.path.insert(0, str(REPO))
 
 from labcore import proc  # noqa: E402
 from labengine import enginepkgs  # noqa: E402
-from labengine.engine import Engine, pick_subnet  # noqa: E402
+from tests.support.rootful_engine import Engine, pick_subnet  # noqa: E402
 from labengine.registry import Registry  # noqa: E402
 from labengine.rootless import RootlessEngine  # noqa: E402
 

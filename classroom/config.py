@@ -34,7 +34,6 @@ COMMENT = "Docker Lab classroom"
 PROXY_VERSION = "5.3.0"  # configurable-http-proxy from npm
 HUB_DIR = BASE / "hub"
 CONFIG = BASE / "classroom.json"
-SUDOERS = Path(f"/etc/sudoers.d/{BASE.name}")
 VENV_BIN = Path(sys.executable).parent
 
 

@@ -210,21 +210,6 @@ class Course:
                 for other in [a.name for a in gb.assignments if a.name != lab]:
                     gb.remove_assignment(other)
 
-    def sandbox_course(self, lab: str, student: str, notebook: Path, dest: Path, uid: int, gid: int,
-                       sandbox_root: Path) -> None:
-        """The sandbox's course in ``dest``: config, this lab's gradebook, the submitted notebook."""
-        t = self.template(lab)
-        config = (f"c = get_config()  # noqa: F821\n"
-                  f"load_subconfig({str(REPO / 'labs' / 'nbgrader_config.py')!r})  # noqa: F821\n"
-                  f"c.CourseDirectory.root = {str(sandbox_root)!r}\n")
-        (dest / "nbgrader_config.py").write_text(config)
-        shutil.copy(t / "gradebook.db", dest / "gradebook.db")
-        sub = dest / "submitted" / student / lab
-        sub.mkdir(parents=True)
-        shutil.copy(notebook, sub / f"{lab}.ipynb")
-        for p in [dest, *dest.rglob("*")]:
-            os.chown(p, uid, gid)
-
     def checks_of(self, lab: str) -> dict[str, list[str]]:
         """grade cell -> the checks its hidden test asks for (``independently("lab1.pin", ...)``)."""
         import nbformat

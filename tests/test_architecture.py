@@ -12,6 +12,7 @@ code: no product module imports it, except root's ``./lab test`` entry, which ru
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,23 @@ def test_views_never_call_the_engine() -> None:
         bad = [name for _, name in _names_imported(path) if name.split(".")[0] == "docker"
                or name in ("kernel_ext.lab", "kernel_ext.connection")]
         assert not bad, f"{path.relative_to(REPO)} imports {bad}"
+
+
+ROOT_ONLY = re.compile(r"\bos\.(f?chown|setuid|setgid|setres[ug]id|setgroups|initgroups)\(|\b(useradd|usermod|userdel|"
+                       r"groupadd|groupdel|runuser)\b|/etc/(sudoers|cron|at\.deny|ssh)")
+
+
+def test_what_only_root_can_do_is_done_in_roots_wing() -> None:
+    """Changing owners or identities, making accounts, writing the system's files: ``asroot`` only, so a
+    reader lists what runs as root from the tree (``labcore.subids`` only reads /etc/subuid)."""
+    readers = {"labcore/subids.py"}
+    wrong = []
+    for pkg in LAYERS[:-1]:
+        for path in sorted((REPO / pkg).rglob("*.py")):
+            rel = str(path.relative_to(REPO))
+            if rel in readers or "source" in path.parts:
+                continue
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                if ROOT_ONLY.search(line) and not line.lstrip().startswith("#"):
+                    wrong.append(f"{rel}:{n}: {line.strip()[:100]}")
+    assert not wrong, "\n".join(wrong)

@@ -46,6 +46,22 @@ def engine_args(box: Sandbox) -> list[str]:
     return [f"--cgroup-parent={box.cgroup.container_parent()}", "--exec-opt", "native.cgroupdriver=cgroupfs"]
 
 
+def sandbox_course(course: Course, lab: str, student: str, notebook: Path, dest: Path, uid: int, gid: int,
+                   sandbox_root: Path) -> None:
+    """The sandbox's course in ``dest``: config, this lab's gradebook, the submitted notebook."""
+    t = course.template(lab)
+    config = (f"c = get_config()  # noqa: F821\n"
+              f"load_subconfig({str(REPO / 'labs' / 'nbgrader_config.py')!r})  # noqa: F821\n"
+              f"c.CourseDirectory.root = {str(sandbox_root)!r}\n")
+    (dest / "nbgrader_config.py").write_text(config)
+    shutil.copy(t / "gradebook.db", dest / "gradebook.db")
+    sub = dest / "submitted" / student / lab
+    sub.mkdir(parents=True)
+    shutil.copy(notebook, sub / f"{lab}.ipynb")
+    for p in [dest, *dest.rglob("*")]:
+        os.chown(p, uid, gid)
+
+
 @dataclass
 class Context:
     course: Course
@@ -166,7 +182,7 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
         box.create()
         sock = _helpers(box, ctx)
         pw = box.pw
-        course.sandbox_course(sub.lab, sub.student, dest / f"{sub.lab}.ipynb", box.user / "course", pw.pw_uid,
+        sandbox_course(course, sub.lab, sub.student, dest / f"{sub.lab}.ipynb", box.user / "course", pw.pw_uid,
                               pw.pw_gid, box.user / "course")
         job = {"binaries": asdict(ctx.binaries), "mirror": f"127.0.0.1:{ctx.mirror.rpartition(':')[2]}",
                "registry": sandbox_registry(ctx.mirror), "checkd": sock, "assignment": sub.lab, "student": sub.student,

@@ -62,7 +62,7 @@ def test_host_network_and_mounts_are_as_they_were(before: dict[str, object]) -> 
 def test_no_engine_cgroup_is_left() -> None:
     user = os.environ.get("LAB_ACCOUNT", "dockerlab")
     ours = {f"lab-{m.rpartition('-')[2]}" for m in _markers() if m.startswith("/tmp/dockerlab-")}
-    for base in cgroups._bases(user):
+    for base in cgroups.bases(user):
         if base.is_dir():
             engines = [d.name for d in base.iterdir() if d.is_dir() and d.name in ours]
             assert not engines, engines

@@ -18,6 +18,7 @@ import tarfile
 import time
 from pathlib import Path
 
+from asroot import cgroups as rootcg
 from labengine import cgroups
 
 NONCE = sys.argv[1] if len(sys.argv) > 1 else "none"
@@ -177,7 +178,7 @@ def member_check() -> None:
     name = "dlclass-vm"
     if sh(["id", name]).returncode != 0:
         sh(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name])
-    cgroups.delegate(name, cgroups.LabLimits(memory_mb=512, pids=256), systemd=False)
+    rootcg.delegate(name, cgroups.LabLimits(memory_mb=512, pids=256), systemd=False)
     base = cgroups.ROOT / cgroups.parent_name(name)
     out("member_cgroup", base.is_dir())
     for knob in ("memory.max", "memory.swap.max", "pids.max"):
