@@ -268,6 +268,11 @@ def publish_code() -> Path:
         _copy_regular_tree(REPO, Path(name), CODE / name)
     (CODE / "labs" / "__init__.py").write_bytes((REPO / "labs" / "__init__.py").read_bytes())
     os.chmod(CODE / "labs" / "__init__.py", 0o644)
+    # Byte code for the copies (members cannot write here: without it every server, kernel and progress
+    # probe would compile the course again at each start)
+    subprocess.run([str(VENV_BIN / "python"), "-I", "-m", "compileall", "-q", "-j", "0", str(CODE)], check=True,
+                   capture_output=True, timeout=600)
+    subprocess.run(["chmod", "-R", "go-w,a+rX", str(CODE)], check=True)
     return CODE
 
 
