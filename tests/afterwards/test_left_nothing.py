@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import pwd
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,10 @@ def test_host_network_and_mounts_are_as_they_were(before: dict[str, object]) -> 
     now = json.loads(hostcheck.snapshot())
     assert now["ip_forward"] == before["ip_forward"]
     assert set(now["links"]) <= set(before["links"]), set(now["links"]) - set(before["links"])  # type: ignore[arg-type]
-    assert now["mounts"] <= before["mounts"]
+    added = Counter(now["mounts"]) - Counter(before["mounts"])  # type: ignore[arg-type]
+    assert set(added) <= hostcheck.OWN_MOUNTS, sorted(added)
+    assert not [m for m in now["mounts"] if m.startswith("/run/netns/")  # type: ignore[union-attr]
+                and m not in before["mounts"]], "a classroom's network namespace is left"  # type: ignore[operator]
 
 
 def test_no_engine_cgroup_is_left() -> None:

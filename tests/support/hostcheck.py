@@ -10,7 +10,11 @@ from pathlib import Path
 
 from labcore.state import LabPaths, State
 
-__all__ = ["LEARNER_FILE", "LEARNER_IMAGE", "LEARNER_CONTAINER", "plant_learner_work", "snapshot"]
+__all__ = ["LEARNER_FILE", "LEARNER_IMAGE", "LEARNER_CONTAINER", "OWN_MOUNTS", "plant_learner_work", "snapshot"]
+
+# Mounts the project may leave, by design: iproute2 bind-mounts /run/netns on itself the first time a
+# network namespace is named on a machine (the classroom's), and keeps it after the last one is deleted.
+OWN_MOUNTS = frozenset({"/run/netns"})
 
 LEARNER_CONTAINER = "webserver"
 LEARNER_IMAGE = "web:mine"
@@ -23,7 +27,7 @@ def snapshot() -> str:
     mounts = Path("/proc/mounts").read_text().splitlines()
     return json.dumps({
         "links": sorted(line.split(":")[1].strip().split("@")[0] for line in links.splitlines()),
-        "mounts": len(mounts),
+        "mounts": sorted(line.split()[1] for line in mounts),
         "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
     })
 
