@@ -28,7 +28,6 @@ import os
 import pwd
 import secrets
 import shutil
-import stat
 import subprocess
 import time
 import urllib.request
@@ -36,7 +35,7 @@ from pathlib import Path
 
 from labengine import cgroups
 from asroot import classroom_netns
-from labcore import proc
+from labcore import proc, safefs
 from labcore.errors import LabFailure
 from labcore.state import REPO, paths
 from classroom.config import (BASE, COMMENT, CONFIG, ENTER, GROUP, HUB, HUB_DIR, INSTRUCTOR, PASSWORDS, PROXY_VERSION, SERVER, SUDOERS,
@@ -67,13 +66,6 @@ def _ensure_hub() -> pwd.struct_passwd:
     return pw
 
 
-def _open_nofollow_dir(path: Path, what: str) -> int:
-    try:
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError:
-        raise LabFailure(f"{path} is not a directory ({what}): remove it, then ./lab classroom up again.") from None
-
-
 def _hub_dir(path: Path, pw: pwd.struct_passwd) -> None:
     """Root: ``path`` as a directory of the hub account's (0700), never through a link (or into a file)
     that account planted there: root changes only the directory it opened."""
@@ -81,7 +73,7 @@ def _hub_dir(path: Path, pw: pwd.struct_passwd) -> None:
         path.mkdir(mode=0o700)
     except FileExistsError:
         pass
-    fd = _open_nofollow_dir(path, "the hub's")
+    fd = safefs.open_dir(path, "the hub's")
     try:
         os.fchown(fd, pw.pw_uid, pw.pw_gid)
         os.fchmod(fd, 0o700)
@@ -179,36 +171,12 @@ def _mirror_storage() -> Path:
 
 
 def _copy_regular_tree(top: Path, rel: Path, dst: Path) -> None:
-    """Root: ``top/rel`` (another account's) as ``dst``, root's and world-readable: directories and
-    regular files only, no link followed on the way (``top`` itself excepted) or inside, nothing else
-    copied (a link there would otherwise be served, or read, as what it points to)."""
-    fds = [_open_nofollow_dir(top, "the lab's")]
+    """Root: ``top/rel`` (another account's) as ``dst``, root's and world-readable (:func:`safefs.copy_regular_tree`)."""
     try:
-        for part in rel.parts[:-1]:
-            fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
-        dst.mkdir(mode=0o755)
-        for path, _dirs, files, dfd in os.fwalk(rel.parts[-1], dir_fd=fds[-1], follow_symlinks=False):
-            here = dst / os.path.relpath(path, rel.parts[-1])
-            here.mkdir(mode=0o755, exist_ok=True)
-            os.chmod(here, 0o755)
-            for name in files:
-                try:
-                    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dfd)
-                except OSError:  # a link (ELOOP) or gone
-                    continue
-                with os.fdopen(fd, "rb") as f:
-                    if not stat.S_ISREG(os.fstat(fd).st_mode):
-                        continue
-                    out = os.open(here / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-                    with os.fdopen(out, "wb") as o:
-                        shutil.copyfileobj(f, o, 1 << 20)
-                        os.fchmod(o.fileno(), 0o644)
+        safefs.copy_regular_tree(top, rel, dst, mode=0o644, dir_mode=0o755)
     except OSError as e:
-        raise LabFailure(f"Could not copy {top / rel} ({e.strerror}): check it is the lab's own directory, "
+        raise LabFailure(f"Could not copy {top / rel} ({e.strerror or e}): check it is the lab's own directory, "
                          "then ./lab classroom up again.") from None
-    finally:
-        for fd in fds:
-            os.close(fd)
 
 
 RELAY_PID = BASE / "classroom-relay.pid"
@@ -563,26 +531,8 @@ def publish_release(src: Path) -> list[str]:
 
 
 def _read_member_file(home: Path, rel: Path) -> bytes | None:
-    """A learner's file ``home/rel``, read by root without following any link they planted (in the
-    file's name or in any directory on the way); None if unusable."""
-    import stat
-
-    fds: list[int] = []
-    try:
-        fds.append(os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW))
-        for part in rel.parts[:-1]:
-            fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
-        fds.append(os.open(rel.parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fds[-1]))
-        st = os.fstat(fds[-1])
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_NOTEBOOK:
-            return None
-        with os.fdopen(fds.pop(), "rb") as f:
-            return f.read(MAX_NOTEBOOK + 1)
-    except OSError:
-        return None
-    finally:
-        for fd in fds:
-            os.close(fd)
+    """A learner's file ``home/rel``, read by root without following any link they planted; None if unusable."""
+    return safefs.read_under(home, *rel.parts, limit=MAX_NOTEBOOK)
 
 
 def _collect_dir(out: Path) -> int:
@@ -606,28 +556,6 @@ def _collect_dir(out: Path) -> int:
     return fd
 
 
-def _write_under(top: int, dirs: list[str], name: str, data: bytes) -> None:
-    """``data`` as ``dirs/name`` below the directory ``top``: a new file, no link followed."""
-    fds = [top]
-    try:
-        for d in dirs:
-            try:
-                os.mkdir(d, 0o700, dir_fd=fds[-1])
-            except FileExistsError:
-                pass
-            fds.append(os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
-        try:
-            os.unlink(name, dir_fd=fds[-1])  # an earlier collect's
-        except FileNotFoundError:
-            pass
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=fds[-1])
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-    finally:
-        for fd in fds[1:]:
-            os.close(fd)
-
-
 def collect(out: Path, say=print) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
     """Root: every learner's lab notebooks into ``out/<learner>/<labN>/labN.ipynb`` — nbgrader's
     "submitted" layout, what ``./lab grade all OUT`` takes. Returns learner -> labs collected."""
@@ -644,7 +572,7 @@ def collect(out: Path, say=print) -> dict[str, list[str]]:  # type: ignore[no-un
                 data = _read_member_file(home, Path(".dockerlab", "course", "labs", lab, f"{lab}.ipynb"))
                 if data is None:
                     continue
-                _write_under(top, [name, lab], f"{lab}.ipynb", data)
+                safefs.write_under(top, [name, lab], f"{lab}.ipynb", data)
                 got.setdefault(name, []).append(lab)
     finally:
         os.close(top)

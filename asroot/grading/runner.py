@@ -23,7 +23,8 @@ from labcore.state import REPO, LabPaths, State, save_state
 
 from grader.collect import Submission
 from grader.report import Outcome
-from grader.course import Course, read_untrusted, untrusted_names
+from grader.course import Course
+from labcore import safefs
 from labs.grading.messages import t
 from asroot.grading.sandbox import NOBODY, Limits, Sandbox
 
@@ -132,8 +133,8 @@ def _verdicts(record: Path) -> dict[str, dict[str, object]]:
 
 def _copy_logs(box: Sandbox, work: Path) -> None:
     """The sandbox's logs (the account's files: no link followed) and root's helpers' logs into ``work``."""
-    for name in untrusted_names(box.user, "logs"):
-        data = read_untrusted(box.user, "logs", name, limit=2 << 20) if name.endswith(".log") else None
+    for name in safefs.names_under(box.user, "logs"):
+        data = safefs.read_under(box.user, "logs", name, limit=2 << 20) if name.endswith(".log") else None
         if data is not None:
             (work / f"sandbox-{name}").write_bytes(data)
     for f in box.control.glob("*.log") if box.control.exists() else []:
@@ -241,7 +242,7 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
         out.peak_memory = box.cgroup.peak_memory()
         result["limit_hits"] = hits
         # the account's files only now that nothing of it runs, and with no link followed
-        autograded = read_untrusted(box.user, "course", "autograded", sub.student, sub.lab, f"{sub.lab}.ipynb")
+        autograded = safefs.read_under(box.user, "course", "autograded", sub.student, sub.lab, f"{sub.lab}.ipynb")
         try:
             _copy_logs(box, work)
         except OSError:
