@@ -13,6 +13,7 @@ import os
 import pwd
 import stat
 import subprocess
+from labcore import safefs
 from pathlib import Path
 
 from labengine import cgroups
@@ -31,7 +32,7 @@ SOLUTIONS = (REPO / "labs" / "source", REPO / "labs" / "src", REPO / "tests" / "
 def subid_range(user: str, kind: str = "uid") -> tuple[int, int] | None:
     """The first (start, count) of ``user`` in /etc/sub{uid,gid}, or None."""
     try:
-        lines = Path(f"/etc/sub{kind}").read_text().splitlines()
+        lines = safefs.read_private(Path(f"/etc/sub{kind}")).decode().splitlines()
     except OSError:
         return None
     for line in lines:
@@ -51,7 +52,7 @@ def _uid(user: str) -> int:
 def _free_subid_start(kind: str) -> int:
     top = 100_000
     try:
-        for line in Path(f"/etc/sub{kind}").read_text().splitlines():
+        for line in safefs.read_private(Path(f"/etc/sub{kind}")).decode().splitlines():
             parts = line.strip().split(":")
             if len(parts) == 3:
                 top = max(top, int(parts[1]) + int(parts[2]))
@@ -81,12 +82,12 @@ def ensure_account(user: str, home: Path | None = None) -> pwd.struct_passwd:
 def check_userns() -> None:
     """Ordinary accounts must be able to make user namespaces (rootless engines are built on them)."""
     knob = Path("/proc/sys/kernel/unprivileged_userns_clone")
-    if knob.exists() and knob.read_text().strip() == "0":
+    if knob.exists() and safefs.read_kernel(knob).strip() == "0":
         raise LabFailure("This kernel forbids user namespaces for ordinary accounts: run "
                          "'sysctl -w kernel.unprivileged_userns_clone=1' (and add it to /etc/sysctl.d/), "
                          "then run ./lab setup again.")
     apparmor = Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
-    if apparmor.exists() and apparmor.read_text().strip() == "1" and not Path("/etc/apparmor.d/dockerlab-rootlesskit").exists():
+    if apparmor.exists() and safefs.read_kernel(apparmor).strip() == "1" and not Path("/etc/apparmor.d/dockerlab-rootlesskit").exists():
         raise LabFailure("AppArmor restricts user namespaces (Ubuntu 24.04+): add a profile that allows "
                          "'userns' for rootlesskit (see Docker's rootless guide) or run "
                          "'sysctl -w kernel.apparmor_restrict_unprivileged_userns=0', then run ./lab setup again.")

@@ -224,12 +224,15 @@ class Course:
                 if nbgrader_meta(c).get("grade")}
 
     def record_grades(self, student: str, lab: str, verdicts: dict[str, dict[str, Any]],
-                      autograded: bytes | None, not_graded: str = "") -> dict[str, tuple[bool, str]]:
+                      autograded: bytes | None, not_graded: str = "",
+                      hidden_tests: bool = False) -> dict[str, tuple[bool, str]]:
         """Write the grades the check service recorded into the gradebook and the autograded notebook
         (each test cell's output replaced by the recorded verdict). Returns grade cell -> (ok, reason).
 
         ``not_graded``: the grader could not grade this submission; its grades stay empty (nbgrader
-        then lists it as needing manual grading)."""
+        then lists it as needing manual grading). ``hidden_tests``: the test cells keep the instructor's
+        hidden tests (and so does the feedback made from them); by default they get the student
+        version's (hidden tests removed)."""
         from nbgrader.api import Gradebook
 
         from labs.grading.messages import t
@@ -255,7 +258,7 @@ class Course:
                 grade.manual_score = None
             gb.db.commit()
         try:
-            self._write_autograded(student, lab, results, checked, autograded, not_graded)
+            self._write_autograded(student, lab, results, checked, autograded, not_graded, hidden_tests)
         except Exception as e:  # even the instructor's own version failed to write: the grades stand
             for gid, (ok, reason) in results.items():
                 results[gid] = (ok, f"{reason}; {t('grade.malformed', err=printable(type(e).__name__, 80))}")
@@ -265,7 +268,7 @@ class Course:
         return results
 
     def _write_autograded(self, student: str, lab: str, results: dict[str, tuple[bool, str]], checked: set[str],
-                          autograded: bytes | None, not_graded: str) -> None:
+                          autograded: bytes | None, not_graded: str, hidden_tests: bool = False) -> None:
         """The autograded notebook: the sandbox's (or the submitted one), each test cell replaced by the
         instructor's with the recorded verdict as its output, other outputs trimmed. A notebook that
         cannot be read or written (odd metadata, deep nesting) is replaced by the student version with
@@ -297,7 +300,8 @@ class Course:
         if malformed:
             for gid, (ok, reason) in results.items():
                 results[gid] = (ok, f"{reason}; {t('grade.malformed', err='JSON')}")
-        source = {grade_id_of(c): c for c in nbformat.read(self.root / "source" / lab / f"{lab}.ipynb", as_version=4).cells}
+        shown = self.root / "source" / lab / f"{lab}.ipynb" if hidden_tests else self.release(lab)
+        source = {grade_id_of(c): c for c in nbformat.read(shown, as_version=4).cells}
         for c in nb.cells:
             gid = grade_id_of(c)
             if gid in results and c.get("cell_type") == "code" and gid in source:

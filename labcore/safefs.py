@@ -29,7 +29,7 @@ from typing import IO, BinaryIO
 from labcore.errors import LabFailure
 
 __all__ = ["MAX_FILE", "LineReader", "Refused", "append_private", "copy_file", "copy_regular_tree", "entries_under",
-           "kind_of", "names_under", "open_dir", "open_private", "open_under", "private_dir", "read_bounded",
+           "kind_of", "names_under", "open_dir", "open_kernel", "open_private", "open_under", "private_dir", "read_bounded",
            "read_kernel", "read_private", "read_under", "remove_tree", "untrusted_by_root", "write_kernel",
            "write_private", "write_under"]
 
@@ -337,6 +337,11 @@ def _kernel_path(path: Path | str) -> str:
     if not (p.startswith("/sys/") or p.startswith("/proc/")):
         raise Refused(f"{p} is not a kernel file (/sys, /proc)")
     return p
+
+
+def open_kernel(path: Path | str) -> int:
+    """An fd of a kernel file (``/proc/<pid>/ns/net`` for ``setns``), read-only."""
+    return os.open(_kernel_path(path), os.O_RDONLY | os.O_CLOEXEC)
 
 
 def read_kernel(path: Path | str, limit: int = 1 << 20) -> str:
