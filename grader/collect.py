@@ -63,10 +63,10 @@ def _refused(e: OSError) -> str:
         return t("grade.refused.link")
     if "FIFO" in why:
         return t("grade.refused.fifo")
-    if "device" in why:
-        return t("grade.refused.device")
     if "socket" in why or "No such device" in why:  # a unix socket cannot be opened (ENXIO)
         return t("grade.refused.socket")
+    if "device" in why:
+        return t("grade.refused.device")
     if "larger" in why:
         return t("grade.refused.big", mb=MAX_NOTEBOOK >> 20)
     return t("grade.refused.other", why=printable(why, 80))
@@ -118,6 +118,10 @@ def collect(root: Path, limit: int = MAX_NOTEBOOK) -> tuple[list[Submission], li
             if want not in entries:
                 others = sorted(printable(n, 60) for n in entries if n.endswith(".ipynb"))
                 problems.append(Problem(where, t("grade.missing_nb", want=want, found=", ".join(others) or "—"),
+                                        student, lab))
+                continue
+            if not stat.S_ISREG(entries[want]):  # a link, a FIFO, a device, a socket: not even opened
+                problems.append(Problem(where, t("grade.not_gradable", reason=f"{want}: {_kind_reason(entries[want])}"),
                                         student, lab))
                 continue
             try:
