@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
-import shutil
 import subprocess
 import sys
+from labcore import safefs
 from pathlib import Path
 
 from asroot import system
@@ -122,7 +122,7 @@ def _build_as_root(user: str, argv: list[str]) -> int:
 
         for nb in sorted(out.glob("*.ipynb")):
             target = authoring.destination(nb.name)
-            shutil.copyfile(nb, target)
+            safefs.copy_file(nb, target, mode=0o644)
             nb.unlink()
             say(f"{target.relative_to(REPO)} updated")
     return rc

@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from labcore import safefs
 from labcore.errors import LabFailure
 from labengine.cgroups import (ROOT, V2_CONTROLLERS, LabLimits, bases, hierarchy, parent_name, systemd_running,
                                user_bus, write)
@@ -41,7 +42,7 @@ def delegate(user: str, limits: LabLimits, root: Path = ROOT, systemd: bool | No
         owned = ["", "cgroup.procs", "tasks"]
     else:
         base = found[0]
-        have = (root / "cgroup.controllers").read_text().split()
+        have = safefs.read_kernel(root / "cgroup.controllers").split()
         wanted = [c for c in V2_CONTROLLERS if c in have]
         write(root / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
         write(base / "memory.max", limits.memory_mb << 20)
@@ -95,9 +96,9 @@ def _delegate_systemd(pw: pwd.struct_passwd, limits: LabLimits, root: Path = ROO
                          "dbus-user-session), then run ./lab setup again.")
     dropin = user_manager_dropin(pw.pw_uid)
     text = DROPIN.format(memory=limits.memory_mb << 20, pids=limits.pids, cpu_weight=limits.cpu_weight)
-    if not dropin.exists() or dropin.read_text() != text:
+    if not dropin.exists() or safefs.read_private(dropin).decode() != text:
         dropin.parent.mkdir(parents=True, exist_ok=True)
-        dropin.write_text(text)
+        safefs.write_private(dropin, text, mode=0o644)
         _systemctl("daemon-reload")  # also applies the limits to a manager that already runs
     # Lingering: the manager (and the engine under it) runs without a login session, as for a service.
     linger = subprocess.run(["loginctl", "enable-linger", pw.pw_name], capture_output=True, text=True,

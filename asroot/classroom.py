@@ -28,7 +28,6 @@ import os
 import pwd
 import secrets
 import shutil
-import stat
 import subprocess
 import time
 import urllib.request
@@ -37,7 +36,7 @@ from pathlib import Path
 from asroot import cgroups as rootcg
 from labengine import cgroups
 from asroot import classroom_netns
-from labcore import proc
+from labcore import proc, safefs
 from labcore.errors import LabFailure
 from labcore.state import REPO, paths
 from classroom.config import (BASE, COMMENT, CONFIG, ENTER, GROUP, HUB, HUB_DIR, INSTRUCTOR, PASSWORDS, PROXY_VERSION, SERVER,
@@ -68,13 +67,6 @@ def _ensure_hub() -> pwd.struct_passwd:
     return pw
 
 
-def _open_nofollow_dir(path: Path, what: str) -> int:
-    try:
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError:
-        raise LabFailure(f"{path} is not a directory ({what}): remove it, then ./lab classroom up again.") from None
-
-
 def _hub_dir(path: Path, pw: pwd.struct_passwd) -> None:
     """Root: ``path`` as a directory of the hub account's (0700), never through a link (or into a file)
     that account planted there: root changes only the directory it opened."""
@@ -82,7 +74,7 @@ def _hub_dir(path: Path, pw: pwd.struct_passwd) -> None:
         path.mkdir(mode=0o700)
     except FileExistsError:
         pass
-    fd = _open_nofollow_dir(path, "the hub's")
+    fd = safefs.open_dir(path, "the hub's")
     try:
         os.fchown(fd, pw.pw_uid, pw.pw_gid)
         os.fchmod(fd, 0o700)
@@ -146,25 +138,20 @@ def _deny_other_ways_in(names: list[str], remove: bool = False) -> None:
     after installing one)."""
     for f in DENY_LISTS:
         try:
-            have = f.read_text().splitlines()
+            have = safefs.read_private(f).decode().splitlines()
         except FileNotFoundError:
             have = []
         want = [n for n in have if n not in names] if remove else have + [n for n in names if n not in have]
         if want != have and not want:
             f.unlink()  # made by the class (an empty list denies nobody, as no list does)
         elif want != have:
-            tmp = f.with_name(f".{f.name}.dockerlab")
-            tmp.unlink(missing_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-            with os.fdopen(fd, "w") as out:
-                out.write("".join(n + "\n" for n in want))
-            os.replace(tmp, f)
+            safefs.write_private(f, "".join(n + "\n" for n in want), mode=0o644)
     if remove:
         SSHD_DROPIN.unlink(missing_ok=True)
     elif (SSHD_DROPIN.parent.parent / "sshd_config").exists():  # an SSH server is installed
         SSHD_DROPIN.parent.mkdir(mode=0o755, exist_ok=True)
-        SSHD_DROPIN.write_text(f"# Docker Lab classroom: members reach the machine through the Hub only\n"
-                               f"DenyGroups {GROUP}\n")
+        safefs.write_private(SSHD_DROPIN, f"# Docker Lab classroom: members reach the machine through the Hub "
+                                          f"only\nDenyGroups {GROUP}\n", mode=0o644)
 
 
 # -- passwords (the Hub's, never the machine's) -----------------------------------------------
@@ -172,7 +159,7 @@ def _deny_other_ways_in(names: list[str], remove: bool = False) -> None:
 def _set_passwords(names: list[str], hub: pwd.struct_passwd, force: bool = False) -> dict[str, str]:
     """A new password for every name that has none yet (``force``: for each name); returns those
     (printed once, never stored)."""
-    known = json.loads(PASSWORDS.read_text()) if PASSWORDS.exists() else {}
+    known = json.loads(safefs.read_private(PASSWORDS)) if PASSWORDS.exists() else {}
     new = {n: secrets.token_urlsafe(9) for n in names if force or n not in known}
     known.update({n: _hash(pw) for n, pw in new.items()})
     _write_hub_file(PASSWORDS, json.dumps(known, indent=1, sort_keys=True), hub)
@@ -207,8 +194,7 @@ def _mirror_storage() -> Path:
     if not (src / "docker").exists():
         raise LabFailure("The course images are not built yet: run './lab up' once, then ./lab classroom up.")
     dst = BASE / "registry" / "course"
-    if dst.exists():
-        shutil.rmtree(dst)
+    safefs.remove_tree(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(dst.parent, 0o755)
     _copy_regular_tree(lab_home, Path("registry", "upstream"), dst)
@@ -216,36 +202,12 @@ def _mirror_storage() -> Path:
 
 
 def _copy_regular_tree(top: Path, rel: Path, dst: Path) -> None:
-    """Root: ``top/rel`` (another account's) as ``dst``, root's and world-readable: directories and
-    regular files only, no link followed on the way (``top`` itself excepted) or inside, nothing else
-    copied (a link there would otherwise be served, or read, as what it points to)."""
-    fds = [_open_nofollow_dir(top, "the lab's")]
+    """Root: ``top/rel`` (another account's) as ``dst``, root's and world-readable (:func:`safefs.copy_regular_tree`)."""
     try:
-        for part in rel.parts[:-1]:
-            fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
-        dst.mkdir(mode=0o755)
-        for path, _dirs, files, dfd in os.fwalk(rel.parts[-1], dir_fd=fds[-1], follow_symlinks=False):
-            here = dst / os.path.relpath(path, rel.parts[-1])
-            here.mkdir(mode=0o755, exist_ok=True)
-            os.chmod(here, 0o755)
-            for name in files:
-                try:
-                    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dfd)
-                except OSError:  # a link (ELOOP) or gone
-                    continue
-                with os.fdopen(fd, "rb") as f:
-                    if not stat.S_ISREG(os.fstat(fd).st_mode):
-                        continue
-                    out = os.open(here / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-                    with os.fdopen(out, "wb") as o:
-                        shutil.copyfileobj(f, o, 1 << 20)
-                        os.fchmod(o.fileno(), 0o644)
+        safefs.copy_regular_tree(top, rel, dst, mode=0o644, dir_mode=0o755)
     except OSError as e:
-        raise LabFailure(f"Could not copy {top / rel} ({e.strerror}): check it is the lab's own directory, "
+        raise LabFailure(f"Could not copy {top / rel} ({e.strerror or e}): check it is the lab's own directory, "
                          "then ./lab classroom up again.") from None
-    finally:
-        for fd in fds:
-            os.close(fd)
 
 
 RELAY_PID = BASE / "classroom-relay.pid"
@@ -260,14 +222,12 @@ def publish_code() -> Path:
     read-only under :data:`CODE` (their ``PYTHONPATH``); made anew by every ``classroom up``. The clone's
     ``.git``, ``labs/source``, ``labs/src`` and tests are not in it (``system.protect_solutions`` keeps
     them from other accounts altogether)."""
-    if CODE.exists():
-        shutil.rmtree(CODE)
+    safefs.remove_tree(CODE)
     CODE.mkdir(mode=0o755, parents=True)
     (CODE / "labs").mkdir(mode=0o755)
     for name in RELEASED:
         _copy_regular_tree(REPO, Path(name), CODE / name)
-    (CODE / "labs" / "__init__.py").write_bytes((REPO / "labs" / "__init__.py").read_bytes())
-    os.chmod(CODE / "labs" / "__init__.py", 0o644)
+    safefs.copy_file(REPO / "labs" / "__init__.py", CODE / "labs" / "__init__.py", mode=0o644)
     # Byte code for the copies (members cannot write here: without it every server, kernel and progress
     # probe would compile the course again at each start)
     subprocess.run([str(VENV_BIN / "python"), "-I", "-m", "compileall", "-q", "-j", "0", str(CODE)], check=True,
@@ -283,8 +243,9 @@ def _spawner_scripts() -> None:
 
     SERVER.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(SERVER.parent, 0o755)
-    SERVER.write_text(f"#!/bin/sh\nexport PYTHONPATH={CODE}\nexec {VENV_BIN / 'python'} -m classroom.server \"$@\"\n")
-    ENTER.write_text(script())
+    safefs.write_private(SERVER, f"#!/bin/sh\nexport PYTHONPATH={CODE}\nexec {VENV_BIN / 'python'} -m classroom.server \"$@\"\n",
+                         mode=0o755)
+    safefs.write_private(ENTER, script(), mode=0o755)
     for old in ("dockerlab-progress", "sudospawner", "sudospawner-singleuser"):  # the launchers before the gate
         (SERVER.parent / old).unlink(missing_ok=True)
     for f in (SERVER, ENTER):
@@ -319,8 +280,7 @@ def _sudoers() -> None:
             raise LabFailure("sudo is missing (the Hub starts servers with it) and apt-get could not install it: "
                              "run 'apt-get install sudo', then ./lab classroom up again.")
     tmp = SUDOERS.with_suffix(".tmp")
-    tmp.write_text(rule)
-    os.chmod(tmp, 0o440)
+    safefs.write_private(tmp, rule, mode=0o440)
     if subprocess.run(["visudo", "-cf", str(tmp)], capture_output=True).returncode != 0:
         tmp.unlink()
         raise LabFailure("The classroom's sudo rule does not parse: please report this.")
@@ -466,7 +426,7 @@ def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: igno
     cfg.save()
     conf = HUB_DIR / "jupyterhub_config.py"
     text = hub_config(cfg, proxy, *cfg.inner_ports)
-    if running and conf.exists() and conf.read_text() == text:
+    if running and conf.exists() and safefs.read_private(conf).decode() == text:
         pass
     else:
         if running:
@@ -529,8 +489,9 @@ def remove_accounts() -> None:
     for name in [*cfg.learners, cfg.instructor, HUB]:
         subprocess.run(["userdel", "--remove", name], capture_output=True)
         for f in ("/etc/subuid", "/etc/subgid"):
-            lines = Path(f).read_text().splitlines()
-            Path(f).write_text("".join(line + "\n" for line in lines if not line.startswith(f"{name}:")))
+            lines = safefs.read_private(Path(f)).decode().splitlines()
+            safefs.write_private(Path(f), "".join(line + "\n" for line in lines if not line.startswith(f"{name}:")),
+                                 mode=0o644)
         for base in cgroups.bases(name):
             for d in sorted((x for x in base.rglob("*") if x.is_dir()), key=lambda x: -len(x.parts)):
                 cgroups.rmdir_retrying(d)
@@ -538,9 +499,9 @@ def remove_accounts() -> None:
         classroom_netns.remove(BASE.name, name)
     _deny_other_ways_in([*cfg.learners, cfg.instructor], remove=True)
     subprocess.run(["groupdel", GROUP], capture_output=True)
-    shutil.rmtree(Path("/run") / BASE.name, ignore_errors=True)  # the members' run directories (classroom_enter)
+    safefs.remove_tree(Path("/run") / BASE.name)  # the members' run directories (classroom_enter)
     SUDOERS.unlink(missing_ok=True)
-    shutil.rmtree(BASE, ignore_errors=True)
+    safefs.remove_tree(BASE)
 
 
 def _order(name: str) -> tuple[int, str]:
@@ -553,8 +514,7 @@ def _start_as_hub_registry(reg, hub: pwd.struct_passwd) -> None:  # type: ignore
     if reg.pid():
         return
     reg.config.parent.mkdir(parents=True, exist_ok=True)
-    reg.config.write_text(reg.config_text())
-    os.chmod(reg.config, 0o644)
+    safefs.write_private(reg.config, reg.config_text(), mode=0o644)
     log = reg.log
     _start_as_hub(["/usr/bin/docker-registry", "serve", str(reg.config)], reg.pidfile, log)
     proc.wait_for(reg.ready, 30, "The class's course mirror", log)
@@ -619,37 +579,18 @@ def publish_release(src: Path) -> list[str]:
     found = {d.name: _read_member_file(top, rel / d.name / f"{d.name}.ipynb")
              for d in src.glob("lab*") if re.fullmatch(r"lab[0-9]+", d.name)}
     labs = sorted(lab for lab, data in found.items() if data is not None)
-    if RELEASE.exists():
-        shutil.rmtree(RELEASE)
+    safefs.remove_tree(RELEASE)
     for lab in labs:
         (RELEASE / lab).mkdir(parents=True)
-        (RELEASE / lab / f"{lab}.ipynb").write_bytes(found[lab] or b"")
+        safefs.write_private(RELEASE / lab / f"{lab}.ipynb", found[lab] or b"", mode=0o644)
     if RELEASE.exists():
         subprocess.run(["chmod", "-R", "go-w,a+rX", str(RELEASE)], check=True)
     return labs
 
 
 def _read_member_file(home: Path, rel: Path) -> bytes | None:
-    """A learner's file ``home/rel``, read by root without following any link they planted (in the
-    file's name or in any directory on the way); None if unusable."""
-    import stat
-
-    fds: list[int] = []
-    try:
-        fds.append(os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW))
-        for part in rel.parts[:-1]:
-            fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
-        fds.append(os.open(rel.parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fds[-1]))
-        st = os.fstat(fds[-1])
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_NOTEBOOK:
-            return None
-        with os.fdopen(fds.pop(), "rb") as f:
-            return f.read(MAX_NOTEBOOK + 1)
-    except OSError:
-        return None
-    finally:
-        for fd in fds:
-            os.close(fd)
+    """A learner's file ``home/rel``, read by root without following any link they planted; None if unusable."""
+    return safefs.read_under(home, *rel.parts, limit=MAX_NOTEBOOK)
 
 
 def _collect_dir(out: Path) -> int:
@@ -661,7 +602,7 @@ def _collect_dir(out: Path) -> int:
     except OSError as e:
         raise LabFailure(f"Could not make {out} ({e.strerror}): collect into a new directory.") from None
     try:
-        fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        fd = safefs.open_dir(out)
     except OSError:
         raise LabFailure(f"{out} is not a directory: collect into a new directory.") from None
     st = os.fstat(fd)
@@ -671,28 +612,6 @@ def _collect_dir(out: Path) -> int:
                          "directory, which root makes.")
     os.fchmod(fd, 0o700)
     return fd
-
-
-def _write_under(top: int, dirs: list[str], name: str, data: bytes) -> None:
-    """``data`` as ``dirs/name`` below the directory ``top``: a new file, no link followed."""
-    fds = [top]
-    try:
-        for d in dirs:
-            try:
-                os.mkdir(d, 0o700, dir_fd=fds[-1])
-            except FileExistsError:
-                pass
-            fds.append(os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
-        try:
-            os.unlink(name, dir_fd=fds[-1])  # an earlier collect's
-        except FileNotFoundError:
-            pass
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=fds[-1])
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-    finally:
-        for fd in fds[1:]:
-            os.close(fd)
 
 
 def collect(out: Path, say=print) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
@@ -711,7 +630,7 @@ def collect(out: Path, say=print) -> dict[str, list[str]]:  # type: ignore[no-un
                 data = _read_member_file(home, Path(".dockerlab", "course", "labs", lab, f"{lab}.ipynb"))
                 if data is None:
                     continue
-                _write_under(top, [name, lab], f"{lab}.ipynb", data)
+                safefs.write_under(top, [name, lab], f"{lab}.ipynb", data)
                 got.setdefault(name, []).append(lab)
     finally:
         os.close(top)

@@ -20,7 +20,6 @@ import grp
 import os
 import pwd
 import re
-import shutil
 import stat
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 from labengine import cgroups
 from classroom.config import BASE, COMMENT, GROUP, HUB, RUN_ROOT, SERVER, VENV_BIN, ClassConfig, member_run, tag
 from asroot.classroom_netns import netns_path
+from labcore import safefs
 from labcore.errors import LabFailure
 
 __all__ = ["ACTIONS", "RUN_ROOT", "Refused", "command", "main", "member_run", "prepare_run"]
@@ -35,10 +35,6 @@ __all__ = ["ACTIONS", "RUN_ROOT", "Refused", "command", "main", "member_run", "p
 ACTIONS = ("spawner", "progress")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "debug", "info", "warning", "error", "critical", "none")
 _NAME = re.compile(r"[a-z][a-z0-9-]{1,30}")
-
-
-def _open_dir(path: Path) -> int:
-    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
 
 
 def prepare_run(pw: pwd.struct_passwd, root: Path = RUN_ROOT) -> Path:
@@ -51,7 +47,7 @@ def prepare_run(pw: pwd.struct_passwd, root: Path = RUN_ROOT) -> Path:
     st = os.lstat(root)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0:
         raise Refused(f"{root} is not a directory of root's: remove it, then try again")
-    fd = _open_dir(root)
+    fd = safefs.open_dir(root)
     try:
         os.fchmod(fd, 0o711)
     finally:
@@ -62,14 +58,14 @@ def prepare_run(pw: pwd.struct_passwd, root: Path = RUN_ROOT) -> Path:
         if not stat.S_ISDIR(st.st_mode):
             d.unlink()
         elif st.st_uid != pw.pw_uid:
-            shutil.rmtree(d)
+            safefs.remove_tree(d)
     except FileNotFoundError:
         pass
     try:
         d.mkdir(mode=0o700)
     except FileExistsError:
         pass
-    fd = _open_dir(d)
+    fd = safefs.open_dir(d)
     try:
         os.fchown(fd, pw.pw_uid, pw.pw_gid)
         os.fchmod(fd, 0o700)

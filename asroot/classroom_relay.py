@@ -33,8 +33,8 @@ import pwd
 import resource
 import socket
 import sys
+from labcore import safefs
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 __all__ = ["IDLE_SECONDS", "MAX_PER_NAMESPACE", "Namespace", "main", "parse_targets"]
@@ -46,7 +46,7 @@ IDLE_SECONDS = 3600.0
 
 
 def _setns(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    fd = safefs.open_kernel(path)
     try:
         if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
             err = ctypes.get_errno()
@@ -176,7 +176,7 @@ def raise_nofile(want: int) -> int:
     soft limit now."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
-        ceiling = int(Path("/proc/sys/fs/nr_open").read_text())
+        ceiling = int(safefs.read_kernel("/proc/sys/fs/nr_open"))
     except (OSError, ValueError):
         ceiling = 1 << 20
     new = min(max(want, soft, 1024), ceiling)

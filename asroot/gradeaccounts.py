@@ -15,8 +15,8 @@ import json
 import os
 import pwd
 import re
-import shutil
 import subprocess
+from labcore import safefs
 from pathlib import Path
 
 from labcore.state import GRADE_BASE
@@ -75,17 +75,17 @@ def account_pids(uid: int) -> list[int]:
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/status") as f:
-                for line in f:
-                    if line.startswith("State:") and line.split()[1] in ("Z", "X"):
-                        break
-                    if line.startswith("Uid:"):
-                        real, eff = line.split()[1:3]
-                        if int(real) == uid or int(eff) == uid:
-                            found.append(int(entry))
-                        break
+            status = safefs.read_kernel(f"/proc/{entry}/status")
         except OSError:
             continue
+        for line in status.splitlines():
+            if line.startswith("State:") and line.split()[1] in ("Z", "X"):
+                break
+            if line.startswith("Uid:"):
+                real, eff = line.split()[1:3]
+                if int(real) == uid or int(eff) == uid:
+                    found.append(int(entry))
+                break
     return found
 
 
@@ -133,9 +133,9 @@ def engine_binaries(account: str = LAB_ACCOUNT, base: Path = BASE, home: Path | 
         engines.mkdir(parents=True, exist_ok=True)
         os.chown(engines, 0, 0)
         os.chmod(engines, 0o755)
-        shutil.rmtree(target, ignore_errors=True)
+        safefs.remove_tree(target)
         tmp = target.with_name(target.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
+        safefs.remove_tree(tmp)
         tmp.mkdir(mode=0o755)
         # the account packs its tree (its own rights, links kept as links); root unpacks it as root's
         pack = subprocess.Popen(_as_account(account, ["tar", "-C", os.path.realpath(root), "-cf", "-", "."]),
@@ -145,7 +145,7 @@ def engine_binaries(account: str = LAB_ACCOUNT, base: Path = BASE, home: Path | 
         if pack.stdout:
             pack.stdout.close()
         if pack.wait() != 0 or unpack.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
+            safefs.remove_tree(tmp)
             raise LabFailure(f"The lab's engine packages in {root} could not be copied for grading: run './lab up' "
                              "as the lab's account again.")
         subprocess.run(["chown", "-R", "root:root", str(tmp)], check=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from asroot import cgroups as rootcg
 from labengine import cgroups
+from labcore import safefs
 from labcore.errors import LabFailure
 from labcore.state import REPO
 from labcore.subids import subid_range
@@ -36,7 +37,7 @@ SOLUTIONS = (REPO / "labs" / "source", REPO / "labs" / "src", REPO / "tests" / "
 def _free_subid_start(kind: str) -> int:
     top = 100_000
     try:
-        for line in Path(f"/etc/sub{kind}").read_text().splitlines():
+        for line in safefs.read_private(Path(f"/etc/sub{kind}")).decode().splitlines():
             parts = line.strip().split(":")
             if len(parts) == 3:
                 top = max(top, int(parts[1]) + int(parts[2]))
@@ -66,12 +67,12 @@ def ensure_account(user: str, home: Path | None = None) -> pwd.struct_passwd:
 def check_userns() -> None:
     """Ordinary accounts must be able to make user namespaces (rootless engines are built on them)."""
     knob = Path("/proc/sys/kernel/unprivileged_userns_clone")
-    if knob.exists() and knob.read_text().strip() == "0":
+    if knob.exists() and safefs.read_kernel(knob).strip() == "0":
         raise LabFailure("This kernel forbids user namespaces for ordinary accounts: run "
                          "'sysctl -w kernel.unprivileged_userns_clone=1' (and add it to /etc/sysctl.d/), "
                          "then run ./lab setup again.")
     apparmor = Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
-    if apparmor.exists() and apparmor.read_text().strip() == "1" and not Path("/etc/apparmor.d/dockerlab-rootlesskit").exists():
+    if apparmor.exists() and safefs.read_kernel(apparmor).strip() == "1" and not Path("/etc/apparmor.d/dockerlab-rootlesskit").exists():
         raise LabFailure("AppArmor restricts user namespaces (Ubuntu 24.04+): add a profile that allows "
                          "'userns' for rootlesskit (see Docker's rootless guide) or run "
                          "'sysctl -w kernel.apparmor_restrict_unprivileged_userns=0', then run ./lab setup again.")

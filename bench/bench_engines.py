@@ -63,7 +63,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from labcore import proc  # noqa: E402
+from labcore import proc, safefs  # noqa: E402
 from labengine import enginepkgs  # noqa: E402
 from tests.support.rootful_engine import Engine, pick_subnet  # noqa: E402
 from labengine.registry import Registry  # noqa: E402
@@ -276,7 +276,7 @@ def rootless_part(spec: dict[str, object]) -> int:
     base, run = Path(str(spec["base"])), Path(str(spec["run"]))
     mirror, upstream = str(spec["mirror"]), str(spec["upstream"])
     binaries = recorded_binaries(enginepkgs.cache_dir())
-    proc.private_dir(run)
+    safefs.private_dir(run)
     eng = RootlessEngine(name="rl", data_root=base / "data", run=run, logs=base / "logs", binaries=binaries,
                          mirror=mirror, insecure=(mirror, upstream))
     res: dict[str, object] = {"binaries": binaries.version}
@@ -479,8 +479,8 @@ def main() -> int:
     load_before = args.load = os.getloadavg()
     t_all = time.perf_counter()
     try:
-        proc.private_dir(base)
-        proc.private_dir(run)
+        safefs.private_dir(base)
+        safefs.private_dir(run)
         say(f"copying {args.upstream_from} ...")
         shutil.copytree(args.upstream_from, base / "registry" / "upstream", symlinks=True)
         up_port = proc.free_port(5300, span=500)

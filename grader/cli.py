@@ -46,7 +46,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="seconds per submission before it is stopped (default 600)")
         p.add_argument("--memory-mb", type=int, default=MEMORY_MB,
                        help=f"memory limit of one submission's sandbox (default {MEMORY_MB})")
-        p.add_argument("--out", type=Path, default=None, help="where grades.csv, feedback/ and report.* go")
+        p.add_argument("--out", type=Path, default=None,
+                       help="where grades.csv, feedback/ and report.* go (root's alone: 0700, files 0600)")
+        p.add_argument("--feedback-hidden-tests", action="store_true",
+                       help="show the hidden tests in the learners' feedback (default: they are left out)")
     e = sub.add_parser("export", help="gradebook as CSV")
     e.add_argument("--to", type=Path, default=None)
     sub.add_parser("feedback", help="HTML feedback per learner and lab")

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import subprocess
 import sys
 import warnings
@@ -22,77 +21,68 @@ from pathlib import Path
 from typing import Any
 
 from labcore.errors import LabFailure
+from labcore import safefs
+from labcore.safefs import untrusted_by_root
 from labcore.state import GRADE_BASE as BASE
 from labcore.state import REPO, paths
 
-__all__ = ["LABS", "ROOT_COURSE", "SOURCE", "Course", "read_untrusted", "untrusted_by_root", "untrusted_names"]
+__all__ = ["LABS", "MAX_NOTEBOOK", "ROOT_COURSE", "SOURCE", "Course", "printable"]
 
 ROOT_COURSE = BASE / "course"  # root's own course directory (0700)
 
 _CHECK_CALL = re.compile(r"independently\(\s*[\"']([\w.]+)[\"']")
 MAX_NOTEBOOK = 20 << 20
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?)")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def _open_under(top: Path, rel: tuple[str, ...], *, directory: bool) -> int:
-    """An fd of ``top/rel...`` opened without following a link at ``top`` or at any step below it."""
-    fds = [os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)]
-    try:
-        for i, part in enumerate(rel):
-            last = i == len(rel) - 1
-            flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_DIRECTORY if directory or not last else os.O_NONBLOCK)
-            fds.append(os.open(part, flags, dir_fd=fds[-1]))
-        return fds.pop()
-    finally:
-        for fd in fds:
-            os.close(fd)
+def printable(text: object, limit: int = 400) -> str:
+    """``text`` safe for root's terminal and the report: colour codes and control characters (escape
+    sequences, carriage returns, bidi overrides) removed, newlines and tabs as spaces, at most ``limit``
+    characters."""
+    s = _CONTROL.sub("", _ANSI.sub("", str(text)).replace("\n", " ").replace("\t", " ").replace("\r", " "))
+    return s if len(s) <= limit else s[:limit - 1] + "…"
 
 
-def read_untrusted(top: Path, *rel: str, limit: int = MAX_NOTEBOOK) -> bytes | None:
-    """A regular file ``top/rel...`` a grading account wrote, read by root without following a link
-    anywhere below ``top`` (the account's HOME: root's own directories above it); None if it is missing,
-    not a regular file, or larger than ``limit``. Read after the account's processes are stopped."""
-    try:
-        fd = _open_under(top, rel, directory=False)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-            return None
-        return f.read(limit + 1)[:limit]
+MAX_OUTPUT = 20_000  # characters of one output kept in an autograded notebook (and so in its feedback)
+MAX_OUTPUTS = 20  # outputs kept per cell
 
 
-def untrusted_names(top: Path, *rel: str) -> list[str]:
-    """The names in the directory ``top/rel...`` (no link followed below ``top``); [] if there is none."""
-    try:
-        fd = _open_under(top, rel, directory=True)
-    except OSError:
-        return []
-    try:
-        return sorted(os.listdir(fd))
-    finally:
-        os.close(fd)
+def nbgrader_meta(cell: Any) -> dict[str, Any]:
+    """A cell's ``metadata.nbgrader`` if it is a mapping (a submission may make it null, a list, a number)."""
+    meta = cell.get("metadata") if isinstance(cell, dict) else None
+    nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return nbg if isinstance(nbg, dict) else {}
 
 
-def untrusted_by_root(path: Path) -> str:
-    """Empty if no account but root can change ``path`` or any directory above it (each one root's and
-    not writable by group or others, a sticky one such as /tmp only above a root-owned one); else why."""
-    real = Path(os.path.realpath(path))
-    chain = [*reversed(real.parents), real]
-    for i, p in enumerate(chain):
-        try:
-            st = os.lstat(p)
-        except FileNotFoundError:
-            return ""  # root makes the rest
-        except OSError as e:
-            return f"{p} cannot be checked ({e.strerror})"
-        if st.st_uid != 0:
-            return f"{p} belongs to uid {st.st_uid}"
-        last = i == len(chain) - 1
-        if st.st_mode & 0o022 and (last or not st.st_mode & stat.S_ISVTX):
-            return f"{p} is writable by other accounts"
-    return ""
+def grade_id_of(cell: Any) -> str | None:
+    gid = nbgrader_meta(cell).get("grade_id")
+    return gid if isinstance(gid, str) else None
+
+
+def _outputs(cell: Any) -> list[dict[str, Any]]:
+    outs = cell.get("outputs") if isinstance(cell, dict) else None
+    return [o for o in outs if isinstance(o, dict)] if isinstance(outs, list) else []
+
+
+def _trim(nb: Any) -> None:
+    """Outputs of a submitted notebook cut to what feedback needs: at most :data:`MAX_OUTPUTS` per cell,
+    text at most :data:`MAX_OUTPUT` characters, and of rich data only text and images of that size."""
+    for c in nb.cells:
+        if "outputs" not in c:
+            continue
+        outs = _outputs(c)[:MAX_OUTPUTS]
+        for o in outs:
+            for key in ("text", "evalue", "ename"):
+                if isinstance(o.get(key), str) and len(o[key]) > MAX_OUTPUT:
+                    o[key] = o[key][:MAX_OUTPUT] + "\n[…]"
+            if isinstance(o.get("traceback"), list):
+                o["traceback"] = [str(x)[:MAX_OUTPUT] for x in o["traceback"][:50]]
+            if isinstance(o.get("data"), dict):
+                o["data"] = {k: v for k, v in o["data"].items()
+                             if k in ("text/plain", "image/png", "text/html") and isinstance(v, str)
+                             and len(v) <= (1 << 20 if k == "image/png" else MAX_OUTPUT)}
+        c["outputs"] = outs
 
 
 SOURCE = REPO / "labs" / "source"
@@ -216,16 +206,18 @@ class Course:
 
         nb = nbformat.read(self.root / "source" / lab / f"{lab}.ipynb", as_version=4)
         return {c.metadata["nbgrader"]["grade_id"]: _CHECK_CALL.findall(c.source) for c in nb.cells
-                if c.metadata.get("nbgrader", {}).get("grade")}
+                if nbgrader_meta(c).get("grade")}
 
     def record_grades(self, student: str, lab: str, verdicts: dict[str, dict[str, Any]],
-                      autograded: bytes | None, not_graded: str = "") -> dict[str, tuple[bool, str]]:
+                      autograded: bytes | None, not_graded: str = "",
+                      hidden_tests: bool = False) -> dict[str, tuple[bool, str]]:
         """Write the grades the check service recorded into the gradebook and the autograded notebook
         (each test cell's output replaced by the recorded verdict). Returns grade cell -> (ok, reason).
 
         ``not_graded``: the grader could not grade this submission; its grades stay empty (nbgrader
-        then lists it as needing manual grading)."""
-        import nbformat
+        then lists it as needing manual grading). ``hidden_tests``: the test cells keep the instructor's
+        hidden tests (and so does the feedback made from them); by default they get the student
+        version's (hidden tests removed)."""
         from nbgrader.api import Gradebook
 
         from labs.grading.messages import t
@@ -240,7 +232,7 @@ class Course:
             else:
                 checked.add(cell)
                 bad = [v for v in seen if v and not v["ok"]]
-                results[cell] = (not bad, str((bad or seen)[0]["reason"]))  # type: ignore[index]
+                results[cell] = (not bad, printable((bad or seen)[0]["reason"]))  # type: ignore[index]
         with Gradebook(self.db_url, "dockerlab") as gb, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # nbgrader's own SQLAlchemy warnings when it adds a submission
             gb.update_or_create_submission(lab, student)
@@ -250,26 +242,62 @@ class Course:
                 grade.auto_score = None if not_graded else (float(cell.max_score) if ok else 0.0)
                 grade.manual_score = None
             gb.db.commit()
+        try:
+            self._write_autograded(student, lab, results, checked, autograded, not_graded, hidden_tests)
+        except Exception as e:  # even the instructor's own version failed to write: the grades stand
+            for gid, (ok, reason) in results.items():
+                results[gid] = (ok, f"{reason}; {t('grade.malformed', err=printable(type(e).__name__, 80))}")
+        dest = self.autograded(student, lab)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        (dest.parent / "checks.json").write_text(json.dumps(verdicts, ensure_ascii=False, indent=1))
+        return results
+
+    def _write_autograded(self, student: str, lab: str, results: dict[str, tuple[bool, str]], checked: set[str],
+                          autograded: bytes | None, not_graded: str, hidden_tests: bool = False) -> None:
+        """The autograded notebook: the sandbox's (or the submitted one), each test cell replaced by the
+        instructor's with the recorded verdict as its output, other outputs trimmed. A notebook that
+        cannot be read or written (odd metadata, deep nesting) is replaced by the student version with
+        the verdicts, and the reasons say so."""
+        import nbformat
+
+        from labs.grading.messages import t
+
         nb = None
-        if autograded is not None:
+        for raw in (autograded, safefs.read_under(self.root, "submitted", student, lab, f"{lab}.ipynb")):
+            if raw is None:
+                continue
             try:
-                nb = nbformat.reads(autograded.decode("utf-8", "replace"), as_version=4)
-            except Exception:
+                nb = nbformat.reads(raw.decode("utf-8", "replace"), as_version=4)
+                _trim(nb)
+                break
+            except Exception:  # RecursionError too: the next one, then the student version
                 nb = None
+        malformed = nb is None
         if nb is None:
-            nb = nbformat.read(self.submitted(student, lab) / f"{lab}.ipynb", as_version=4)
+            nb = nbformat.read(self.release(lab), as_version=4)
+        for c in nb.cells:  # nbgrader's feedback reads metadata.nbgrader as a mapping: only a sound one is kept
+            meta: dict[str, Any] = {"nbgrader": nbgrader_meta(c)} if grade_id_of(c) or not nbgrader_meta(c) else {}
+            if not meta.get("nbgrader"):
+                meta = {}
+            tags = c.get("metadata", {}).get("tags") if isinstance(c.get("metadata"), dict) else None
+            if isinstance(tags, list) and all(isinstance(x, str) for x in tags):
+                meta["tags"] = tags[:20]
+            c["metadata"] = nbformat.from_dict(meta)
         for c in nb.cells:  # a check that never ran: say what the notebook's own output says happened instead
-            gid = c.metadata.get("nbgrader", {}).get("grade_id")
+            gid = grade_id_of(c)
             if gid in results and not results[gid][0] and not not_graded and gid not in checked:
-                errors = [o for o in c.get("outputs", []) if o.get("output_type") == "error"]
+                errors = [o for o in _outputs(c) if o.get("output_type") == "error"]
                 if errors:
-                    what = _ANSI.sub("", f"{errors[-1].get('ename')}: {errors[-1].get('evalue')}")[:200]
+                    what = printable(f"{errors[-1].get('ename')}: {errors[-1].get('evalue')}", 200)
                     results[gid] = (False, f"{results[gid][1]}; {what}")
-        source = {c.metadata.get("nbgrader", {}).get("grade_id"): c
-                  for c in nbformat.read(self.root / "source" / lab / f"{lab}.ipynb", as_version=4).cells}
+        if malformed:
+            for gid, (ok, reason) in results.items():
+                results[gid] = (ok, f"{reason}; {t('grade.malformed', err='JSON')}")
+        shown = self.root / "source" / lab / f"{lab}.ipynb" if hidden_tests else self.release(lab)
+        source = {grade_id_of(c): c for c in nbformat.read(shown, as_version=4).cells}
         for c in nb.cells:
-            gid = c.metadata.get("nbgrader", {}).get("grade_id")
-            if gid in results and c.cell_type == "code":
+            gid = grade_id_of(c)
+            if gid in results and c.get("cell_type") == "code" and gid in source:
                 ok, reason = results[gid]
                 c.source = source[gid].source
                 c.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"✔ {reason}\n")] if ok else \
@@ -277,12 +305,18 @@ class Course:
                                             traceback=[f"AssertionError: {reason}"])]
         dest = self.autograded(student, lab)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, dest)
-        (dest.parent / "checks.json").write_text(json.dumps(verdicts, ensure_ascii=False, indent=1))
-        return results
+        try:
+            text = nbformat.writes(nb)
+        except Exception:
+            if malformed:
+                raise
+            nb = nbformat.read(self.release(lab), as_version=4)
+            text = nbformat.writes(nb)
+        dest.write_text(text)
 
     def generate_feedback(self) -> list[Path]:
         out = self.nbgrader("generate_feedback", "lab*", "--force")
-        if out.returncode != 0:
+        made = sorted((self.root / "feedback").glob("*/*/*.html"))
+        if out.returncode != 0 and not made:
             raise RuntimeError(f"nbgrader generate_feedback failed:\n{(out.stdout + out.stderr)[-2000:]}")
-        return sorted((self.root / "feedback").glob("*/*/*.html"))
+        return made

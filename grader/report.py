@@ -8,19 +8,17 @@ with the reasons, the timings, the peak memory and the problems found while coll
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
 
 from grader.collect import Problem
-from grader.course import LABS, Course
+from grader.course import LABS, Course, grade_id_of, nbgrader_meta, printable
 from labs.grading.messages import t
 
 __all__ = ["SubmissionReport", "TaskResult", "build", "write"]
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass
@@ -66,10 +64,11 @@ def _tampered(submitted: Path, release: Path) -> list[str]:
         rel = nbformat.read(release, as_version=4)
     except Exception:  # unreadable: reported elsewhere
         return []
-    have = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in sub.cells}
-    return [gid for c in rel.cells
-            if (m := c.metadata.get("nbgrader", {})).get("locked") and (gid := m.get("grade_id"))
-            and have.get(gid) != c.source]
+    try:
+        have = {grade_id_of(c): c.get("source") for c in sub.cells}
+        return [gid for c in rel.cells if nbgrader_meta(c).get("locked") and (gid := grade_id_of(c)) and have.get(gid) != c.source]
+    except Exception:  # odd metadata, deep nesting: not for this list
+        return []
 
 
 def build(course: Course, outcomes: list[Outcome], problems: list[Problem],
@@ -92,7 +91,7 @@ def build(course: Course, outcomes: list[Outcome], problems: list[Problem],
                 tasks.append(TaskResult(cell.name, score, float(cell.max_score), "" if ok else reason))
             score = sum(x.score for x in tasks)
             hits = {k: v for k, v in dict(o.detail.get("limit_hits") or {}).items() if v}  # type: ignore[call-overload]
-            problem = t("grade.not_graded", reason=o.not_graded) if o.not_graded else o.error
+            problem = printable(t("grade.not_graded", reason=o.not_graded) if o.not_graded else o.error)
             reports.append(SubmissionReport(o.student, o.lab, score, float(nb.max_score), tasks, problem,
                                             o.seconds, round(o.peak_memory / 2**20, 1), hits,
                                             _tampered(course.submitted(o.student, o.lab) / f"{o.lab}.ipynb",
@@ -100,7 +99,7 @@ def build(course: Course, outcomes: list[Outcome], problems: list[Problem],
         for p in problems:
             lab = p.lab or ""
             max_score = float(gb.find_notebook(lab, lab).max_score) if lab in LABS else 0.0
-            reports.append(SubmissionReport(p.student or "", lab, 0.0, max_score, problem=f"{p.where}: {p.message}"))
+            reports.append(SubmissionReport(p.student or "", lab, 0.0, max_score, problem=printable(f"{p.where}: {p.message}")))
     return reports
 
 

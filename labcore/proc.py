@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from labcore import safefs
 from labcore.errors import LabFailure
 
 __all__ = ["LabFailure", "cmdline", "free_port", "kill_matching", "mem_available_kib", "memory_kib", "parent_and_state",
-           "pids", "port_free", "private_dir", "remove_tree", "running_pid", "start", "stop", "unmount_below",
+           "pids", "port_free", "remove_tree", "running_pid", "start", "stop", "unmount_below",
            "wait_for"]
 
 PROC = Path("/proc")
@@ -84,19 +85,15 @@ def start(argv: Sequence[str], pidfile: Path, log: Path, env: dict[str, str] | N
     """Start ``argv`` detached from this terminal, its output appended to ``log`` (owner-only).
     Its environment is this process's plus ``env``; with ``exact_env``, ``env`` and nothing else
     (root starting a process for another account passes none of its own variables on)."""
-    import stat as stat_
-
     log.parent.mkdir(parents=True, exist_ok=True)
     try:  # root starts processes for other accounts with their logs in their directories: no link followed
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+        out_file = safefs.open_private(log, "ab")
+    except safefs.Refused:
+        raise LabFailure(f"The log {log} is not a regular file: remove it, then try again.") from None
     except OSError as e:
         raise LabFailure(f"Cannot open the log {log} ({e.strerror}): remove it, then try again.") from None
-    if not stat_.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise LabFailure(f"The log {log} is not a regular file: remove it, then try again.")
-    os.set_blocking(fd, True)
-    os.fchmod(fd, 0o600)
-    with open(fd, "ab") as out:
+    os.fchmod(out_file.fileno(), 0o600)
+    with out_file as out:
         proc = subprocess.Popen(
             list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, env=dict(env or {}) if exact_env else {**os.environ, **(env or {})},
@@ -207,22 +204,6 @@ def kill_matching(text: str) -> list[int]:
             except ProcessLookupError:
                 pass
     return killed
-
-
-def private_dir(path: Path) -> Path:
-    """``path`` as a directory only this account can enter; refuses one owned by someone else
-    (e.g. planted in /tmp by another account) or a symlink."""
-    try:
-        path.mkdir(mode=0o700, parents=True)
-    except FileExistsError:
-        pass
-    st = os.lstat(path)
-    import stat as stat_
-
-    if not stat_.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-        raise LabFailure(f"{path} exists but is not a directory of this account: remove it, then try again.")
-    os.chmod(path, 0o700)
-    return path
 
 
 def engine_cache_dir() -> Path:

@@ -18,7 +18,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from labcore.proc import private_dir
+from labcore.safefs import private_dir
 
 __all__ = ["REPO", "LabPaths", "State", "load_state", "paths", "save_state"]
 

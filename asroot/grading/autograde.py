@@ -9,7 +9,7 @@ import argparse
 import fcntl
 import os
 import pwd
-import shutil
+import io
 import sys
 import time
 import urllib.request
@@ -23,6 +23,7 @@ from grader.cli import main as account_main
 from grader.collect import collect
 from grader.course import Course
 from grader.report import SubmissionReport, build, write
+from labcore import safefs
 from labcore.errors import LabFailure
 from labcore.state import REPO, load_state
 from labs.grading.messages import t
@@ -45,7 +46,8 @@ def _mirror_ok(mirror: str) -> bool:
 def _lock() -> int:
     """One ``./lab grade`` at a time on a machine (the sweep would take another run's sandboxes)."""
     CONTROL.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(CONTROL / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    with safefs.open_private(CONTROL / "lock", "ab") as f:
+        fd = os.dup(f.fileno())
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -60,7 +62,35 @@ def sweep(accounts: list[str]) -> None:
         Sandbox(a).sweep()
 
 
+def results_dir(path: Path) -> Path:
+    """``--out``: made 0700 (parents too) under umask 077, or an existing directory of root's, set to 0700
+    (not a link, not another account's: they could read, or swap, what is written there)."""
+    path = Path(os.path.abspath(path))
+    try:
+        safefs.private_dir(path)
+    except LabFailure:
+        raise LabFailure(f"{path} is not a directory of root's: name a new directory for --out (root makes it, 0700).") \
+            from None
+    return path
+
+
+def copy_feedback(course: Course, out: Path, batch: set[tuple[str, str]]) -> int:
+    """This batch's learners' feedback into ``out/feedback`` (what was there before is removed): never
+    the feedback of other learners the course graded before. Returns how many files."""
+    dest = out / "feedback"
+    safefs.remove_tree(dest)
+    n = 0
+    for student, lab in sorted(batch):
+        src = course.feedback(student, lab)
+        data = safefs.read_under(course.root, "feedback", student, lab, src.name, limit=64 << 20)
+        if data is not None:
+            safefs.write_under(out, ["feedback", student, lab], src.name, data)
+            n += 1
+    return n
+
+
 def autograde(course: Course, args: argparse.Namespace) -> int:
+    os.umask(0o077)  # everything this run writes (course, results, logs) is root's alone
     if os.geteuid() != 0:
         raise RuntimeError("grading makes a throwaway account and sandbox per submission: run 'sudo ./lab grade ...'")
     if not 1 <= args.jobs <= gradeaccounts.POOL_MAX:
@@ -89,26 +119,29 @@ def autograde(course: Course, args: argparse.Namespace) -> int:
                                       course.root, args.submissions.resolve(), Path("/root"), CONTROL,
                                       Path("/var/lib/dockerlab")))
         ctx = Context(course, mirror, binaries, args.cell_timeout, args.submission_timeout,
-                      Limits(memory_mb=args.memory_mb), hide, os.environ.get("DOCKERLAB_LANG", "zh"))
+                      Limits(memory_mb=args.memory_mb), hide, os.environ.get("DOCKERLAB_LANG", "zh"),
+                      hidden_tests=args.feedback_hidden_tests)
         outcomes = grade_all(ctx, subs, accounts, jobs=args.jobs)
         took = time.monotonic() - t0
     finally:
         os.close(lock)
     reports = build(course, outcomes, problems, args.cell_timeout)
-    out = (args.out or course.root / "results").resolve()
+    out = results_dir(args.out or course.root / "results")
     _, txt = write(reports, out)
     csv = course.export(out / "grades.csv")
     mark_not_graded(csv, reports)
-    n = len(course.generate_feedback())
-    if (course.root / "feedback").exists():
-        shutil.copytree(course.root / "feedback", out / "feedback", dirs_exist_ok=True)
-    print(txt.read_text(), end="")
+    course.generate_feedback()
+    n = copy_feedback(course, out, {(s.student, s.lab) for s in subs})
+    print(safefs.read_private(txt).decode(), end="")
     per = took / len(subs) if subs else 0.0
     peak = max((o.peak_memory for o in outcomes), default=0) / 2**20
     not_graded = sum(1 for o in outcomes if o.not_graded)
     say(f"{len(subs)} graded in {took:.0f} s ({per:.1f} s per submission, {args.jobs} at a time; "
         f"peak memory of one sandbox {peak:.0f} MB); {not_graded} not graded; {len(problems)} not gradable")
     say(f"gradebook {csv}; report {txt}; {n} feedback files in {out / 'feedback'}")
+    say(f"{out} and everything in it are root's alone (0700, files 0600): hand each learner their own feedback"
+        + ("; the feedback shows the hidden tests (--feedback-hidden-tests)" if args.feedback_hidden_tests else
+           "; the feedback leaves the hidden tests out"))
     return 0
 
 
@@ -125,8 +158,7 @@ def mark_not_graded(csv_path: Path, reports: list[SubmissionReport]) -> None:
     import csv
 
     why = {(r.student, r.lab): r.problem for r in reports if getattr(r, "not_graded", False)}
-    with open(csv_path, newline="") as f:
-        rows = list(csv.reader(f))
+    rows = list(csv.reader(io.StringIO(safefs.read_private(csv_path).decode(), newline="")))
     if not rows:
         return
     head = rows[0]
@@ -137,8 +169,9 @@ def mark_not_graded(csv_path: Path, reports: list[SubmissionReport]) -> None:
         if note:
             row[sc] = ""
         row.append(note)
-    with open(csv_path, "w", newline="") as f:
-        csv.writer(f).writerows(rows)
+    buf = io.StringIO(newline="")
+    csv.writer(buf).writerows(rows)
+    safefs.write_private(csv_path, buf.getvalue())
 
 
 def main(argv: list[str]) -> int:

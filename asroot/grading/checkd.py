@@ -26,9 +26,15 @@ import sys
 import time
 from pathlib import Path
 
-MAX_REQUEST = 1 << 20
+from labcore import safefs
+
+MAX_REQUEST = 64 << 10  # bytes of one request (a check's name and answers: a few hundred bytes in practice)
+MAX_REASON = 2000  # characters of a verdict's reason kept in the reply and the record
+MAX_NAME = 100  # characters of a check's name
 CHECK_SECONDS = 90
-MAX_CHECKS = 500
+MAX_CHECKS = 500  # requests answered; then the service stops and the submission is "not graded"
+MAX_RECORD = 2 << 20  # bytes: the record under /run never grows past it (an honest lab: a few KiB)
+FULL = "checkd.full"  # beside the record: why the service stopped early (the grader reads it)
 
 
 def _peer_pid(sock_path: str) -> int:
@@ -47,7 +53,7 @@ def _peer_uid(conn: socket.socket) -> int:
 def _engine_is_genuine(docker_host: str, expected: Path) -> str:
     """Empty if the engine's socket is served by the dockerd that was started; else why not."""
     try:
-        want = int(expected.read_text())
+        want = int(safefs.read_private(expected, 64))
     except (OSError, ValueError):
         return "the engine's process is not known"
     try:
@@ -55,6 +61,10 @@ def _engine_is_genuine(docker_host: str, expected: Path) -> str:
     except OSError as e:
         return f"the engine does not answer ({e})"
     return "" if got == want else f"the engine's socket is served by another process (pid {got}, not {want})"
+
+
+def _stop(record: Path, why: str) -> None:
+    safefs.write_private(record.with_name(FULL), why)
 
 
 def _alarm(signum: int, frame: object) -> None:
@@ -84,14 +94,16 @@ def run(sock_path: Path, record: Path, uid: int) -> None:
                 if _peer_uid(conn) != uid:
                     continue
                 data = b""
-                while not data.endswith(b"\n") and len(data) < MAX_REQUEST:
-                    chunk = conn.recv(65536)
+                while not data.endswith(b"\n") and len(data) <= MAX_REQUEST:
+                    chunk = conn.recv(MAX_REQUEST + 1 - len(data))
                     if not chunk:
                         break
                     data += chunk
+                if len(data) > MAX_REQUEST:
+                    continue  # too large: dropped, not read on
                 req = json.loads(data.decode())
-                name, answers = str(req["check"]), list(req.get("answers") or [])
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                name, answers = str(req["check"])[:MAX_NAME], list(req.get("answers") or [])
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
                 continue
             served += 1
             if name not in CHECKS:
@@ -106,14 +118,17 @@ def run(sock_path: Path, record: Path, uid: int) -> None:
                     verdict = CheckResult(False, str(e))
                 finally:
                     signal.alarm(0)
-            line = {"check": name, "ok": bool(verdict.ok), "reason": str(verdict.reason), "t": time.time()}
-            with open(record, "a") as f:
-                f.write(json.dumps(line, ensure_ascii=False) + "\n")
+            line = {"check": name, "ok": bool(verdict.ok), "reason": str(verdict.reason)[:MAX_REASON],
+                    "t": time.time()}
+            if not safefs.append_private(record, (json.dumps(line) + "\n").encode(), MAX_RECORD):
+                _stop(record, f"the check service's record reached {MAX_RECORD >> 10} KiB")
+                return
             try:
                 conn.sendall((json.dumps({"ok": line["ok"], "reason": line["reason"]}, ensure_ascii=False)
                               + "\n").encode())
             except OSError:
                 pass
+    _stop(record, f"the submission asked for more than {MAX_CHECKS} checks")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import os
 import socket
 import sys
 
+from labcore import safefs
 from labcore.netns import handler
 
 CLONE_NEWNET = 0x40000000
@@ -29,8 +30,8 @@ def _setns(fd: int) -> None:
 
 
 def listen_inside(holder: int, port: int) -> socket.socket:
-    home = os.open("/proc/self/ns/net", os.O_RDONLY)
-    inside = os.open(f"/proc/{holder}/ns/net", os.O_RDONLY)
+    home = safefs.open_kernel("/proc/self/ns/net")
+    inside = safefs.open_kernel(f"/proc/{holder}/ns/net")
     try:
         _setns(inside)
         s = socket.socket()

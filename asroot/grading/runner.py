@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
+import stat
 import subprocess
 import sys
 import threading
@@ -23,13 +23,17 @@ from labcore.state import REPO, LabPaths, State, save_state
 
 from grader.collect import Submission
 from grader.report import Outcome
-from grader.course import Course, read_untrusted, untrusted_names
+from grader.course import Course, printable
+from labcore import safefs
 from labs.grading.messages import t
+from asroot.grading.checkd import MAX_RECORD
 from asroot.grading.sandbox import NOBODY, Limits, Sandbox
 
 __all__ = ["Context", "Outcome", "engine_args", "grade_all", "grade_one"]
 
-SANDBOX_REGISTRY_PORTS = (5102, 5103)  # lab 4's registry, on the sandbox's own loopback
+SANDBOX_REGISTRY_PORTS = (5102, 5103)
+MAX_WORKER_LINE = 1024  # bytes of one line of the worker's stdout that root keeps
+MAX_WORKER_LINES = 1000  # lines of it (the worker says READY and DONE; the rest is a flood, dropped)  # lab 4's registry, on the sandbox's own loopback
 
 
 def sandbox_registry(mirror: str) -> str:
@@ -53,11 +57,12 @@ def sandbox_course(course: Course, lab: str, student: str, notebook: Path, dest:
     config = (f"c = get_config()  # noqa: F821\n"
               f"load_subconfig({str(REPO / 'labs' / 'nbgrader_config.py')!r})  # noqa: F821\n"
               f"c.CourseDirectory.root = {str(sandbox_root)!r}\n")
-    (dest / "nbgrader_config.py").write_text(config)
-    shutil.copy(t / "gradebook.db", dest / "gradebook.db")
+    safefs.write_private(dest / "nbgrader_config.py", config, mode=0o644)
+    if not safefs.copy_file(t / "gradebook.db", dest / "gradebook.db", limit=256 << 20, mode=0o644):
+        raise RuntimeError(f"the course's gradebook template {t / 'gradebook.db'} is not a regular file")
     sub = dest / "submitted" / student / lab
     sub.mkdir(parents=True)
-    shutil.copy(notebook, sub / f"{lab}.ipynb")
+    safefs.copy_file(notebook, sub / f"{lab}.ipynb", limit=safefs.MAX_FILE, mode=0o644)
     for p in [dest, *dest.rglob("*")]:
         os.chown(p, uid, gid)
 
@@ -79,6 +84,7 @@ class Context:
     # answers (READY), so only the gradings overlap. Engines starting together on a starved or emulated
     # CPU miss containerd's fixed 15 s start window.
     stagger: bool = False
+    hidden_tests: bool = False  # feedback shows the hidden tests (the instructor asked: --feedback-hidden-tests)
     start_gate: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
@@ -88,17 +94,35 @@ def _wait_file(path: Path, timeout: float, what: str, log: Path) -> None:
         if path.exists():
             return
         time.sleep(0.05)
-    tail = log.read_text(errors="replace")[-300:] if log.exists() else ""
-    raise RuntimeError(f"{what} did not start: {tail.strip()}")
+    raise RuntimeError(f"{what} did not start: {_tail(log)}")
+
+
+def _head(log: Path, limit: int = 64 << 10) -> str:
+    try:
+        return safefs.read_private(log, limit).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _tail(log: Path, n: int = 300) -> str:
+    """The last ``n`` characters of a log of root's (only its last 64 KiB are read), printable."""
+    try:
+        with safefs.open_private(log, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            f.seek(max(0, size - (64 << 10)))
+            text = f.read(64 << 10).decode(errors="replace")
+    except OSError:
+        return ""
+    return printable(text.strip()[-n:], n)
 
 
 def _wait_text(log: Path, text: str, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if log.exists() and text in log.read_text(errors="replace"):
+        if text in _head(log):
             return
         time.sleep(0.05)
-    raise RuntimeError(f"{what} did not start: {log.read_text(errors='replace')[-300:].strip() if log.exists() else ''}")
+    raise RuntimeError(f"{what} did not start: {_tail(log)}")
 
 
 def _helpers(box: Sandbox, ctx: Context) -> str:
@@ -111,8 +135,7 @@ def _helpers(box: Sandbox, ctx: Context) -> str:
                    box.control, box.control)
     reg.storage.mkdir(exist_ok=True)
     os.chown(reg.storage, NOBODY, NOBODY)
-    reg.config.write_text(reg.config_text())
-    os.chmod(reg.config, 0o644)
+    safefs.write_private(reg.config, reg.config_text(), mode=0o644)
     box.helper("registry", box.enter_root_net(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
                                                "--inh-caps=-all", "--no-new-privs", "--", "/usr/bin/docker-registry",
                                                "serve", str(reg.config)]))
@@ -124,36 +147,57 @@ def _helpers(box: Sandbox, ctx: Context) -> str:
                                              str(box.control / "verdicts.jsonl"), str(box.pw.pw_uid)]),
                env={"LAB_HOME": str(state_home), "DOCKERLAB_LANG": ctx.lang})
     wait = ctx.helper_timeout
-    _wait_text(box.control / "relay.log", "relaying", wait, "the mirror's relay")
-    _wait_file(sock, wait, "the check service", box.control / "checkd.log")
-    _wait_text(box.control / "registry.log", "listening on", wait, "lab 4's registry")
+    _wait_text(box.logs / "relay.log", "relaying", wait, "the mirror's relay")
+    _wait_file(sock, wait, "the check service", box.logs / "checkd.log")
+    _wait_text(box.logs / "registry.log", "listening on", wait, "lab 4's registry")
     return str(sock)
 
 
 def _verdicts(record: Path) -> dict[str, dict[str, object]]:
-    """check name -> its last verdict, from the check service's record (root's file)."""
+    """check name -> its last verdict, from the check service's record (root's file, capped by checkd)."""
     last: dict[str, dict[str, object]] = {}
     try:
-        lines = record.read_text().splitlines()
+        lines = safefs.read_private(record, MAX_RECORD + (64 << 10)).decode(errors="replace").splitlines()
     except OSError:
         return last
     for line in lines:
         try:
             v = json.loads(line)
-            last[v["check"]] = v
-        except (ValueError, KeyError):
+            last[str(v["check"])] = v
+        except (ValueError, KeyError, TypeError):
             pass
     return last
 
 
+MAX_LOGS = 8  # of the sandbox's own logs copied into the course directory
+MAX_LOG = 2 << 20  # bytes of each log copied (the rest is cut and the copy says so)
+
+
 def _copy_logs(box: Sandbox, work: Path) -> None:
-    """The sandbox's logs (the account's files: no link followed) and root's helpers' logs into ``work``."""
-    for name in untrusted_names(box.user, "logs"):
-        data = read_untrusted(box.user, "logs", name, limit=2 << 20) if name.endswith(".log") else None
+    """The sandbox's logs (the account's files: no link followed) and root's helpers' logs into ``work``,
+    at most :data:`MAX_LOGS` of the account's, each cut at :data:`MAX_LOG` bytes."""
+    names = [n for n in safefs.names_under(box.user, "logs") if n.endswith(".log")][:MAX_LOGS]
+    for name in names:
+        data = _capped_under(box.user, name)
         if data is not None:
-            (work / f"sandbox-{name}").write_bytes(data)
-    for f in box.control.glob("*.log") if box.control.exists() else []:
-        shutil.copy(f, work / f"grader-{f.name}")
+            safefs.write_private(work / f"sandbox-{printable(name, 60).replace('/', '_')}", data)
+    for name in ("relay", "checkd", "registry", "worker"):
+        safefs.copy_file(box.logs / f"{name}.log", work / f"grader-{name}.log", limit=MAX_LOG)
+    safefs.copy_file(box.control / "holder.log", work / "grader-holder.log", limit=MAX_LOG)
+
+
+def _capped_under(top: Path, name: str) -> bytes | None:
+    """A log of the account's, its first :data:`MAX_LOG` bytes (a longer one is cut, and says so)."""
+    try:
+        fd = safefs.open_under(top, ("logs", name), directory=False)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        os.set_blocking(fd, True)
+        data = f.read(MAX_LOG + 1)
+    return data if len(data) <= MAX_LOG else data[:MAX_LOG] + f"\n[... cut at {MAX_LOG} bytes]\n".encode()
 
 
 def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
@@ -161,13 +205,18 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
     course = ctx.course
     out = Outcome(sub.student, sub.lab)
     dest = course.submitted(sub.student, sub.lab)
-    shutil.rmtree(dest, ignore_errors=True)
+    safefs.remove_tree(dest)
     dest.mkdir(parents=True)
-    shutil.copy(sub.notebook, dest / f"{sub.lab}.ipynb")
-    shutil.rmtree(course.autograded(sub.student, sub.lab).parent, ignore_errors=True)
+    safefs.remove_tree(course.autograded(sub.student, sub.lab).parent)
     work = course.workdir(sub.student, sub.lab)
-    shutil.rmtree(work, ignore_errors=True)
+    safefs.remove_tree(work)
     work.mkdir(parents=True)
+    try:  # read again, no link followed: it may have changed since it was collected
+        safefs.write_private(dest / f"{sub.lab}.ipynb", sub.read())
+    except OSError as e:
+        out.not_graded = printable(f"{sub.lab}.ipynb: {e}", 200)
+        course.record_grades(sub.student, sub.lab, {}, None, not_graded=t("grade.not_graded", reason=out.not_graded))
+        return out
     box = Sandbox(account, ctx.limits, hide=ctx.hide)
     result: dict[str, object] = {"account": account, "started": time.time()}
     autograded = None
@@ -188,21 +237,20 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
                "registry": sandbox_registry(ctx.mirror), "checkd": sock, "assignment": sub.lab, "student": sub.student,
                "cell_timeout": ctx.cell_timeout, "lang": ctx.lang,
                "engine_args": engine_args(box), "engine_timeout": ctx.engine_timeout}
-        (box.home / "ctl" / "job.json").write_text(json.dumps(job))
-        os.chmod(box.home / "ctl" / "job.json", 0o644)
+        safefs.write_private(box.home / "ctl" / "job.json", json.dumps(job), mode=0o644)
         env = {"HOME": str(box.user), "USER": account, "LOGNAME": account, "PYTHONPATH": str(REPO),
                "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "XDG_RUNTIME_DIR": str(box.user / "run"),
                "LANG": "C.UTF-8"}
         argv = box.enter(["env", "-C", str(box.user), sys.executable, "-m", "grader.worker",
                           str(box.home / "ctl" / "job.json")])
-        with open(box.control / "worker.log", "wb") as log:
+        with safefs.open_private(box.logs / "worker.log", "wb") as log:
             p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env,
                                  cwd="/", start_new_session=True)
             procs.append(p)
             lines: queue.Queue[str] = queue.Queue()
 
-            def pump() -> None:
-                for raw in p.stdout:  # type: ignore[union-attr]
+            def pump() -> None:  # at most MAX_WORKER_LINES lines of MAX_WORKER_LINE bytes: a flood is dropped
+                for raw in safefs.LineReader(p.stdout, MAX_WORKER_LINE, MAX_WORKER_LINES):  # type: ignore[arg-type]
                     lines.put(raw.decode(errors="replace").strip())
                 lines.put("")
 
@@ -221,7 +269,7 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
                 if not ready and line.startswith("READY "):
                     ready = True
                     pid, secs = line.split()[1:3]
-                    (box.control / "dockerd.expected").write_text(pid)
+                    safefs.write_private(box.control / "dockerd.expected", pid)
                     result["engine_ready_s"] = float(secs)
                     result["autograde_started"] = time.time()
                     if gate is not None and held:
@@ -229,8 +277,8 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
                         held = False
                 elif not ready:  # before READY only the grader's code ran: its word is trusted
                     if line.startswith("FAILED ") or line == "":
-                        tail = (box.control / "worker.log").read_text(errors="replace").strip().splitlines()[-1:]
-                        out.not_graded = line[7:] or (tail[0][:300] if tail else "the sandbox's worker exited")
+                        tail = _tail(box.logs / "worker.log").splitlines()[-1:]
+                        out.not_graded = printable(line[7:] or (tail[0] if tail else "the sandbox's worker exited"), 300)
                         break
                 elif line.startswith("DONE ") or line == "":
                     rc = line[5:]
@@ -257,18 +305,22 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
         out.peak_memory = box.cgroup.peak_memory()
         result["limit_hits"] = hits
         # the account's files only now that nothing of it runs, and with no link followed
-        autograded = read_untrusted(box.user, "course", "autograded", sub.student, sub.lab, f"{sub.lab}.ipynb")
+        autograded = safefs.read_under(box.user, "course", "autograded", sub.student, sub.lab, f"{sub.lab}.ipynb")
         try:
             _copy_logs(box, work)
         except OSError:
             pass
         verdicts = _verdicts(box.control / "verdicts.jsonl")
+        flooded = _head(box.control / "checkd.full", 400).strip()
+        if flooded and not out.not_graded:
+            out.not_graded = printable(flooded, 300)
         box.sweep()
         result["teardown_s"] = round(time.monotonic() - t_end, 2)
     out.tasks = course.record_grades(sub.student, sub.lab, verdicts, autograded,
-                                     not_graded=t("grade.not_graded", reason=out.not_graded) if out.not_graded else "")
+                                     not_graded=t("grade.not_graded", reason=out.not_graded) if out.not_graded else "",
+                                     hidden_tests=ctx.hidden_tests)
     out.detail = result
-    (work / "result.json").write_text(json.dumps({**result, "not_graded": out.not_graded, "error": out.error}))
+    safefs.write_private(work / "result.json", json.dumps({**result, "not_graded": out.not_graded, "error": out.error}))
     out.seconds = round(time.monotonic() - t0, 2)
     return out
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 
 from labengine import cgroups
 from asroot.gradeaccounts import BASE, account_pids
+from labcore import safefs
 from labcore.state import REPO
 
 __all__ = ["CGROUP_ROOT", "CONTROL", "Limits", "Sandbox", "SandboxCgroup", "enter_argv"]
@@ -78,7 +78,7 @@ class SandboxCgroup:
 
     def _w(self, path: Path, value: object) -> bool:
         try:
-            path.write_text(str(value))
+            safefs.write_kernel(path, value)
             return True
         except OSError:
             return False
@@ -109,7 +109,7 @@ class SandboxCgroup:
         if self.kind != "v2":
             raise RuntimeError("no cgroup file system at /sys/fs/cgroup: grading needs one to limit submissions")
         top = self.root / self.name
-        have = (self.root / "cgroup.controllers").read_text().split()
+        have = safefs.read_kernel(self.root / "cgroup.controllers").split()
         wanted = [c for c in ("memory", "pids", "cpu", "io") if c in have]
         self._w(self.root / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
         top.mkdir(exist_ok=True)
@@ -146,7 +146,7 @@ class SandboxCgroup:
         for top in self.tops():
             for procs in top.rglob("cgroup.procs") if top.exists() else []:
                 try:
-                    found.update(int(x) for x in procs.read_text().split())
+                    found.update(int(x) for x in safefs.read_kernel(procs).split())
                 except (OSError, ValueError):
                     pass
         return found
@@ -155,7 +155,7 @@ class SandboxCgroup:
         for f in (self.root / "memory" / self.name / "memory.max_usage_in_bytes",
                   self.root / self.name / "memory.peak"):
             try:
-                return int(f.read_text())
+                return int(safefs.read_kernel(f))
             except (OSError, ValueError):
                 continue
         return 0
@@ -171,7 +171,7 @@ class SandboxCgroup:
             if self.kind == "v1":
                 for f in top.rglob("memory.failcnt"):
                     try:
-                        hits["memory"] += int(f.read_text().split()[0])
+                        hits["memory"] += int(safefs.read_kernel(f).split()[0])
                     except (OSError, ValueError, IndexError):
                         pass
             else:
@@ -204,7 +204,7 @@ class SandboxCgroup:
 
 def _event(f: Path, key: str) -> int:
     try:
-        words = f.read_text().split()
+        words = safefs.read_kernel(f).split()
         return int(words[words.index(key) + 1])
     except (OSError, ValueError, IndexError):
         return 0
@@ -223,7 +223,7 @@ def _root_device(path: str = "/") -> str:
         return ""
     if (block / "partition").exists():
         try:
-            return (block.resolve().parent / "dev").read_text().strip()
+            return safefs.read_kernel(block.resolve().parent / "dev").strip()
         except OSError:
             return ""
     return dev
@@ -269,6 +269,12 @@ class Sandbox:
     @property
     def control(self) -> Path:
         return CONTROL / self.account
+
+    @property
+    def logs(self) -> Path:
+        """Root's helpers' and the worker's logs: root's files in the sandbox's tmpfs (``ctl``), so a
+        flood of them fills the submission's own disk limit, never /run."""
+        return self.home / "ctl"
 
     @property
     def cgroup(self) -> SandboxCgroup:
@@ -342,7 +348,7 @@ class Sandbox:
             f"mount --rbind '{self.user}/tmp' /tmp", f"mount --bind '{self.user}/tmp' /var/tmp",
             f"mount --bind '{self.user}/shm' /dev/shm",
             "echo ready", "exec -a dockerlab-grade-holder sleep infinity"])
-        with open(self.control / "holder.log", "wb") as log:
+        with safefs.open_private(self.control / "holder.log", "wb") as log:
             p = subprocess.Popen(["unshare", "--mount", "--net", "--ipc", "--propagation", "private", "--", "bash", "-c",
                                   script],
                                  stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -352,8 +358,8 @@ class Sandbox:
         if line.strip() != b"ready":
             p.kill()
             raise RuntimeError("the sandbox's namespaces could not be made: "
-                               + (self.control / "holder.log").read_text(errors="replace")[-300:])
-        (self.control / "holder.pid").write_text(str(p.pid))
+                               + safefs.read_private(self.control / "holder.log", 4096).decode(errors="replace")[-300:])
+        safefs.write_private(self.control / "holder.pid", str(p.pid))
         deadline = time.monotonic() + 10  # "ready" comes just before bash execs the holder
         while self.holder_pid() is None:
             if time.monotonic() > deadline or p.poll() is not None:
@@ -362,11 +368,11 @@ class Sandbox:
 
     def helper(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
         """Start one of root's helpers (relay, check service, registry); its pid file is root's."""
-        with open(self.control / f"{name}.log", "ab") as log:
+        with safefs.open_private(self.logs / f"{name}.log", "ab") as log:
             p = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
                                  env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(REPO), **(env or {})},
                                  cwd="/")
-        (self.control / f"{name}.pid").write_text(str(p.pid))
+        safefs.write_private(self.control / f"{name}.pid", str(p.pid))
         return p.pid
 
     def stop(self) -> None:
@@ -385,7 +391,7 @@ class Sandbox:
             time.sleep(0.05)
         for pidfile in sorted(self.control.glob("*.pid")) if self.control.exists() else []:
             try:
-                pid = int(pidfile.read_text())
+                pid = int(safefs.read_private(pidfile, 64))
                 if Path(f"/proc/{pid}").exists() and os.stat(f"/proc/{pid}").st_uid in (0, NOBODY):
                     os.killpg(pid, signal.SIGKILL)
             except (OSError, ValueError):
@@ -396,8 +402,7 @@ class Sandbox:
         """Remove whatever this account's sandbox left (an earlier run that crashed, or this one)."""
         self.stop()
         prefix = str(self.home) + "/"
-        with open("/proc/mounts") as f:
-            points = [line.split()[1] for line in f]
+        points = [line.split()[1] for line in safefs.read_kernel("/proc/mounts", 16 << 20).splitlines() if line]
         for point in sorted((p for p in points if p.startswith(prefix) or p == str(self.home)), reverse=True):
             subprocess.run(["umount", "-l", point], check=False, capture_output=True)
         if self.home.exists():  # not a mount any more: wipe what is there
@@ -408,7 +413,7 @@ class Sandbox:
                 os.chown(self.home, uid, self.pw.pw_gid)
         self.cgroup.remove()
         for entry in self.control.glob("*") if self.control.exists() else []:
-            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink(missing_ok=True)
+            safefs.remove_tree(entry)
 
 
 def _uid(user: str) -> int:
@@ -421,8 +426,8 @@ def _uid(user: str) -> int:
 def _live_pid(pidfile: Path, marker: str) -> int | None:
     """The pid in ``pidfile`` if that process's argv[0] is ``marker`` (the holder's ``exec -a``)."""
     try:
-        pid = int(pidfile.read_text())
-        if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] == marker.encode():
+        pid = int(safefs.read_private(pidfile, 64))
+        if safefs.read_kernel(f"/proc/{pid}/cmdline").split("\0")[0] == marker:
             return pid
     except (OSError, ValueError):
         pass

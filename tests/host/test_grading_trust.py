@@ -311,7 +311,7 @@ def test_root_follows_no_link_the_sandbox_account_planted(tmp_path: Path) -> Non
     from types import SimpleNamespace
     from typing import cast
 
-    from grader.course import read_untrusted
+    from labcore.safefs import read_under as read_untrusted
     from asroot.grading.runner import _copy_logs
     from asroot.grading.sandbox import Sandbox
 

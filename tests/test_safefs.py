@@ -1,0 +1,216 @@
+"""labcore.safefs, without root: links at each step are not followed, a FIFO does not hang, a device, a
+socket and an oversized file are refused, O_EXCL creation refuses a planted file, bounded readers."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from labcore import safefs
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    top = tmp_path / "top"
+    (top / "a" / "b").mkdir(parents=True)
+    (top / "a" / "b" / "f.txt").write_bytes(b"mine")
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "f.txt").write_bytes(b"SECRET")
+    (tmp_path / "secret" / "b").mkdir()
+    (tmp_path / "secret" / "b" / "f.txt").write_bytes(b"SECRET")
+    return top
+
+
+def test_reads_a_regular_file_below_the_top(tree: Path) -> None:
+    assert safefs.read_under(tree, "a", "b", "f.txt") == b"mine"
+
+
+@pytest.mark.parametrize("step", ["top", "a", "b", "file"])
+def test_a_link_at_any_step_is_not_followed(tree: Path, step: str) -> None:
+    secret = tree.parent / "secret"
+    if step == "top":
+        link = tree.parent / "linked-top"
+        link.symlink_to(tree)
+        assert safefs.read_under(link, "a", "b", "f.txt") is None
+        return
+    if step == "a":
+        os.rename(tree / "a", tree / "a-moved")
+        (tree / "a").symlink_to(secret.parent / "secret-parent-a")
+        (secret.parent / "secret-parent-a").symlink_to(secret)  # a chain of links, too
+        (secret / "b").mkdir(exist_ok=True)
+    elif step == "b":
+        os.rename(tree / "a" / "b", tree / "a" / "b-moved")
+        (tree / "a" / "b").symlink_to(secret / "b")
+    else:
+        (tree / "a" / "b" / "f.txt").unlink()
+        (tree / "a" / "b" / "f.txt").symlink_to(secret / "f.txt")
+    assert safefs.read_under(tree, "a", "b", "f.txt") is None
+    with pytest.raises(OSError):
+        safefs.read_under(tree, "a", "b", "f.txt", strict=True)
+    # the control: the same read through the plain path would have read the secret
+    assert (tree / "a" / "b" / "f.txt").read_bytes() == b"SECRET"
+
+
+def test_a_fifo_is_refused_at_once_not_waited_on(tree: Path) -> None:
+    fifo = tree / "a" / "b" / "pipe.ipynb"
+    os.mkfifo(fifo)
+    result: list[object] = []
+    t = threading.Thread(target=lambda: result.append(safefs.read_under(tree, "a", "b", "pipe.ipynb")), daemon=True)
+    t.start()
+    t.join(5)
+    assert not t.is_alive(), "reading a FIFO blocked"
+    assert result == [None]
+    with pytest.raises(safefs.Refused, match="FIFO"):
+        safefs.read_under(tree, "a", "b", "pipe.ipynb", strict=True)
+
+
+def test_a_device_and_a_socket_are_refused(tree: Path) -> None:
+    # /dev/null is a character device; a read through its path would succeed with b""
+    assert safefs.read_under(Path("/dev"), "null") is None
+    with pytest.raises(safefs.Refused, match="device"):
+        safefs.read_under(Path("/dev"), "null", strict=True)
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tree / "s"))
+    try:
+        with pytest.raises(OSError):  # a unix socket cannot even be opened: refused all the same
+            safefs.read_under(tree, "s", strict=True)
+        assert safefs.read_under(tree, "s") is None
+    finally:
+        sock.close()
+
+
+def test_oversized_is_refused_and_the_cap_is_exact(tree: Path) -> None:
+    (tree / "big").write_bytes(b"x" * 1001)
+    assert safefs.read_under(tree, "big", limit=1000) is None
+    with pytest.raises(safefs.Refused, match="larger"):
+        safefs.read_under(tree, "big", limit=1000, strict=True)
+    assert safefs.read_under(tree, "big", limit=1001) == b"x" * 1001
+
+
+def test_names_with_a_slash_or_dots_are_refused(tree: Path) -> None:
+    for bad in ("..", ".", "a/b", ""):
+        with pytest.raises(safefs.Refused):
+            safefs.open_under(tree, (bad,), directory=True)
+
+
+def test_entries_report_links_and_fifos_as_what_they_are(tree: Path) -> None:
+    (tree / "link").symlink_to(tree.parent / "secret")
+    os.mkfifo(tree / "fifo")
+    kinds = {n: safefs.kind_of(m) for n, m in safefs.entries_under(tree)}
+    assert kinds == {"a": "a directory", "link": "a symbolic link", "fifo": "a FIFO (named pipe)"}
+    assert safefs.names_under(tree, "link") == []  # a linked directory is not listed either
+    assert safefs.names_under(tree, "a", "b") == ["f.txt"]
+
+
+def test_write_under_makes_new_owner_only_files_and_never_writes_through_a_link(tree: Path) -> None:
+    old = os.umask(0)
+    try:
+        victim = tree.parent / "secret" / "f.txt"
+        (tree / "out").mkdir()
+        (tree / "out" / "x.ipynb").symlink_to(victim)  # planted
+        safefs.write_under(tree, ["out"], "x.ipynb", b"new")
+        assert victim.read_bytes() == b"SECRET"
+        st = os.lstat(tree / "out" / "x.ipynb")
+        assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+        safefs.write_under(tree, ["made", "here"], "y", b"1")
+        assert stat.S_IMODE(os.stat(tree / "made").st_mode) == 0o700
+        with pytest.raises(FileExistsError):  # O_EXCL: an existing file is refused, not overwritten
+            safefs.write_under(tree, ["out"], "x.ipynb", b"again", replace=False)
+        assert (tree / "out" / "x.ipynb").read_bytes() == b"new"
+        (tree / "lnk").symlink_to(tree.parent / "secret")
+        with pytest.raises(OSError):  # a directory step that is a link is refused
+            safefs.write_under(tree, ["lnk"], "f.txt", b"overwritten")
+        assert victim.read_bytes() == b"SECRET"
+    finally:
+        os.umask(old)
+
+
+def test_write_private_replaces_a_planted_link_and_is_owner_only(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    (tmp_path / "rec").symlink_to(victim)
+    old = os.umask(0)
+    try:
+        safefs.write_private(tmp_path / "rec", b"data")
+    finally:
+        os.umask(old)
+    assert victim.read_bytes() == b"keep"
+    st = os.lstat(tmp_path / "rec")
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+    assert safefs.read_private(tmp_path / "rec") == b"data"
+
+
+def test_private_files_refuse_links_and_fifos(tmp_path: Path) -> None:
+    (tmp_path / "victim").write_bytes(b"keep")
+    (tmp_path / "log").symlink_to(tmp_path / "victim")
+    with pytest.raises(OSError):
+        safefs.open_private(tmp_path / "log", "ab")
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(OSError):  # no reader: refused at once (ENXIO), never blocks
+        safefs.open_private(tmp_path / "fifo", "ab")
+    with pytest.raises(safefs.Refused):
+        safefs.open_private(tmp_path / "fifo", "rb")
+    assert (tmp_path / "victim").read_bytes() == b"keep"
+
+
+def test_append_private_stops_at_its_cap(tmp_path: Path) -> None:
+    rec = tmp_path / "rec"
+    assert safefs.append_private(rec, b"x" * 60, cap=100)
+    assert not safefs.append_private(rec, b"y" * 60, cap=100)
+    assert rec.read_bytes() == b"x" * 60
+
+
+def test_copy_file_cuts_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "log").write_bytes(b"z" * 5000)
+    assert safefs.copy_file(tmp_path / "log", tmp_path / "copy", limit=1000)
+    data = (tmp_path / "copy").read_bytes()
+    assert data.startswith(b"z" * 1000) and b"cut at 1000 bytes" in data and len(data) < 1100
+    (tmp_path / "ln").symlink_to(tmp_path / "log")
+    assert not safefs.copy_file(tmp_path / "ln", tmp_path / "copy2")
+
+
+def test_copy_regular_tree_copies_files_only(tree: Path, tmp_path: Path) -> None:
+    (tree / "a" / "ln").symlink_to(tree.parent / "secret" / "f.txt")
+    os.mkfifo(tree / "a" / "fifo")
+    safefs.copy_regular_tree(tree, Path("a"), tmp_path / "dst")
+    assert sorted(str(p.relative_to(tmp_path / "dst")) for p in (tmp_path / "dst").rglob("*")) == ["b", "b/f.txt"]
+    with pytest.raises(OSError):
+        safefs.copy_regular_tree(tree, Path("a"), tmp_path / "dst2", limit=2)
+
+
+def test_kernel_files_only_under_sys_and_proc(tmp_path: Path) -> None:
+    assert safefs.read_kernel("/proc/self/stat").split()[0] == str(os.getpid())
+    with pytest.raises(safefs.Refused):
+        safefs.write_kernel(tmp_path / "x", 1)
+
+
+def test_remove_tree_unlinks_a_link_without_following_it(tmp_path: Path) -> None:
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "f").write_text("1")
+    (tmp_path / "gone").symlink_to(tmp_path / "keep")
+    safefs.remove_tree(tmp_path / "gone")
+    assert (tmp_path / "keep" / "f").exists() and not (tmp_path / "gone").exists()
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "in").symlink_to(tmp_path / "keep")
+    safefs.remove_tree(d)
+    assert not d.exists() and (tmp_path / "keep" / "f").exists()
+
+
+def test_bounded_readers_keep_at_most_their_cap() -> None:
+    kept, dropped = safefs.read_bounded(io.BytesIO(b"a" * 300_000), 1000)
+    assert kept == b"a" * 1000 and dropped
+    kept, dropped = safefs.read_bounded(io.BytesIO(b"short"), 1000)
+    assert kept == b"short" and not dropped
+    flood = b"READY 1 2\n" + b"x" * 1_000_000 + b"\n" + b"l\n" * 50 + b"DONE 0\n"
+    r = safefs.LineReader(io.BytesIO(flood), max_line=100, max_lines=20)
+    lines = list(r)
+    assert lines[0] == b"READY 1 2\n" and len(lines[1]) == 100 and lines[2] == b"l\n"
+    assert len(lines) == 20 and r.dropped == 33
+    assert max(len(x) for x in lines) <= 100
