@@ -31,11 +31,11 @@ TEXT = {
     "zh": {"title": "学习进度", "learner": "学员", "server": "服务器", "running": "运行中", "stopped": "未运行",
            "pass": "通过", "fail": "未通过", "n/a": "只能在学员的内核里检查", "chapter": "第 {} 章",
            "note": "每 15 秒刷新；结果来自学员自己的 Docker 引擎，不是学员内核报告的。", "ex": "练习 {}",
-           "none": "（引擎已停止）", "unused": "（还没运行过 Docker 命令，引擎未启动）"},
+           "none": "（引擎已停止）", "noanswer": "（引擎这次没有回答，下次刷新再问）", "unused": "（还没运行过 Docker 命令，引擎未启动）"},
     "en": {"title": "Progress", "learner": "Learner", "server": "Server", "running": "running", "stopped": "stopped",
            "pass": "passes", "fail": "not yet", "n/a": "checked in the learner's kernel only",
            "chapter": "Chapter {}", "note": "Refreshes every 15 s; results come from each learner's own Docker "
-           "engine, not from their kernel.", "ex": "Exercise {}", "none": "(engine off)",
+           "engine, not from their kernel.", "ex": "Exercise {}", "none": "(engine off)", "noanswer": "(no answer from the engine this time; asked again at the next refresh)",
            "unused": "(no Docker command yet: engine not started)"},
 }
 SAFE = {"pass": "pass", "fail": "fail", "n/a": "na"}  # CSS class per state
@@ -54,24 +54,29 @@ async def _hub_users() -> list[dict[str, Any]]:
     return list(json.loads(resp.body))
 
 
-async def learner_progress(name: str) -> dict[str, Any]:
-    """One learner's exercises, from their engine (cached a few seconds: many instructors' tabs)."""
+async def learner_progress(name: str) -> dict[str, Any] | None:
+    """One learner's exercises, from their engine (cached a few seconds: many instructors' tabs); None
+    when the probe gave no answer in time or no valid one (not cached: the next refresh asks again)."""
     hit = _cache.get(name)
     if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
         return hit[1]
     proc = await asyncio.create_subprocess_exec("sudo", "-n", ENTER, name, "progress", stdin=asyncio.subprocess.DEVNULL,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     out: bytes | None = None
+    data: dict[str, Any] | None = None
     try:
         out = await asyncio.wait_for(_read_capped(proc.stdout), 60)
-        data = valid(json.loads(out or b"{}")) if out is not None else {}
+        data = valid(json.loads(out or b"{}")) if out is not None else None
         if out is None:
             log.warning("progress of %s: more than %d bytes, ignored", name, MAX_OUTPUT)
-    except (asyncio.TimeoutError, ValueError, RecursionError):
-        data = {}
+    except asyncio.TimeoutError:
+        log.warning("progress of %s: no answer in 60 s", name)
+    except (ValueError, RecursionError):
+        log.warning("progress of %s: not an answer", name)
     finally:
         await _end(proc, now=out is None)
-    _cache[name] = (time.monotonic(), data)
+    if data is not None:
+        _cache[name] = (time.monotonic(), data)
     return data
 
 
@@ -133,8 +138,8 @@ async def snapshot() -> dict[str, Any]:
     for n, r in zip(names, results):
         if isinstance(r, BaseException):
             log.error("progress of %s: %r", n, r)
-    return {"learners": [{"name": n, "running": running[n], "exercises": r if isinstance(r, dict) else {}}
-                         for n, r in zip(names, results)]}
+    return {"learners": [{"name": n, "running": running[n], "exercises": r if isinstance(r, dict) else {},
+                          "answered": isinstance(r, dict)} for n, r in zip(names, results)]}
 
 
 async def _empty() -> dict[str, Any]:
@@ -157,6 +162,7 @@ def render(data: dict[str, Any], lang: str) -> str:
                 mark = {"pass": "✔", "fail": "✘", "n/a": "—"}.get(v or "", "")
                 cells.append(f"<td class='{SAFE.get(v or '', 'off')}' title='{html.escape(tx.get(v or '', ''))}'>{mark}</td>")
         state = tx["stopped"] + " " + tx["none"] if not learner["running"] \
+            else tx["running"] + " " + tx["noanswer"] if not learner.get("answered", True) \
             else tx["running"] if learner["exercises"] else tx["running"] + " " + tx["unused"]
         rows.append(f"<tr><th>{html.escape(learner['name'])}</th><td>{state}</td>{''.join(cells)}</tr>")
     other = "en" if lang != "en" else "zh"

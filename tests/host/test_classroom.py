@@ -71,7 +71,11 @@ def members(cls) -> dict[str, Member]:  # type: ignore[no-untyped-def]
     cfg, passwords = cls
     out = {n: Member(cfg.url.rstrip("/"), n, passwords[n]) for n in (A, B, TEACH)}
     for m in out.values():
-        assert m.login(), f"{m.name} could not log in with the password classroom up printed"
+        if not m.login():
+            log = classroom.HUB_DIR / "logs" / "jupyterhub.log"
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no Hub log)"
+            raise AssertionError(f"{m.name} could not log in with the password classroom up printed; the Hub "
+                                 f"said:\n{tail}")
     for m in out.values():
         m.start()
     return out
@@ -323,6 +327,7 @@ def test_the_instructors_progress_page_shows_what_each_learners_engine_says(memb
     assert r.status_code == 200, r.text[:300]
     rows = {row["name"]: row for row in r.json()["learners"]}
     assert set(rows) == {A, B} and rows[A]["running"] and rows[B]["running"]
+    assert rows[A]["answered"] and rows[B]["answered"], rows  # the probe answered (not a timeout taken for "none")
     # The same as the learner's own engine answers when asked directly (as the learner, not their kernel).
     env = {"LAB_HOME": f"{pwd.getpwnam(A).pw_dir}/.dockerlab", "PATH": "/usr/bin:/bin", "HOME": pwd.getpwnam(A).pw_dir}
     direct = subprocess.run(["nsenter", f"--net={classroom_netns.netns_path(classroom.BASE.name, A)}", "--",
