@@ -24,6 +24,7 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from labcore import safefs
@@ -63,6 +64,34 @@ def _engine_is_genuine(docker_host: str, expected: Path) -> str:
     return "" if got == want else f"the engine's socket is served by another process (pid {got}, not {want})"
 
 
+def _expected_pid(expected: Path) -> int | None:
+    try:
+        return int(safefs.read_private(expected, 64))
+    except (OSError, ValueError):
+        return None
+
+
+def guard_engine_connections(expected_pid: Callable[[], int | None]) -> None:
+    """Check every connection docker-py opens here on that very connection: its peer (``SO_PEERCRED``)
+    must be the dockerd the sandbox started. Checking the socket's path first and connecting again for
+    the check would leave a moment to put another server in its place (the submission owns that
+    directory); a connection already made cannot change its peer."""
+    from docker.transport import unixconn
+
+    plain = unixconn.UnixHTTPConnection.connect
+
+    def connect(self: unixconn.UnixHTTPConnection) -> None:
+        plain(self)
+        pid, _, _ = struct.unpack("3i", self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        want = expected_pid()
+        if want is None or pid != want:
+            self.sock.close()
+            raise ConnectionRefusedError(f"the engine's socket is served by another process (pid {pid}, "
+                                         f"not the engine's {want})")
+
+    unixconn.UnixHTTPConnection.connect = connect  # type: ignore[method-assign]
+
+
 def _stop(record: Path, why: str) -> None:
     safefs.write_private(record.with_name(FULL), why)
 
@@ -78,6 +107,7 @@ def run(sock_path: Path, record: Path, uid: int) -> None:
     os.environ.pop("DOCKERLAB_CHECKD", None)  # self_check runs the check here, never asks a service
     state = load_state()
     expected = record.with_name("dockerd.expected")
+    guard_engine_connections(lambda: _expected_pid(expected))
     signal.signal(signal.SIGALRM, _alarm)
     sock_path.unlink(missing_ok=True)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -1,0 +1,69 @@
+"""Root's check service asks the submission's engine, and only that engine: every connection it opens
+is checked on itself (``SO_PEERCRED``), so a submission that puts a server of its own at the engine's
+socket (its account owns that directory) gets nothing answered by it (review 19.5)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+
+from asroot.grading import checkd
+
+# A stand-in for the engine that answers docker-py's /_ping: in the test it plays the impostor (a process
+# the submission started) and, with its own pid expected, the genuine engine.
+IMPOSTOR = textwrap.dedent("""
+    import http.server, socketserver, sys
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers()
+            self.wfile.write(b"OK")
+        def do_HEAD(self):
+            self.do_GET()
+        def log_message(self, *a):
+            pass
+    class S(socketserver.UnixStreamServer):
+        def get_request(self):
+            conn, _ = super().get_request()
+            return conn, ("local", 0)
+    S(sys.argv[1], H).serve_forever()
+""")
+
+
+@pytest.fixture()
+def impostor(tmp_path: Path):  # type: ignore[no-untyped-def]
+    sock = tmp_path / "docker.sock"
+    p = subprocess.Popen([sys.executable, "-c", IMPOSTOR, str(sock)])
+    deadline = time.monotonic() + 20
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield p, sock
+    p.kill()
+    p.wait()
+
+
+def test_a_server_that_is_not_the_engine_is_not_asked(impostor, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from docker.transport import unixconn
+
+    proc, sock = impostor
+    monkeypatch.setattr(unixconn.UnixHTTPConnection, "connect", unixconn.UnixHTTPConnection.connect)
+    want: list[int | None] = [proc.pid + 100000]  # the dockerd the sandbox started (not this server)
+    checkd.guard_engine_connections(lambda: want[0])
+    api = docker.APIClient(base_url=f"unix://{sock}", version="1.41", timeout=10)
+    refused = (docker.errors.DockerException, requests.exceptions.ConnectionError)
+    with pytest.raises(refused, match="another process") as e:
+        api.ping()
+    assert str(proc.pid) in str(e.value)
+    want[0] = None  # the engine's pid unknown: nothing is asked either
+    with pytest.raises(refused):
+        docker.APIClient(base_url=f"unix://{sock}", version="1.41", timeout=10).ping()
+    want[0] = proc.pid  # the control: the process that was started answers
+    assert docker.APIClient(base_url=f"unix://{sock}", version="1.41", timeout=10).ping() is True
+    assert os.getpid() != proc.pid
