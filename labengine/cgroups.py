@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["ROOT", "Delegated", "LabLimits", "delegate", "engine_limits", "enter", "hierarchy", "parent_name",
-           "rmdir_retrying", "rmdir_tree", "rootless_driver", "systemd_running", "user_bus", "user_manager_dropin"]
+           "pids_below", "rmdir_retrying", "rmdir_tree", "rootless_driver", "systemd_running", "user_bus", "user_manager_dropin"]
 
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu")
@@ -283,14 +283,7 @@ class Delegated:
                 pass  # v2 without a writable common ancestor: the engine runs unlimited (doctor says)
 
     def pids(self) -> set[int]:
-        found: set[int] = set()
-        for d in self.dirs():
-            for procs in d.rglob("cgroup.procs") if d.exists() else []:
-                try:
-                    found.update(int(x) for x in procs.read_text().split())
-                except OSError:
-                    pass
-        return found
+        return pids_below(self.dirs())
 
     def kill_all(self, timeout: float = 10.0) -> None:
         """SIGKILL every process of this account left in the cgroup, until none is."""
@@ -308,6 +301,18 @@ class Delegated:
     def remove(self) -> None:
         for d in self.dirs():
             rmdir_tree(d)
+
+
+def pids_below(tops: list[Path]) -> set[int]:
+    """Every process in these cgroups and the cgroups below them (the engine's, a grading sandbox's)."""
+    found: set[int] = set()
+    for top in tops:
+        for procs in top.rglob("cgroup.procs") if top.exists() else []:
+            try:
+                found.update(int(x) for x in procs.read_text().split())
+            except (OSError, ValueError):
+                pass
+    return found
 
 
 def rmdir_tree(top: Path) -> None:

@@ -142,14 +142,7 @@ class SandboxCgroup:
         return f"/{self.name}/ctr"
 
     def pids(self) -> set[int]:
-        found: set[int] = set()
-        for top in self.tops():
-            for procs in top.rglob("cgroup.procs") if top.exists() else []:
-                try:
-                    found.update(int(x) for x in procs.read_text().split())
-                except (OSError, ValueError):
-                    pass
-        return found
+        return cgroups.pids_below(self.tops())
 
     def peak_memory(self) -> int:
         for f in (self.root / "memory" / self.name / "memory.max_usage_in_bytes",
