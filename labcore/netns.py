@@ -181,7 +181,8 @@ def listen_inside(netns: str | Path, ports: list[int], *, userns: str | Path | N
     a socket keeps the namespace it was made in. ``userns``: enter that user namespace first (one of
     ours, e.g. RootlessKit's child's: no privilege needed); without it, entering takes root.
 
-    Returns the sockets by port, and why the others could not be bound (taken inside, ...)."""
+    Returns the sockets by port, and why the others could not be bound (taken inside, ...); OSError
+    when the namespace could not be entered at all."""
     want = [int(p) for p in ports]
     if not want:
         return {}, {}
@@ -210,10 +211,8 @@ def listen_inside(netns: str | Path, ports: list[int], *, userns: str | Path | N
             port, _, why = line.partition(" ")
             if port.isdigit():
                 failed[int(port)] = why
-    if not msg:  # the child never answered: nothing was bound
-        failed = {p: err[-300:] or "no answer from inside the namespace" for p in want}
     bound = [p for p in want if p not in failed]
-    if len(bound) != len(socks):
+    if not msg or len(bound) != len(socks):  # the child could not enter, or never answered
         for s in socks:
             s.close()
         raise OSError(f"could not listen on {want} inside {netns}: {err[-300:]}")
