@@ -1,20 +1,20 @@
 """The lab's registries under the same address inside the engine's network namespace.
 
 A rootless engine has its own loopback: ``127.0.0.1:5100`` inside it is not the host's. This small
-forwarder runs *inside* that namespace (``nsenter`` into RootlessKit's user and network namespaces,
-as the lab's account) and passes each connection on to the host's loopback (slirp4netns's
-``10.0.2.2``), so ``docker pull 127.0.0.1:5100/...`` and the kernel's HTTP requests name the same
-registry. It binds 127.0.0.1 only: containers on the engine's bridge cannot reach it.
+forwarder listens on ``127.0.0.1:PORT`` *inside* that namespace (:func:`bind_inside`, through
+RootlessKit's child, whose pid RootlessKit keeps in ``STATE_DIR/child_pid``) and passes each connection
+on to ``127.0.0.1:PORT`` of its own namespace, the host's (the account's launcher's: inside a grading
+sandbox, the sandbox's), so ``docker pull 127.0.0.1:5100/...`` and the kernel's HTTP requests name the
+same registry. The process itself stays outside, with no capability in the engine's user namespace;
+its sockets are bound to 127.0.0.1 inside: containers on the engine's bridge cannot reach them.
 
     python -m labcore.netns STATE_DIR PORT [PORT=/path/to/registry.sock ...]
 
-``PORT`` goes to the host's ``127.0.0.1:PORT``; ``PORT=/path`` to a Unix socket instead, which needs
-no host loopback at all (a classroom learner's engine runs with RootlessKit's host loopback off, so
-its containers reach no other learner's port; the registries are sockets only their owner can open).
+``PORT`` goes to the host's ``127.0.0.1:PORT``; ``PORT=/path`` to a Unix socket instead (a
+classroom learner's registries are sockets only their owner can open).
 
-A classroom learner's server needs no process of this kind: :func:`bind_inside` opens the listening
-sockets inside the engine's namespace (a short-lived ``nsenter`` child hands them over) and the server
-serves them with :func:`handler` itself, connecting out from its own namespace.
+A classroom learner's server needs no process of this kind: it serves the same listeners with
+:func:`handler` itself (``classroom.server``).
 
 The project's one way to listen inside another network namespace is :func:`bind_inside` (the learner's
 server into their engine's, root's grading relay into a sandbox's, root's classroom relay into each
@@ -34,9 +34,8 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["TARGET", "Idle", "bind_inside", "handler", "listen_inside", "pipe", "serve", "splice"]
+__all__ = ["Idle", "bind_inside", "handler", "listen_inside", "pipe", "serve", "splice"]
 
-TARGET = "10.0.2.2"
 CHUNK = 1 << 16
 NSENTER = "/usr/bin/nsenter"  # absolute: root runs it too
 
@@ -114,7 +113,7 @@ async def splice(client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
         upstream[1].close()
 
 
-def handler(port: int, sock: str = "", host: str = TARGET):  # type: ignore[no-untyped-def]
+def handler(port: int, sock: str = "", host: str = "127.0.0.1"):  # type: ignore[no-untyped-def]
     """A connection handler for ``asyncio.start_server`` that passes each connection on to
     ``host:port`` (or the unix socket ``sock``)."""
 
@@ -146,10 +145,13 @@ def parse(args: list[str]) -> list[tuple[int, str]]:
     return out
 
 
-async def serve(targets: list[tuple[int, str]]) -> None:
-    servers = [await asyncio.start_server(handler(p, s), "127.0.0.1", p) for p, s in targets]
-    shown = ", ".join(f"{p} -> {s or TARGET}" for p, s in targets)
-    print(f"forwarding 127.0.0.1: {shown}", flush=True)
+async def serve(state_dir: Path, targets: list[tuple[int, str]]) -> None:
+    """Listen inside the engine whose RootlessKit state is ``state_dir``; pass on to this namespace."""
+    child = int((state_dir / "child_pid").read_text())
+    listeners = bind_inside(child, [p for p, _ in targets])
+    servers = [await asyncio.start_server(handler(p, s), sock=sk) for (p, s), sk in zip(targets, listeners)]
+    shown = ", ".join(f"{p} -> {s or '127.0.0.1'}" for p, s in targets)
+    print(f"forwarding 127.0.0.1 inside the engine: {shown}", flush=True)
     await asyncio.gather(*(s.serve_forever() for s in servers))
 
 
@@ -232,4 +234,4 @@ def bind_inside(pid: int, ports: list[int], timeout: float = 30) -> list[socket.
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(parse(sys.argv[1:])))
+    asyncio.run(serve(Path(sys.argv[1]), parse(sys.argv[2:])))

@@ -215,14 +215,13 @@ class RootlessEngine:
         return self.run / f"{self.name}-forward.pid"
 
     def forward(self, ports: list[int], timeout: float = 15) -> bool:
-        """Make ``127.0.0.1:PORT`` inside the engine reach the host's ``127.0.0.1:PORT``. True if started now."""
+        """Make ``127.0.0.1:PORT`` inside the engine reach the host's ``127.0.0.1:PORT`` (a forwarder that
+        stays in this namespace: :mod:`labcore.netns`). True if started now."""
         marker = f"labcore.netns {self.state_dir} {' '.join(map(str, ports))}"
         if proc.running_pid(self.forward_pidfile, marker):
             return False
         proc.stop(self.forward_pidfile, f"labcore.netns {self.state_dir}")
-        child = int((self.state_dir / "child_pid").read_text())
-        argv = ["nsenter", "-U", "--preserve-credentials", "-n", "-t", str(child),
-                sys.executable, "-m", "labcore.netns", str(self.state_dir), *map(str, ports)]
+        argv = [sys.executable, "-m", "labcore.netns", str(self.state_dir), *map(str, ports)]
         log = self.logs / f"forward-{self.name}.log"
         start = log.stat().st_size if log.exists() else 0
         pid = proc.start(argv, self.forward_pidfile, log, env={"PYTHONPATH": str(REPO)})

@@ -188,3 +188,35 @@ def test_listen_inside_a_namespace_it_may_not_enter_raises(tmp_path: Path) -> No
     not_a_namespace.write_text("")
     with pytest.raises(OSError, match=f"could not listen .* inside {not_a_namespace}"):
         netns.listen_inside(not_a_namespace, [_free_port()], timeout=10)
+
+
+def test_the_forwarder_serves_the_hosts_port_inside_the_engine_from_outside_it(other_namespace: int, tmp_path: Path) -> None:
+    """``python -m labcore.netns STATE_DIR PORT`` (``RootlessEngine.forward``): 127.0.0.1:PORT inside the
+    namespace reaches 127.0.0.1:PORT of the forwarder's own, and the forwarder does not live inside."""
+    import socketserver
+    import threading
+
+    class Hello(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.sendall(b"host")
+
+    host = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Hello)
+    port = host.server_address[1]
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    (tmp_path / "child_pid").write_text(str(other_namespace))  # as RootlessKit keeps it
+    log = tmp_path / "forward.log"
+    with open(log, "wb") as out:
+        fwd = subprocess.Popen([sys.executable, "-m", "labcore.netns", str(tmp_path), str(port)], stdout=out, stderr=out,
+                               cwd=Path(__file__).resolve().parents[1])
+    try:
+        deadline = time.monotonic() + 30
+        while b"forwarding" not in log.read_bytes():
+            assert fwd.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        assert _connect_inside(other_namespace, port) == "host"
+        assert Path(f"/proc/{fwd.pid}/ns/net").stat().st_ino == Path("/proc/self/ns/net").stat().st_ino
+    finally:
+        fwd.kill()
+        fwd.wait()
+        host.shutdown()
+        host.server_close()
