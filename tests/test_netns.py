@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from labcore import netns
+from tests.support.namespaces import same_netns, unshared
 
 pytestmark = pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("nsenter") is None,
                                 reason="util-linux's unshare and nsenter are needed")
@@ -112,16 +113,9 @@ def test_pipe_closes_its_writer_at_the_end_unless_half_closing() -> None:
 
 @pytest.fixture
 def other_namespace() -> Iterator[int]:
-    """A process in a user + network namespace of its own (only ``lo``, down until brought up)."""
-    p = subprocess.Popen(["unshare", "-Urn", "sh", "-c", "ip link set lo up 2>/dev/null; exec sleep 60"])
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{p.pid}/ns/net").resolve() == Path("/proc/self/ns/net").resolve() \
-            or Path(f"/proc/{p.pid}/ns/net").stat().st_ino == Path("/proc/self/ns/net").stat().st_ino:
-        assert time.monotonic() < deadline, "unshare did not make a namespace"
-        time.sleep(0.05)
-    yield p.pid
-    p.kill()
-    p.wait()
+    """A process in a user + network namespace of its own (no privilege needed)."""
+    with unshared("-Urn") as pid:
+        yield pid
 
 
 def _free_port() -> int:
@@ -214,7 +208,7 @@ def test_the_forwarder_serves_the_hosts_port_inside_the_engine_from_outside_it(o
             assert fwd.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
         assert _connect_inside(other_namespace, port) == "host"
-        assert Path(f"/proc/{fwd.pid}/ns/net").stat().st_ino == Path("/proc/self/ns/net").stat().st_ino
+        assert same_netns(fwd.pid)
     finally:
         fwd.kill()
         fwd.wait()

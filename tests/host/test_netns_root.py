@@ -16,17 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.namespaces import same_netns, unshared
+
 
 @pytest.fixture
 def holder() -> Iterator[int]:
-    p = subprocess.Popen(["unshare", "--net", "sh", "-c", "ip link set lo up; exec sleep 60"])
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{p.pid}/ns/net").stat().st_ino == Path("/proc/self/ns/net").stat().st_ino:
-        assert time.monotonic() < deadline, "unshare did not make a namespace"
-        time.sleep(0.05)
-    yield p.pid
-    p.kill()
-    p.wait()
+    with unshared("--net") as pid:  # root's: no user namespace of its own
+        yield pid
 
 
 class _Hello(socketserver.BaseRequestHandler):
@@ -56,7 +52,7 @@ def test_the_grading_relay_listens_in_the_sandbox_and_reaches_the_hosts_port(hol
         with socket.create_connection(("127.0.0.1", port), 5) as s:
             assert s.recv(64) == b"from the host"
         # and the relay never entered the namespace itself
-        assert Path(f"/proc/{relay.pid}/ns/net").stat().st_ino == Path("/proc/self/ns/net").stat().st_ino
+        assert same_netns(relay.pid)
     finally:
         relay.kill()
         relay.wait()
