@@ -23,11 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["ROOT", "Delegated", "LabLimits", "delegate", "engine_limits", "enter", "hierarchy", "parent_name",
-           "pids_below", "rmdir_retrying", "rmdir_tree", "rootless_driver", "systemd_running", "user_bus", "user_manager_dropin"]
+           "hand_over", "pids_below", "rmdir_retrying", "rmdir_tree", "rootless_driver", "systemd_running", "user_bus", "user_manager_dropin"]
 
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu")
 V2_CONTROLLERS = ("memory", "pids", "cpu", "io")
+# What an account may write in a cgroup root made for it, and nothing else (every limit stays root's):
+# v2, the directory and the files of a systemd delegation; v1, the directory and the files that move
+# processes. The lab's cgroup (delegate) and a grading sandbox's (asroot.grading.sandbox) both hand over
+# through hand_over.
+DELEGATED_V2 = ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads")
+DELEGATED_V1 = ("", "cgroup.procs", "tasks")
 
 
 def hierarchy(root: Path = ROOT) -> str:
@@ -83,7 +89,7 @@ def delegate(user: str, limits: LabLimits, root: Path = ROOT, systemd: bool | No
         _v1_memory(root / "memory" / parent_name(user), limits.memory_mb << 20)
         _write(root / "pids" / parent_name(user) / "pids.max", limits.pids)
         _write(root / "cpu" / parent_name(user) / "cpu.shares", limits.cpu_weight * 1024 // 100)
-        owned = ["", "cgroup.procs", "tasks"]
+        owned: tuple[str, ...] = DELEGATED_V1
     else:
         base = bases[0]
         have = (root / "cgroup.controllers").read_text().split()
@@ -97,15 +103,19 @@ def delegate(user: str, limits: LabLimits, root: Path = ROOT, systemd: bool | No
         # processes"): the session lives in a leaf, and the account adds more leaves (its engines).
         (base / "session").mkdir(exist_ok=True)
         _write(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
-        owned = ["", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"]
-    for base in bases:
-        for rel in owned:
-            if (base / rel).exists():
-                os.chown(base / rel, pw.pw_uid, pw.pw_gid)
-        if kind == "v2":
-            for rel in ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
-                os.chown(base / "session" / rel, pw.pw_uid, pw.pw_gid)
+        owned = DELEGATED_V2
+    hand_over(bases, pw.pw_uid, pw.pw_gid, owned)
+    if kind == "v2":
+        hand_over([base / "session" for base in bases], pw.pw_uid, pw.pw_gid, DELEGATED_V2)
     return bases
+
+
+def hand_over(dirs: list[Path], uid: int, gid: int, files: tuple[str, ...] = DELEGATED_V2) -> None:
+    """Root: these cgroups' ``files`` (``""``: the directory) that exist become the account's."""
+    for d in dirs:
+        for rel in files:
+            if (d / rel).exists():
+                os.chown(d / rel, uid, gid)
 
 
 # --- cgroup v2 with systemd: the account's user manager --------------------------------------------

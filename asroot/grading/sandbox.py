@@ -87,7 +87,7 @@ class SandboxCgroup:
         if self.kind == "v1":
             for top in self.tops():
                 (top / "ctr").mkdir(parents=True, exist_ok=True)
-                os.chown(top / "ctr", uid, gid)
+            cgroups.hand_over([top / "ctr" for top in self.tops()], uid, gid, ("",))  # the directory only
             base = self.root
             self._w(base / "pids" / self.name / "pids.max", limits.pids)
             self._w(base / "pids" / self.name / "ctr" / "pids.max", limits.container_pids)
@@ -127,10 +127,7 @@ class SandboxCgroup:
         self._w(top / "ctr" / "pids.max", limits.container_pids)
         self._w(top / "ctr" / "memory.max", limits.container_memory_mb << 20)
         self._w(top / "ctr" / "memory.swap.max", 0)
-        for d in (top, top / "work", top / "ctr"):
-            for rel in ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
-                if (d / rel).exists():
-                    os.chown(d / rel, uid, gid)
+        cgroups.hand_over([top, top / "work", top / "ctr"], uid, gid, cgroups.DELEGATED_V2)
 
     def procs_files(self) -> list[Path]:
         """Where a process is put to be inside the sandbox."""
