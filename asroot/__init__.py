@@ -2,7 +2,8 @@
 
 * ``asroot.__main__`` — ``./lab`` run by root: the one-time system step, then the command as the
   lab's account; ``./lab grade autograde|all`` and ``./lab classroom ...`` stay root's.
-* ``asroot.system``, ``asroot.gradeaccounts`` — accounts, subordinate ids, ``/dev/net/tun``, cgroups.
+* ``asroot.accounts`` — the one way root makes an account (no login shell) and its subordinate ids.
+* ``asroot.system``, ``asroot.gradeaccounts`` — the lab's account and the grading pool, ``/dev/net/tun``, cgroups.
 * ``asroot.classroom*`` — making and removing a classroom, root's gate into a member, the relay.
 * ``asroot.grading`` — the grading sandboxes and root's helpers beside them (check service, relay).
 

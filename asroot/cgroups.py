@@ -13,10 +13,10 @@ from pathlib import Path
 
 from labcore import safefs
 from labcore.errors import LabFailure
-from labengine.cgroups import (ROOT, V2_CONTROLLERS, LabLimits, bases, hierarchy, parent_name, systemd_running,
-                               user_bus, write)
+from labengine.cgroups import (DELEGATED_V1, DELEGATED_V2, ROOT, V2_CONTROLLERS, LabLimits, bases, hierarchy,
+                               parent_name, read, systemd_running, user_bus, write)
 
-__all__ = ["DROPIN", "delegate", "user_manager_dropin"]
+__all__ = ["DROPIN", "delegate", "hand_over", "user_manager_dropin"]
 
 
 def delegate(user: str, limits: LabLimits, root: Path = ROOT, systemd: bool | None = None) -> list[Path]:
@@ -39,10 +39,10 @@ def delegate(user: str, limits: LabLimits, root: Path = ROOT, systemd: bool | No
         _v1_memory(root / "memory" / parent_name(user), limits.memory_mb << 20)
         write(root / "pids" / parent_name(user) / "pids.max", limits.pids)
         write(root / "cpu" / parent_name(user) / "cpu.shares", limits.cpu_weight * 1024 // 100)
-        owned = ["", "cgroup.procs", "tasks"]
+        owned: tuple[str, ...] = DELEGATED_V1
     else:
         base = found[0]
-        have = safefs.read_kernel(root / "cgroup.controllers").split()
+        have = read(root / "cgroup.controllers").split()
         wanted = [c for c in V2_CONTROLLERS if c in have]
         write(root / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
         write(base / "memory.max", limits.memory_mb << 20)
@@ -53,15 +53,20 @@ def delegate(user: str, limits: LabLimits, root: Path = ROOT, systemd: bool | No
         # processes"): the session lives in a leaf, and the account adds more leaves (its engines).
         (base / "session").mkdir(exist_ok=True)
         write(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
-        owned = ["", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"]
-    for base in found:
-        for rel in owned:
-            if (base / rel).exists():
-                os.chown(base / rel, pw.pw_uid, pw.pw_gid)
-        if kind == "v2":
-            for rel in ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
-                os.chown(base / "session" / rel, pw.pw_uid, pw.pw_gid)
+        owned = DELEGATED_V2
+    hand_over(found, pw.pw_uid, pw.pw_gid, owned)
+    if kind == "v2":
+        hand_over([base / "session" for base in found], pw.pw_uid, pw.pw_gid, DELEGATED_V2)
     return found
+
+
+def hand_over(dirs: list[Path], uid: int, gid: int, files: tuple[str, ...] = DELEGATED_V2) -> None:
+    """Root: these cgroups' ``files`` (``""``: the directory) that exist become the account's: the one rule
+    for what an account gets of a cgroup root made (the lab's, a class member's, a grading sandbox's)."""
+    for d in dirs:
+        for rel in files:
+            if (d / rel).exists():
+                os.chown(d / rel, uid, gid)
 
 
 # --- cgroup v2 with systemd: the account's user manager --------------------------------------------

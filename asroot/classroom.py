@@ -36,6 +36,7 @@ from pathlib import Path
 from asroot import cgroups as rootcg
 from labengine import cgroups
 from asroot import classroom_netns
+from asroot.accounts import ensure_account, remove_subids
 from labcore import proc, safefs
 from labcore.errors import LabFailure
 from labcore.state import REPO, paths
@@ -56,12 +57,8 @@ def _ensure_group() -> None:
 
 
 def _ensure_hub() -> pwd.struct_passwd:
-    try:
-        pw = pwd.getpwnam(HUB)
-    except KeyError:
-        _run("useradd", "--system", "--home-dir", str(HUB_DIR), "--no-create-home", "--shell",
-             "/usr/sbin/nologin", "--user-group", "--comment", f"{COMMENT} hub", HUB)
-        pw = pwd.getpwnam(HUB)
+    pw, _ = ensure_account(HUB, comment=f"{COMMENT} hub", home=HUB_DIR, create_home=False, system=True,
+                           subids=False, private_home=False)
     for d in (HUB_DIR, HUB_DIR / "logs", HUB_DIR / "run"):
         _hub_dir(d, pw)
     return pw
@@ -101,26 +98,11 @@ def _write_hub_file(path: Path, text: str, pw: pwd.struct_passwd, mode: int = 0o
 
 def _ensure_member(name: str) -> tuple[pwd.struct_passwd, bool]:
     """A learner's (or the instructor's) account; True if made now. Refuses an account that exists
-    but is not the classroom's (a real user of this machine)."""
-    from asroot.system import SUBID_SIZE, _free_subid_start, subid_range
-
-    made = False
-    try:
-        pw = pwd.getpwnam(name)
-        if COMMENT not in pw.pw_gecos:
-            raise LabFailure(f"An account '{name}' already exists on this machine and is not the classroom's: "
-                             "choose other names (./lab classroom add NAME) or remove that account.")
-    except KeyError:
-        _run("useradd", "--create-home", "--shell", "/bin/bash", "--user-group", "--groups", GROUP,
-             "--comment", COMMENT, name)  # no password: nobody logs in to the machine with it
-        pw = pwd.getpwnam(name)
-        made = True
-    os.chmod(pw.pw_dir, 0o700)
-    for kind, flag in (("uid", "--add-subuids"), ("gid", "--add-subgids")):
-        if subid_range(name, kind) is None:
-            start = _free_subid_start(kind)
-            _run("usermod", flag, f"{start}-{start + SUBID_SIZE - 1}", name)
-    return pw, made
+    but is not the classroom's (a real user of this machine). No password and no login shell: nobody
+    logs in to the machine with it (its terminals run bash, ``labctl.jupyter``'s ``SHELL``)."""
+    return ensure_account(name, comment=COMMENT, groups=(GROUP,),
+                          claim=f"An account '{name}' already exists on this machine and is not the classroom's: "
+                                "choose other names (./lab classroom add NAME) or remove that account.")
 
 
 # -- no way in but the Hub ---------------------------------------------------------------------
@@ -488,10 +470,7 @@ def remove_accounts() -> None:
     cfg = ClassConfig.load()
     for name in [*cfg.learners, cfg.instructor, HUB]:
         subprocess.run(["userdel", "--remove", name], capture_output=True)
-        for f in ("/etc/subuid", "/etc/subgid"):
-            lines = safefs.read_private(Path(f)).decode().splitlines()
-            safefs.write_private(Path(f), "".join(line + "\n" for line in lines if not line.startswith(f"{name}:")),
-                                 mode=0o644)
+        remove_subids(name)
         for base in cgroups.bases(name):
             for d in sorted((x for x in base.rglob("*") if x.is_dir()), key=lambda x: -len(x.parts)):
                 cgroups.rmdir_retrying(d)

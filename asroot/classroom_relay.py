@@ -10,9 +10,11 @@ Only three things cross, all through this process:
 * **inward**, the same ports in every namespace: ``127.0.0.1:HUB_API`` (the server talks to the Hub)
   and ``127.0.0.1:MIRROR`` (the engine pulls from the class's read-only course mirror) to the host's.
 
-Root starts it: one thread per namespace enters it (``setns``) and makes the listening sockets there;
-then the whole process drops to the hub account (``--user``). A socket belongs to the namespace it was
-made in, so each thread keeps making the namespace's outgoing sockets, without any privilege left.
+Root starts it: the listening sockets inside each namespace come from the project's one way to listen
+in another namespace (:func:`labcore.netns.listen_inside`), and one thread per namespace enters it
+(``setns``); then the whole process drops to the hub account (``--user``). A socket belongs to the
+namespace it was made in, so each thread keeps making the namespace's outgoing sockets, without any
+privilege left. Bytes pass through the project's one pump (:func:`labcore.netns.splice`).
 
 One member cannot starve the others of it: each namespace may hold ``MAX_PER_NAMESPACE`` connections
 each way at once (one more is closed at once, nobody waits), a connection with no byte either way for
@@ -36,6 +38,8 @@ import sys
 from labcore import safefs
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
+
+from labcore.netns import listen_inside, splice
 
 __all__ = ["IDLE_SECONDS", "MAX_PER_NAMESPACE", "Namespace", "main", "parse_targets"]
 
@@ -83,41 +87,6 @@ class Namespace:
         return self._pool.submit(fn, *args)
 
 
-async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                  up: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
-    """Both directions until both end, or until no byte has passed either way for ``IDLE_SECONDS``."""
-    loop = asyncio.get_running_loop()
-    last = [loop.time()]
-
-    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                try:
-                    data = await asyncio.wait_for(src.read(1 << 16), IDLE_SECONDS / 4)
-                except asyncio.TimeoutError:
-                    if loop.time() - last[0] >= IDLE_SECONDS:
-                        break
-                    continue
-                if not data:
-                    break
-                last[0] = loop.time()
-                dst.write(data)
-                await dst.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            dst.close()
-
-    a, b = asyncio.ensure_future(pipe(reader, up[1])), asyncio.ensure_future(pipe(up[0], writer))
-    done, _ = await asyncio.wait((a, b), return_when=asyncio.FIRST_COMPLETED)
-    if loop.time() - last[0] >= IDLE_SECONDS:  # idle: the other direction ends now too
-        for t in (a, b):
-            t.cancel()
-        writer.close()
-        up[1].close()
-    await asyncio.gather(a, b, return_exceptions=True)
-
-
 def _limited(ns: Namespace, way: str, handle: Any) -> Any:
     """``handle`` for at most ``MAX_PER_NAMESPACE`` connections of ``ns`` at once; more are closed at once."""
     async def limited(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -147,7 +116,7 @@ async def _outward(ns: Namespace, port: int, listener: socket.socket) -> asyncio
             s.close()
             writer.close()
             return
-        await _splice(reader, writer, up)
+        await splice((reader, writer), up, idle_seconds=IDLE_SECONDS)
 
     return await asyncio.start_server(_limited(ns, "out", handle), sock=listener)
 
@@ -160,7 +129,7 @@ async def _inward(ns: Namespace, port: int, listener: socket.socket) -> asyncio.
         except OSError:
             writer.close()
             return
-        await _splice(reader, writer, up)
+        await splice((reader, writer), up, idle_seconds=IDLE_SECONDS)
 
     return await asyncio.start_server(_limited(ns, "in", handle), sock=listener)
 
@@ -219,17 +188,15 @@ async def _serve(targets: list[tuple[str, int]], inward: list[int], user: str) -
     spaces = [Namespace(path) for path, _ in targets]
     host_listeners = [_listener(port) for _, port in targets]
     inner: list[list[tuple[int, socket.socket]]] = []
-    for ns in spaces:  # a failed setns raises here (the thread pool breaks): nothing is served then
-        socks = []
-        for p in inward:
-            try:
-                socks.append((p, ns.call(_listener, p).result()))
-            except OSError as e:  # the member took the port first (a restart while their server runs)
-                print(f"{ns.path}: 127.0.0.1:{p} is taken inside ({e.strerror}); that member's server cannot "
-                      "reach it until their server stops and the relay restarts", flush=True)
-        inner.append(socks)
-    for ns in spaces:  # every thread exists (and is in its namespace) before the privileges go
-        ns.call(lambda: None).result()
+    with ThreadPoolExecutor(4) as pool:  # a short-lived child per namespace: a few at a time
+        made = list(pool.map(lambda ns: listen_inside(ns.path, inward), spaces))
+    for ns, (listening, failed) in zip(spaces, made):
+        for p, why in failed.items():  # the member took the port first (a restart while their server runs)
+            print(f"{ns.path}: 127.0.0.1:{p} is taken inside ({why}); that member's server cannot "
+                  "reach it until their server stops and the relay restarts", flush=True)
+        inner.append([(p, listening[p]) for p in inward if p in listening])
+    for ns in spaces:  # a failed setns raises here (the thread pool breaks): nothing is served then;
+        ns.call(lambda: None).result()  # every thread exists (and is in its namespace) before the privileges go
     raise_nofile(nofile_needed(len(spaces), len(inward)))
     _drop_to(user)
     for ns, (_, port), listener, socks in zip(spaces, targets, host_listeners, inner):

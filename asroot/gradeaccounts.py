@@ -22,7 +22,8 @@ from pathlib import Path
 from labcore.state import GRADE_BASE
 from labengine.enginepkgs import EngineBinaries
 from labcore.errors import LabFailure
-from asroot.system import LAB_ACCOUNT, SUBID_SIZE, _free_subid_start, check_userns, subid_range
+from asroot.accounts import ensure_account
+from asroot.system import LAB_ACCOUNT, check_userns
 
 __all__ = ["BASE", "POOL_MAX", "PREFIX", "account_pids", "engine_binaries", "ensure_pool", "pool_names"]
 
@@ -36,23 +37,7 @@ def pool_names(n: int) -> list[str]:
 
 
 def _ensure_account(name: str) -> pwd.struct_passwd:
-    try:
-        pw = pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", str(BASE / name),
-                        "--shell", "/usr/sbin/nologin", "--user-group", "--comment", "Docker Lab grading",
-                        name], check=True, capture_output=True)
-        pw = pwd.getpwnam(name)
-    for kind, flag in (("uid", "--add-subuids"), ("gid", "--add-subgids")):
-        if subid_range(name, kind) is None:
-            start = _free_subid_start(kind)
-            subprocess.run(["usermod", flag, f"{start}-{start + SUBID_SIZE - 1}", name], check=True,
-                           capture_output=True)
-    home = BASE / name
-    home.mkdir(parents=True, exist_ok=True)
-    os.chown(home, pw.pw_uid, pw.pw_gid)
-    os.chmod(home, 0o700)
-    return pw
+    return ensure_account(name, comment="Docker Lab grading", home=BASE / name, create_home=False, system=True)[0]
 
 
 def ensure_pool(n: int) -> list[pwd.struct_passwd]:

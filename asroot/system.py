@@ -15,6 +15,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+from asroot import accounts
 from asroot import cgroups as rootcg
 from labengine import cgroups
 from labcore import safefs
@@ -26,7 +27,6 @@ from labcore.subids import uid_of as _uid
 __all__ = ["LAB_ACCOUNT", "SOLUTIONS", "check_userns", "ensure_account", "prepare", "protect_solutions", "subid_range"]
 
 LAB_ACCOUNT = "dockerlab"
-SUBID_SIZE = 65536
 # the labs' solutions and hidden tests (nbgrader's source, its MyST twins), sample submissions with
 # answers, and the clone's git history (every one of them, one `git show` away): the lab's account reads
 # them (its JupyterLab, its test suite), no other account does — class members run from a release
@@ -34,34 +34,9 @@ SUBID_SIZE = 65536
 SOLUTIONS = (REPO / "labs" / "source", REPO / "labs" / "src", REPO / "tests" / "labs_submissions", REPO / ".git")
 
 
-def _free_subid_start(kind: str) -> int:
-    top = 100_000
-    try:
-        for line in safefs.read_private(Path(f"/etc/sub{kind}")).decode().splitlines():
-            parts = line.strip().split(":")
-            if len(parts) == 3:
-                top = max(top, int(parts[1]) + int(parts[2]))
-    except OSError:
-        pass
-    return top
-
-
 def ensure_account(user: str, home: Path | None = None) -> pwd.struct_passwd:
     """Create ``user`` (no login shell, private home) unless it exists; give it a subuid/subgid range."""
-    try:
-        pw = pwd.getpwnam(user)
-    except KeyError:
-        home = home or Path("/var/lib") / user
-        subprocess.run(["useradd", "--create-home", "--home-dir", str(home), "--shell", "/usr/sbin/nologin",
-                        "--user-group", "--comment", "Docker Lab", user], check=True, capture_output=True)
-        pw = pwd.getpwnam(user)
-    os.chmod(pw.pw_dir, 0o700)
-    for kind, flag in (("uid", "--add-subuids"), ("gid", "--add-subgids")):
-        if subid_range(user, kind) is None:
-            start = _free_subid_start(kind)
-            subprocess.run(["usermod", flag, f"{start}-{start + SUBID_SIZE - 1}", user], check=True,
-                           capture_output=True)
-    return pw
+    return accounts.ensure_account(user, comment="Docker Lab", home=home or Path("/var/lib") / user)[0]
 
 
 def check_userns() -> None:

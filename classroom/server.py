@@ -29,7 +29,7 @@ from labcore import proc
 from labctl.activation import OnDemand
 from labengine.enginepkgs import EngineBinaries
 from labengine.registry import Registry
-from labengine.rootless import RootlessEngine
+from labengine.rootless import RootlessEngine, running_pid
 from labcore.state import State, paths, save_state
 
 from labctl.jupyter import NBGRADER_LAB_OFF, NBGRADER_OFF  # what ./lab up's learner server hides too
@@ -103,7 +103,7 @@ class ClassEngine(RootlessEngine):
 def engine_started(run: Path, name: str = "lab") -> bool:
     """Whether the member's engine runs (it starts on their first Docker command): the progress page asks
     only then, or its own question would start every learner's engine."""
-    return proc.running_pid(run / f"{name}.pid", f"--state-dir={run / f'{name}-rk'}") is not None
+    return running_pid(run, name) is not None
 
 
 

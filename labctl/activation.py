@@ -7,7 +7,8 @@ kernel's ``connect()``, a ``docker`` command in the terminal) starts the learner
 listens on a path of its own; once it answers, that path is renamed onto the address (``rename(2)``
 replaces the listener's file atomically), so every later client talks to ``dockerd`` directly, with
 nothing of ours in between. The few connections that arrived while the engine started are passed
-on, both directions, half-closes included (``docker run -i`` closes its stdin that way).
+on, both directions, half-closes included (``docker run -i`` closes its stdin that way), by the
+project's one byte pump (:func:`labcore.netns.splice`).
 
 The listener keeps accepting for a moment after the hand-over: a client that connected just before the
 rename is in its backlog and is passed on too, not dropped.
@@ -20,20 +21,11 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from labcore.netns import splice
+
 __all__ = ["OnDemand"]
 
 GRACE_SECONDS = 2.0  # how long the old listener still accepts after the hand-over
-
-
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(1 << 16):
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (ConnectionError, OSError):
-        pass
 
 
 class OnDemand:
@@ -75,11 +67,7 @@ class OnDemand:
         except Exception:  # noqa: BLE001 - the service did not start: its client sees the connection close
             writer.close()
             return
-        try:
-            await asyncio.gather(_copy(reader, up_writer), _copy(up_reader, writer))
-        finally:
-            writer.close()
-            up_writer.close()
+        await splice((reader, writer), (up_reader, up_writer), half_close=True)
 
     def close(self) -> None:
         """Stop listening (the address stays the service's once handed over)."""

@@ -71,11 +71,10 @@ def checks(state: State) -> list[Check]:
 
 def _engine_pid() -> int | None:
     """The lab engine's top process (RootlessKit), as ./lab up recorded it."""
-    from labcore import proc
     from labcore.state import paths
+    from labengine.rootless import running_pid
 
-    run = paths().run
-    return proc.running_pid(run / "lab.pid", f"--state-dir={run / 'lab-rk'}")
+    return running_pid(paths().run)
 
 
 def _whole_engine() -> str:

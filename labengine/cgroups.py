@@ -21,13 +21,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ROOT", "V1_CONTROLLERS", "V2_CONTROLLERS", "Delegated", "LabLimits", "bases", "engine_limits", "enter",
-           "hierarchy", "parent_name", "rmdir_retrying", "rmdir_tree", "rootless_driver", "systemd_running",
-           "user_bus", "write"]
+__all__ = ["DELEGATED_V1", "DELEGATED_V2", "ROOT", "V1_CONTROLLERS", "V2_CONTROLLERS", "Delegated", "LabLimits",
+           "bases", "engine_limits", "enter", "hierarchy", "parent_name", "pids_below", "rmdir_retrying",
+           "read", "rmdir_tree", "rootless_driver", "systemd_running", "user_bus", "write"]
 
 ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu")
 V2_CONTROLLERS = ("memory", "pids", "cpu", "io")
+# What an account may write in a cgroup root made for it, and nothing else (every limit stays root's):
+# v2, the directory and the files of a systemd delegation; v1, the directory and the files that move
+# processes. The lab's cgroup (delegate) and a grading sandbox's (asroot.grading.sandbox) both hand over
+# through hand_over.
+DELEGATED_V2 = ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads")
+DELEGATED_V1 = ("", "cgroup.procs", "tasks")
 
 
 def hierarchy(root: Path = ROOT) -> str:
@@ -134,7 +140,13 @@ def enter(user: str, pid: int | None = None, root: Path = ROOT, strict: bool = F
 
 
 def write(path: Path, value: object) -> None:
+    """A cgroup knob's new value (the one way this project writes a cgroup file)."""
     path.write_text(str(value))
+
+
+def read(path: Path) -> str:
+    """A cgroup file's text (the one way this project reads a cgroup file it may also write)."""
+    return path.read_text()
 
 
 @dataclass(frozen=True)
@@ -169,14 +181,7 @@ class Delegated:
                 pass  # v2 without a writable common ancestor: the engine runs unlimited (doctor says)
 
     def pids(self) -> set[int]:
-        found: set[int] = set()
-        for d in self.dirs():
-            for procs in d.rglob("cgroup.procs") if d.exists() else []:
-                try:
-                    found.update(int(x) for x in procs.read_text().split())
-                except OSError:
-                    pass
-        return found
+        return pids_below(self.dirs())
 
     def kill_all(self, timeout: float = 10.0) -> None:
         """SIGKILL every process of this account left in the cgroup, until none is."""
@@ -194,6 +199,18 @@ class Delegated:
     def remove(self) -> None:
         for d in self.dirs():
             rmdir_tree(d)
+
+
+def pids_below(tops: list[Path]) -> set[int]:
+    """Every process in these cgroups and the cgroups below them (the engine's, a grading sandbox's)."""
+    found: set[int] = set()
+    for top in tops:
+        for procs in top.rglob("cgroup.procs") if top.exists() else []:
+            try:
+                found.update(int(x) for x in procs.read_text().split())
+            except (OSError, ValueError):
+                pass
+    return found
 
 
 def rmdir_tree(top: Path) -> None:

@@ -29,11 +29,31 @@ from labcore import proc
 from labengine.enginepkgs import HOST_RUNC, EngineBinaries
 from labcore.state import REPO
 
-__all__ = ["HOST_LOOPBACK", "RootlessEngine"]
+__all__ = ["HOST_LOOPBACK", "RootlessEngine", "running_pid"]
 
 HOST_LOOPBACK = "10.0.2.2"  # slirp4netns: the host's 127.0.0.1, seen from the engine's namespace
 # Run inside RootlessKit's namespaces, as dockerd-rootless.sh does: /run is a fresh copy there.
 CHILD = 'rm -f /run/docker /run/containerd /run/xtables.lock; exec dockerd "$@"'
+
+
+def _pidfile(run: Path, name: str) -> Path:
+    return run / f"{name}.pid"  # RootlessKit's pid: the top of the engine's tree
+
+
+def _state_dir(run: Path, name: str) -> Path:
+    return run / f"{name}-rk"
+
+
+def _marker(run: Path, name: str) -> str:
+    return f"--state-dir={_state_dir(run, name)}"  # on RootlessKit's command line (argv)
+
+
+def running_pid(run: Path, name: str = "lab") -> int | None:
+    """The project's one "is the engine running": the pid of the rootless engine ``name`` whose run
+    directory is ``run``, if its pid file names a live RootlessKit with that engine's state directory on
+    its command line (another process that took the pid over is not it). Needs no configuration of the
+    engine: the launcher's doctor and the classroom's progress page ask it without building one."""
+    return proc.running_pid(_pidfile(run, name), _marker(run, name))
 
 
 @dataclass
@@ -78,11 +98,11 @@ class RootlessEngine:
 
     @property
     def state_dir(self) -> Path:
-        return self.run / f"{self.name}-rk"
+        return _state_dir(self.run, self.name)
 
     @property
     def pidfile(self) -> Path:
-        return self.run / f"{self.name}.pid"  # RootlessKit's pid: the top of the engine's tree
+        return _pidfile(self.run, self.name)
 
     @property
     def log(self) -> Path:
@@ -93,7 +113,7 @@ class RootlessEngine:
         return self.data_root.parent / f"daemon-{self.name}.json"
 
     def _marker(self) -> str:
-        return f"--state-dir={self.state_dir}"
+        return _marker(self.run, self.name)
 
     def daemon_json(self) -> dict[str, object]:
         cfg: dict[str, object] = {
@@ -147,7 +167,7 @@ class RootlessEngine:
         return env
 
     def pid(self) -> int | None:
-        return proc.running_pid(self.pidfile, self._marker())
+        return running_pid(self.run, self.name)
 
     def ready(self) -> bool:
         """The engine answers ``GET /_ping`` (plain HTTP on its socket: no docker-py, whose import alone
@@ -195,14 +215,13 @@ class RootlessEngine:
         return self.run / f"{self.name}-forward.pid"
 
     def forward(self, ports: list[int], timeout: float = 15) -> bool:
-        """Make ``127.0.0.1:PORT`` inside the engine reach the host's ``127.0.0.1:PORT``. True if started now."""
+        """Make ``127.0.0.1:PORT`` inside the engine reach the host's ``127.0.0.1:PORT`` (a forwarder that
+        stays in this namespace: :mod:`labcore.netns`). True if started now."""
         marker = f"labcore.netns {self.state_dir} {' '.join(map(str, ports))}"
         if proc.running_pid(self.forward_pidfile, marker):
             return False
         proc.stop(self.forward_pidfile, f"labcore.netns {self.state_dir}")
-        child = int((self.state_dir / "child_pid").read_text())
-        argv = ["nsenter", "-U", "--preserve-credentials", "-n", "-t", str(child),
-                sys.executable, "-m", "labcore.netns", str(self.state_dir), *map(str, ports)]
+        argv = [sys.executable, "-m", "labcore.netns", str(self.state_dir), *map(str, ports)]
         log = self.logs / f"forward-{self.name}.log"
         start = log.stat().st_size if log.exists() else 0
         pid = proc.start(argv, self.forward_pidfile, log, env={"PYTHONPATH": str(REPO)})

@@ -185,3 +185,7 @@ def main(argv: list[str]) -> int:
     except (RuntimeError, LabFailure) as e:
         print(f"\033[1;31m[grade]\033[0m {e}", file=sys.stderr)
         return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

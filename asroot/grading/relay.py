@@ -2,47 +2,27 @@
 
     python -m asroot.grading.relay HOLDER_PID PORT
 
-Binds ``127.0.0.1:PORT`` *inside* the sandbox's namespace (entered with ``setns`` only for that), then
-goes back to the host's and passes each connection on to the host's ``127.0.0.1:PORT``, the lab's
-mirror. The sandbox sees that one port of the host and nothing else; the account cannot stop or
-replace this process (it is root's, outside the sandbox's cgroup).
+Listens on ``127.0.0.1:PORT`` *inside* the sandbox's namespace (:func:`labcore.netns.listen_inside`: a
+short-lived child makes the socket there; this process never enters the namespace) and passes each
+connection on to the host's ``127.0.0.1:PORT``, the lab's mirror. The sandbox sees that one port of the
+host and nothing else; the account cannot stop or replace this process (it is root's, outside the
+sandbox's cgroup).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import os
 import socket
 import sys
 
-from labcore import safefs
-from labcore.netns import handler
-
-CLONE_NEWNET = 0x40000000
+from labcore.netns import handler, listen_inside
 
 
-def _setns(fd: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-def listen_inside(holder: int, port: int) -> socket.socket:
-    home = safefs.open_kernel("/proc/self/ns/net")
-    inside = safefs.open_kernel(f"/proc/{holder}/ns/net")
-    try:
-        _setns(inside)
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", port))
-        s.listen(64)
-    finally:
-        _setns(home)
-        os.close(home)
-        os.close(inside)
-    return s
+def listen_in_sandbox(holder: int, port: int) -> socket.socket:
+    socks, failed = listen_inside(f"/proc/{holder}/ns/net", [port])
+    if failed:
+        raise OSError(f"could not listen on 127.0.0.1:{port} inside the sandbox: {failed[port]}")
+    return socks[port]
 
 
 async def serve(sock: socket.socket, port: int) -> None:
@@ -53,4 +33,4 @@ async def serve(sock: socket.socket, port: int) -> None:
 
 if __name__ == "__main__":
     holder, port = int(sys.argv[1]), int(sys.argv[2])
-    asyncio.run(serve(listen_inside(holder, port), port))
+    asyncio.run(serve(listen_in_sandbox(holder, port), port))

@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asroot import cgroups as rootcg
 from labengine import cgroups
 from asroot.gradeaccounts import BASE, account_pids
 from labcore import safefs
@@ -87,7 +88,7 @@ class SandboxCgroup:
         if self.kind == "v1":
             for top in self.tops():
                 (top / "ctr").mkdir(parents=True, exist_ok=True)
-                os.chown(top / "ctr", uid, gid)
+            rootcg.hand_over([top / "ctr" for top in self.tops()], uid, gid, ("",))  # the directory only
             base = self.root
             self._w(base / "pids" / self.name / "pids.max", limits.pids)
             self._w(base / "pids" / self.name / "ctr" / "pids.max", limits.container_pids)
@@ -127,10 +128,7 @@ class SandboxCgroup:
         self._w(top / "ctr" / "pids.max", limits.container_pids)
         self._w(top / "ctr" / "memory.max", limits.container_memory_mb << 20)
         self._w(top / "ctr" / "memory.swap.max", 0)
-        for d in (top, top / "work", top / "ctr"):
-            for rel in ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
-                if (d / rel).exists():
-                    os.chown(d / rel, uid, gid)
+        rootcg.hand_over([top, top / "work", top / "ctr"], uid, gid, cgroups.DELEGATED_V2)
 
     def procs_files(self) -> list[Path]:
         """Where a process is put to be inside the sandbox."""
@@ -142,14 +140,7 @@ class SandboxCgroup:
         return f"/{self.name}/ctr"
 
     def pids(self) -> set[int]:
-        found: set[int] = set()
-        for top in self.tops():
-            for procs in top.rglob("cgroup.procs") if top.exists() else []:
-                try:
-                    found.update(int(x) for x in safefs.read_kernel(procs).split())
-                except (OSError, ValueError):
-                    pass
-        return found
+        return cgroups.pids_below(self.tops())
 
     def peak_memory(self) -> int:
         for f in (self.root / "memory" / self.name / "memory.max_usage_in_bytes",

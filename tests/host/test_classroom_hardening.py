@@ -16,6 +16,7 @@ import pytest
 
 from asroot import classroom_netns
 from asroot import classroom_relay
+from labcore import netns
 
 PREFIX = f"dltest-hard{os.getpid()}"
 
@@ -56,7 +57,7 @@ def test_relay_one_members_held_connections_leave_the_others_working(two_namespa
             ns = classroom_relay.Namespace(path)
             host = classroom_relay._listener(0)  # noqa: SLF001
             port = host.getsockname()[1]
-            inner = ns.call(classroom_relay._listener, port).result()  # noqa: SLF001
+            inner = netns.listen_inside(path, [port])[0][port]  # the project's one way in
             await asyncio.start_server(_echo, sock=inner)
             await classroom_relay._outward(ns, port, host)  # noqa: SLF001
             ports.append(port)
@@ -307,6 +308,7 @@ def test_collect_refuses_another_accounts_directory_and_writes_through_no_link(t
     import types
 
     from asroot import classroom
+    from classroom import config as classroom_config
     from labcore.errors import LabFailure
 
     learner = tmp_path / "learnerhome"
@@ -315,6 +317,7 @@ def test_collect_refuses_another_accounts_directory_and_writes_through_no_link(t
     (tmp_path / "release" / "lab1").mkdir(parents=True)
     (tmp_path / "classroom.json").write_text(json.dumps({"learners": ["learnerx"]}))
     monkeypatch.setattr(classroom, "CONFIG", tmp_path / "classroom.json")
+    monkeypatch.setattr(classroom_config, "CONFIG", tmp_path / "classroom.json")  # ClassConfig.load reads it there
     monkeypatch.setattr(classroom, "RELEASE", tmp_path / "release")
     real = pwd.getpwnam
     monkeypatch.setattr(classroom.pwd, "getpwnam",

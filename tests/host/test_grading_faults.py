@@ -41,7 +41,7 @@ def _subs(tmp: Path) -> Path:
 def test_a_crashed_grader_is_swept(tmp_path: Path) -> None:
     ensure_pool(1)
     subs = _subs(tmp_path)
-    grader = subprocess.Popen([sys.executable, "-m", "grader.cli", "--course", str(tmp_path / "course"),
+    grader = subprocess.Popen([sys.executable, "-m", "asroot.grading.autograde", "--course", str(tmp_path / "course"),
                                "autograde", str(subs), "--jobs", "1", "--cell-timeout", "30"],
                               cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
