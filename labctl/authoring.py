@@ -255,7 +255,7 @@ def _drop_unshown_widgets(nb: Any) -> None:
 def host_specific() -> dict[str, str]:
     """Text that names this machine, and what the stored outputs say instead: the host kernel's
     release, the lab's home and run directories. A learner who runs the cell sees their own."""
-    out = {os.uname().release: "<宿主内核>"}
+    out = {os.uname().release: "（宿主的内核版本，每台机器不同）"}
     if os.environ.get("LAB_HOME"):
         out[os.environ["LAB_HOME"]] = "$LAB_HOME"
     m = re.match(r"unix://(/.*?/dockerlab-[^/]+)/", os.environ.get("DOCKER_HOST", ""))

@@ -167,3 +167,15 @@ def test_a_terminal_exercise_has_no_code_cell_to_type_into(path: Path) -> None:
             assert "```{code-cell}" not in work and "在终端里做" in work, part.splitlines()[0]
         else:
             assert "```{code-cell}\n:tags: [exercise]" in work, part.splitlines()[0]
+
+
+# -- chapter 1's sentence about the machine ---------------------------------------------------------
+def test_chapter_1_says_what_the_engine_reports_on_cgroup_v1_and_v2() -> None:
+    from kernel_ext.hostfacts import memory_limit
+
+    v1 = memory_limit("1", "none", "9223372036854771712\n")  # this CI machine: rootless on cgroup v1
+    assert "cgroup v1" in v1 and "忽略" in v1 and "9223372036854771712" in v1 and "生效" not in v1.split("两种")[0]
+    v2 = memory_limit("2", "systemd", "67108864")  # Debian 11+, Ubuntu 21.10+: systemd delegates
+    assert "cgroup v2" in v2 and "上限生效了" in v2 and "忽略" not in v2
+    odd = memory_limit("2", "cgroupfs", "max")
+    assert "max" in odd and "docker info" in odd
