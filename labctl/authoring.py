@@ -93,7 +93,7 @@ def chapters(root: Path = NOTEBOOKS, only: list[str] | None = None, labs_root: P
 
 
 # Headings that recur in every chapter, by the id they give their section.
-WORDS = {"准备": "setup", "自我检测": "selfcheck", "小结": "summary", "版本命名": "versions"}
+WORDS = {"准备": "setup", "自我检测": "selfcheck", "小结": "summary", "版本命名": "versions", "回顾": "recap"}
 
 
 def _section(line: str, seen: dict[str, int], last: list[str]) -> str:
@@ -255,7 +255,7 @@ def _drop_unshown_widgets(nb: Any) -> None:
 def host_specific() -> dict[str, str]:
     """Text that names this machine, and what the stored outputs say instead: the host kernel's
     release, the lab's home and run directories. A learner who runs the cell sees their own."""
-    out = {os.uname().release: "<宿主内核>"}
+    out = {os.uname().release: "（宿主的内核版本，每台机器不同）"}
     if os.environ.get("LAB_HOME"):
         out[os.environ["LAB_HOME"]] = "$LAB_HOME"
     m = re.match(r"unix://(/.*?/dockerlab-[^/]+)/", os.environ.get("DOCKER_HOST", ""))

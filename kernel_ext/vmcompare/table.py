@@ -39,9 +39,14 @@ def _count(c: Comparison, side: Side, d: Density, lang: str | None) -> str:
     return "; ".join(parts) or t("vm.m.na", lang=lang)
 
 
+NOISE = 0.9  # a ratio below this says the native runs were slowed by other load, not that it ran faster
+
+
 def _perf(c: Comparison, side: Side, lang: str | None) -> str:
     r = c.ratio(side)
-    return t("vm.m.native_x", lang=lang, x=f"{r:.2f}") if r else t("vm.m.na", lang=lang)
+    if not r:
+        return t("vm.m.na", lang=lang)
+    return t("vm.m.native_noisy" if r < NOISE else "vm.m.native_x", lang=lang, x=f"{r:.2f}")
 
 
 def _disk(side: Side, key: str, lang: str | None, **kw: str) -> str:
