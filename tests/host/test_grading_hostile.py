@@ -39,6 +39,7 @@ EXPECTED = {
     ("h-hang", "lab1"): [3, 3, 4],
     ("h-shadow", "lab1"): [0, 0, 0],
 }
+FLOODED = ("h-flood", "lab1")  # asks root's side to hold too much: not graded, and root holds little
 MARK = "PWNED"
 ACCEPT = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, " \
          "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
@@ -110,7 +111,18 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 def test_batch_completes(batch):
     assert batch["rc"] == 0
-    assert set(batch["report"]) == set(EXPECTED)
+    assert set(batch["report"]) == set(EXPECTED) | {FLOODED}
+
+
+def test_a_flood_is_the_submissions_problem_not_roots(batch):
+    """600 check requests with 60 KB answers, 3 MB of output, 3 MB on stderr: the check service stops at
+    its cap, the submission is "not graded" with the reason, and what root keeps of it stays small."""
+    r = batch["report"][FLOODED]
+    assert r["not_graded"] and "checks" in r["problem"], r["problem"]
+    kept = sum(f.stat().st_size for f in batch["course"].rglob("*") if f.is_file() and "h-flood" in str(f))
+    assert kept < 16 << 20, f"root kept {kept >> 20} MiB of the flooding submission"
+    run = Path("/run/dockerlab-grade")
+    assert not run.exists() or sum(f.stat().st_size for f in run.rglob("*") if f.is_file()) < 1 << 20
 
 
 @pytest.mark.parametrize("who", sorted(EXPECTED))

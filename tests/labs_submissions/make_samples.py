@@ -253,6 +253,23 @@ ATTACKS = {
         "print('LEAKED', leaked)\n"
         "print('PROBE', pathlib.Path('lab1.ipynb').read_bytes()[:1] == b'{')\n"
         "print('ATTACK-RAN')\n"),
+    # root's side asked to hold more than it may: 600 check requests of ~60 KB answers (the check service
+    # stops at MAX_CHECKS and the submission is not graded), 3 MB of output, a stderr flood
+    "h-flood": PRELUDE + (
+        "from labs.grading.checks import independently\n"
+        "big = 'x' * 60000\n"
+        "refused = 0\n"
+        "for i in range(600):\n"
+        "    try:\n"
+        "        independently('flood.' + 'y' * 200, big, i)\n"
+        "    except AssertionError:\n"
+        "        refused += 1\n"
+        "    except Exception:\n"
+        "        break\n"
+        "print('ASKED', refused, flush=True)\n"
+        "sys.stdout.write('z' * (3 << 20)); sys.stdout.flush()\n"
+        "os.write(2, b'e' * (3 << 20))\n"
+        "print('ATTACK-RAN')\n"),
     # a kernel that never returns (SIGINT ignored, so the cell timeout cannot interrupt it)
     "h-hang": PRELUDE + (
         "import signal\n"
@@ -288,7 +305,7 @@ def _merged(*names: str) -> str:
 # or exhaust their sandbox have one each
 BATCH = {
     "h-files": _merged("h-hostfs", "h-snoop", "h-cgroup"),
-    **{n: ATTACKS[n] for n in ("h-net", "h-pidhost", "h-resources", "h-hang")},
+    **{n: ATTACKS[n] for n in ("h-net", "h-pidhost", "h-resources", "h-hang", "h-flood")},
 }
 
 
