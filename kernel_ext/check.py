@@ -27,6 +27,8 @@ class CheckResult(Displayable):
     __view__ = "checks"
     ok: bool
     reason: str
+    key: str = ""  # the catalogue key of the reason (an exercise's hint tier replaces an open step)
+    tier: int = 0  # 0: no exercise hint; 1: the nudge; 2: the command's shape (exercises.Exercises.ex)
 
     def __bool__(self) -> bool:
         return self.ok

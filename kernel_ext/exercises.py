@@ -6,9 +6,16 @@ does not remove when the learner made it in a terminal) does not pass. Each chec
 :class:`~kernel_ext.check.CheckResult`: ✔ with what it found, or ✘ with what it found, ``→``, and
 what to do next.
 
->>> checks = start(lab)                                                       # doctest: +SKIP
->>> checks.container("ch01-box", image="busybox:1.35", running=True, command="sleep")  # doctest: +SKIP
-✘ 没有名为 ch01-box 的容器 → 用 docker run --name ch01-box … 创建它
+A check cell names its exercise, ``checks.ex(1).container(...)``: the hint after ``→`` then comes in
+tiers (AUTHORING.md, "Hints, recap and 常见报错"). When the check recognises a usual mistake it says
+what to change; otherwise (nothing made yet, or a step that would name the answer) the exercise's own
+hint takes its place: the nudge (``hint.chNN.exK.1``) on the first failed check, the command's shape
+(``hint.chNN.exK.2``) from the second on. The full answer is never printed: it waits in the notebook's
+``<details>`` ✓ 参考答案.
+
+>>> checks = start(lab, "01")                                                 # doctest: +SKIP
+>>> checks.ex(1).container("ch01-box", image="busybox:1.35", running=True, command="sleep")  # doctest: +SKIP
+✘ 没有名为 ch01-box 的容器 → 要一个在后台一直运行的容器：想想哪个选项给容器起名，哪个让它在后台运行
 """
 
 from __future__ import annotations
@@ -28,15 +35,40 @@ import docker.errors
 from .check import CheckResult
 from .messages import t
 
-__all__ = ["Exercises", "start"]
+__all__ = ["OPEN", "Exercises", "start"]
 
+_HINT = "hint.ch{chapter}.ex{number}.{tier}"  # the catalogue's hints: tier 1 the nudge, 2 the shape
 _AUTO_NAME = re.compile(r"^[a-z]+_[a-z]+\d*$")  # the names the engine makes up (festive_einstein)
 
 # Learner-facing texts: the ex.* keys of kernel_ext's catalogue (kernel_ext/locale/*/kernel_ext.po).
 
 
+# Reasons that say what the engine shows and no next step: either the learner has not made the thing
+# yet or the step would name the answer. An exercise's hint tier supplies the step (Exercises.ex).
+OPEN = frozenset({
+    "ex.ctr.missing", "ex.file.missing", "ex.img.missing", "ex.img.other_tag", "ex.img.same_as",
+    "ex.img.tag_of", "ex.img.nofile", "ex.img.content", "ex.img.notpulled", "ex.rm.none", "ex.vol.missing",
+    "ex.vol.nofile", "ex.json.missing",
+})
+
+
 def _r(ok: bool, key: str, **kw: Any) -> CheckResult:
-    return CheckResult(ok, t(key, **kw))
+    return CheckResult(ok, t(key, **kw), key=key)
+
+
+class _Attempt:
+    """The checks of one exercise: each failed check counts, and the reason carries the hint's tier."""
+
+    def __init__(self, owner: Exercises, number: int) -> None:
+        self._owner, self._number = owner, number
+
+    def __getattr__(self, name: str) -> Any:
+        check = getattr(self._owner, name)
+
+        def run(*args: Any, **kwargs: Any) -> CheckResult:
+            return self._owner.graded(self._number, check(*args, **kwargs))
+
+        return run
 
 
 def _short(ref: str) -> str:
@@ -65,9 +97,35 @@ def _when(iso: str) -> float:
 class Exercises:
     """The checks of one chapter's exercises; ``since``: when the learner opened the chapter."""
 
-    def __init__(self, lab: Any, since: float | None = None) -> None:
+    def __init__(self, lab: Any, since: float | None = None, chapter: str = "") -> None:
         self.lab, self.api = lab, lab.api
         self.since = time.time() if since is None else since
+        self.chapter = chapter  # "03": the hints are hint.ch03.exK.1 / .2
+        self.failures: dict[int, int] = {}  # exercise -> failed checks so far
+        self.passed: set[int] = set()
+
+    # -- hints in tiers --------------------------------------------------------------------------
+    def ex(self, number: int) -> Any:
+        """Exercise ``number``'s checks: ``checks.ex(2).pulled("busybox:1.35")``."""
+        return _Attempt(self, number)
+
+    def hint(self, number: int, tier: int) -> str:
+        """Exercise ``number``'s hint: tier 1 the nudge, tier 2 the command's shape and where the answer is."""
+        text = t(_HINT.format(chapter=self.chapter, number=number, tier=min(max(tier, 1), 2)))
+        return text if tier <= 1 else text + t("ex.hint.answer")
+
+    def graded(self, number: int, result: CheckResult) -> CheckResult:
+        """``result`` as exercise ``number``'s verdict: a pass is noted; a failure counts and, when the
+        check has no step of its own (:data:`OPEN`), takes the hint of its tier."""
+        if result.ok:
+            self.passed.add(number)
+            return result
+        self.failures[number] = tier = self.failures.get(number, 0) + 1
+        tier = min(tier, 2)
+        if result.key in OPEN or " → " not in result.reason:
+            found = result.reason.split(" → ", 1)[0]
+            return CheckResult(False, f"{found} → {self.hint(number, tier)}", key=result.key, tier=tier)
+        return CheckResult(False, result.reason, key=result.key, tier=tier)
 
     def __repr__(self) -> str:
         return f"<Exercises since={time.strftime('%H:%M:%S', time.localtime(self.since))}>"
@@ -117,7 +175,7 @@ class Exercises:
         for r in results:
             if not r.ok:
                 return r
-        return CheckResult(True, "；".join(r.reason for r in results))
+        return CheckResult(True, "；".join(r.reason for r in results), key="ex.ok")
 
     # -- containers --------------------------------------------------------------------------------
     def container(self, name: str, image: str | None = None, running: bool | None = True,
@@ -219,13 +277,41 @@ class Exercises:
         return _r(True, "ex.file.ok", name=name, path=path, kind=kind)
 
     def ran_with_rm(self, name: str, image: str) -> CheckResult:
-        """A container ``name`` ran since the chapter began and the engine removed it (``--rm``)."""
+        """A container ``name`` from ``image`` ran since the chapter began and the engine removed it as
+        soon as it stopped (``--rm``): its events are create (of ``image``), start, die, destroy, and the
+        destroy follows the die within :attr:`AUTO_REMOVED` seconds. A ``docker rm`` typed by hand comes
+        later than that (the one case this cannot tell apart: a script that runs ``docker rm`` at once)."""
         info = self._inspect(name)
         if info is not None:
             return _r(False, "ex.rm.left", name=name, state=info["State"]["Status"])
-        if self._destroyed(name):
-            return _r(True, "ex.rm.ok", name=name)
-        return _r(False, "ex.rm.none", name=name, image=image)
+        runs = self._lives(name)
+        if not runs:
+            return _r(False, "ex.rm.none", name=name)
+        life = runs[-1]  # the latest container of that name
+        if _norm(life.get("image", "")) != _norm(image):
+            return _r(False, "ex.rm.image", name=name, actual=_short(life.get("image", "?")), want=image)
+        if "start" not in life:
+            return _r(False, "ex.rm.notrun", name=name)
+        if life["destroy"] - life.get("die", life["destroy"]) > self.AUTO_REMOVED:
+            return _r(False, "ex.rm.byhand", name=name)
+        return _r(True, "ex.rm.ok", name=name)
+
+    AUTO_REMOVED = 5.0  # seconds between die and destroy below which the engine removed it (--rm)
+
+    def _lives(self, name: str) -> list[dict[str, Any]]:
+        """The containers named ``name`` destroyed since the chapter began: per container, the time of
+        each of its events (``create``, ``start``, ``die``, ``destroy``) and its ``image``."""
+        events = self.api.events(since=int(self.since), until=int(time.time()) + 1, decode=True,
+                                 filters={"type": "container"})
+        by_id: dict[str, dict[str, Any]] = {}
+        for e in events:
+            attrs = (e.get("Actor") or {}).get("Attributes", {})
+            if attrs.get("name") != name:
+                continue
+            life = by_id.setdefault(e.get("id") or e["Actor"]["ID"], {})
+            life.setdefault("image", attrs.get("image", ""))
+            life[e.get("Action") or e.get("status")] = e.get("timeNano", 0) / 1e9
+        return [life for life in by_id.values() if "destroy" in life]
 
     def removed(self, name: str) -> CheckResult:
         """The container ``name`` existed since the chapter began and is gone now (``docker rm``)."""
@@ -243,22 +329,37 @@ class Exercises:
         return any((e.get("Actor") or {}).get("Attributes", {}).get("name") == name for e in events)
 
     # -- images ----------------------------------------------------------------------------------
-    def pulled(self, ref: str) -> CheckResult:
-        """The image ``ref`` is here (a pull); another tag of the same repository is the usual mistake."""
-        if self._image_id(ref):
-            return _r(True, "ex.img.pulled", ref=ref)
-        repo = _norm(ref).rsplit(":", 1)[0]
-        others = sorted({_short(tag) for img in self.api.images(name=repo) for tag in img.get("RepoTags") or []})
-        todo = f"docker pull {ref}"
-        if others:
-            return _r(False, "ex.img.other_tag", ref=ref, others=", ".join(others), todo=todo)
-        return _r(False, "ex.img.missing", ref=ref, todo=todo)
+    def pulled(self, ref: str, after_removal: bool = False) -> CheckResult:
+        """The image ``ref`` is here and the engine pulled it since the chapter began (its ``pull``
+        event: a ``docker tag`` does not pass); another tag of the same repository is the usual mistake.
+        ``after_removal``: the pull must come after the image was removed in this chapter (the chapter
+        removed it, so that an earlier pull does not count)."""
+        if not self._image_id(ref):
+            repo = _norm(ref).rsplit(":", 1)[0]
+            others = sorted({_short(tag) for img in self.api.images(name=repo) for tag in img.get("RepoTags") or []})
+            if others:
+                return _r(False, "ex.img.other_tag", ref=ref, others=", ".join(others))
+            return _r(False, "ex.img.missing", ref=ref)
+        want, pulls, removed = _norm(ref), [], []
+        for e in self.api.events(since=int(self.since), until=int(time.time()) + 1, decode=True,
+                                 filters={"type": "image"}):
+            actor = (e.get("Actor") or {})
+            names = {_norm(actor.get("ID", "")), _norm(actor.get("Attributes", {}).get("name", "") or "x")}
+            if want in names:
+                action = e.get("Action") or e.get("status")
+                (pulls if action == "pull" else removed if action in ("untag", "delete") else []).append(
+                    e.get("timeNano", 0))
+        if after_removal and not removed:
+            return _r(False, "ex.img.notremoved", ref=ref)
+        if not pulls or (after_removal and max(pulls) < max(removed)):
+            return _r(False, "ex.img.notpulled", ref=ref)
+        return _r(True, "ex.img.pulled", ref=ref)
 
     def tag_of(self, ref: str, want: str) -> CheckResult:
         """``ref`` is another name of the image ``want`` (``docker tag``)."""
         have, target = self._image_id(ref), self._image_id(want)
         if have is None:
-            return _r(False, "ex.img.missing", ref=ref, todo=f"docker tag {want} {ref}")
+            return _r(False, "ex.img.missing", ref=ref)
         if have != target:
             names = [_short(tg) for img in self.api.images() if img["Id"] == have for tg in img.get("RepoTags") or []]
             actual = ", ".join(n for n in names if _norm(n) != _norm(ref)) or have[7:19]
@@ -266,18 +367,18 @@ class Exercises:
         return _r(True, "ex.ok", what=f"{ref} = {want}")
 
     def image_with_file(self, ref: str, path: str, content: str, base: str | None = None,
-                        not_same_as: tuple[str, ...] = (), todo: str = "") -> CheckResult:
+                        not_same_as: tuple[str, ...] = ()) -> CheckResult:
         """A new image ``ref`` (not just another name of ``base`` or ``not_same_as``), on top of ``base``,
         whose file ``path`` contains ``content``. The hint looks for the change in running containers."""
         have = self._image_id(ref)
         if have is None:
-            return _r(False, "ex.img.missing", ref=ref, todo=todo)
+            return _r(False, "ex.img.missing", ref=ref)
         for other in (base, *not_same_as):
             if other and self._image_id(other) == have:
-                return _r(False, "ex.img.same_as", ref=ref, other=other, todo=todo)
+                return _r(False, "ex.img.same_as", ref=ref, other=other)
         info = self.api.inspect_image(ref)
         if _when(info["Created"]) < self.since:
-            return _r(False, "ex.img.old", ref=ref, todo=todo)
+            return _r(False, "ex.img.old", ref=ref)
         layers = info["RootFS"].get("Layers") or []
         if base and self._image_id(base):
             below = self.api.inspect_image(base)["RootFS"].get("Layers") or []
@@ -292,7 +393,7 @@ class Exercises:
                     where = t("ex.img.where", other=c["Names"][0].lstrip("/"))
                     break
             key = "ex.img.nofile" if out is None else "ex.img.content"
-            return _r(False, key, ref=ref, path=path, want=content, where=where, todo=todo)
+            return _r(False, key, ref=ref, path=path, want=content, where=where)
         return _r(True, "ex.img.ok", ref=ref, n=len(layers))
 
     def _cat(self, ref: str, path: str) -> str | None:
@@ -370,18 +471,18 @@ class Exercises:
         so an id not in this set was made since, whatever its creation time says."""
         self.images_at_start = {img["Id"] for img in self.api.images(all=True)}
 
-    def _built(self, ref: str, todo: str) -> tuple[dict[str, Any] | None, CheckResult | None]:
+    def _built(self, ref: str) -> tuple[dict[str, Any] | None, CheckResult | None]:
         """The image ``ref``, made (or named) since the chapter began by a Dockerfile build, not by
         ``docker commit`` (whose top history entry is the container's command, not a build step)."""
         image_id = self._image_id(ref)
         if image_id is None:
-            return None, _r(False, "ex.img.missing", ref=ref, todo=todo)
+            return None, _r(False, "ex.img.missing", ref=ref)
         info = dict(self.api.inspect_image(ref))
         if not self._fresh_image(ref, image_id, info["Created"]):
-            return None, _r(False, "ex.img.old", ref=ref, todo=todo)
+            return None, _r(False, "ex.img.old", ref=ref)
         top = (self.api.history(ref) or [{}])[0]
         if top.get("Comment") != "buildkit.dockerfile.v0":
-            return None, _r(False, "ex7.commit", ref=ref, todo=todo)
+            return None, _r(False, "ex7.commit", ref=ref)
         return info, None
 
     def _run_check(self, ref: str, cmd: list[str] | None = None, port: int | None = None,
@@ -428,10 +529,10 @@ class Exercises:
         finally:
             self.api.remove_container(cid, force=True)
 
-    def built_page(self, ref: str, page: str, base: str | None = None, todo: str = "") -> CheckResult:
+    def built_page(self, ref: str, page: str, base: str | None = None) -> CheckResult:
         """An image ``ref`` built from a Dockerfile (on ``base``) whose container, run as it is,
         serves a page containing ``page`` on port 80."""
-        info, bad = self._built(ref, todo)
+        info, bad = self._built(ref)
         if bad is not None:
             return bad
         assert info is not None
@@ -442,31 +543,31 @@ class Exercises:
         bad = self._serve(ref, page)
         return bad or _r(True, "ex7.page.ok", ref=ref, want=page)
 
-    def cache_reused(self, first: str, second: str, stamp: str, changed: str, todo: str = "") -> CheckResult:
+    def cache_reused(self, first: str, second: str, stamp: str, changed: str) -> CheckResult:
         """Two builds, ``first`` then ``second`` after ``changed`` was edited, where the dependency
         step (which writes a random ``stamp``) came from the cache: the same stamp in both."""
         for ref in (first, second):
-            _, bad = self._built(ref, todo)
+            _, bad = self._built(ref)
             if bad is not None:
                 return bad
         if self._image_id(first) == self._image_id(second):
             return _r(False, "ex7.cache.same", first=first, second=second, changed=changed)
         a, b = self._cat(first, changed), self._cat(second, changed)
         if a is None or b is None:
-            return _r(False, "ex.img.nofile", ref=first if a is None else second, path=changed, where="", todo=todo)
+            return _r(False, "ex.img.nofile", ref=first if a is None else second, path=changed, where="")
         if a == b:
             return _r(False, "ex7.cache.nochange", first=first, second=second, changed=changed)
         s1, s2 = self._cat(first, stamp), self._cat(second, stamp)
         if s1 is None or s2 is None:
-            return _r(False, "ex.img.nofile", ref=first if s1 is None else second, path=stamp, where="", todo=todo)
+            return _r(False, "ex.img.nofile", ref=first if s1 is None else second, path=stamp, where="")
         if s1 != s2:
             return _r(False, "ex7.cache.rerun", second=second, stamp=stamp, changed=changed)
         return _r(True, "ex7.cache.ok", second=second, stamp=stamp)
 
-    def smaller_than(self, ref: str, mb: float, page: str | tuple[str, ...], todo: str = "") -> CheckResult:
+    def smaller_than(self, ref: str, mb: float, page: str | tuple[str, ...]) -> CheckResult:
         """``ref`` built from a Dockerfile, below ``mb`` MB as ``docker image ls`` counts it, and still
         serving a page with ``page`` (made in the build stage)."""
-        info, bad = self._built(ref, todo)
+        info, bad = self._built(ref)
         if bad is not None:
             return bad
         assert info is not None
@@ -490,9 +591,9 @@ class Exercises:
                 best, name = len(below), _short(tags[0])
         return name
 
-    def non_root(self, ref: str, todo: str = "") -> CheckResult:
+    def non_root(self, ref: str) -> CheckResult:
         """``ref`` built from a Dockerfile whose containers run, by default, as a user other than root."""
-        info, bad = self._built(ref, todo)
+        info, bad = self._built(ref)
         if bad is not None:
             return bad
         assert info is not None
@@ -515,8 +616,9 @@ class Exercises:
         return _r(True, "ex7.user.ok", ref=ref, user=user, id=out.split()[0])
 
 
-def start(lab: Any) -> Exercises:
-    """A chapter's exercises, timed from now (call it in the chapter's setup cell, after the reset)."""
-    ex = Exercises(lab)
+def start(lab: Any, chapter: str = "") -> Exercises:
+    """Chapter ``chapter``'s exercises ("03"), timed from now (call it in the chapter's setup cell,
+    after the reset)."""
+    ex = Exercises(lab, chapter=chapter)
     ex.note_images()  # chapter 7's checks of built images
     return ex

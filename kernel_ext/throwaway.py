@@ -52,7 +52,7 @@ def start_engine(daemon_json: str | Path, lab: Any = None, timeout: float = 60.0
 
     path = Path(daemon_json)
     if not path.is_file():
-        return CheckResult(False, t("ex.json.missing", path=path.name))
+        return CheckResult(False, t("ex.engine.nofile", path=path.name))
     lab = _lab(lab)
     # Short and private: the engine's sockets live here (a unix socket path has ~100 bytes).
     run = Path(tempfile.mkdtemp(prefix="dl-"))

@@ -93,7 +93,7 @@ def chapters(root: Path = NOTEBOOKS, only: list[str] | None = None, labs_root: P
 
 
 # Headings that recur in every chapter, by the id they give their section.
-WORDS = {"准备": "setup", "自我检测": "selfcheck", "小结": "summary", "版本命名": "versions"}
+WORDS = {"准备": "setup", "自我检测": "selfcheck", "小结": "summary", "版本命名": "versions", "回顾": "recap"}
 
 
 def _section(line: str, seen: dict[str, int], last: list[str]) -> str:
