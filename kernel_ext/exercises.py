@@ -495,7 +495,11 @@ class Exercises:
         if entrypoint is not None:
             kw["entrypoint"] = entrypoint
         c = self.api.create_container(ref, cmd, **kw)
-        self.api.start(c["Id"])
+        try:
+            self.api.start(c["Id"])
+        except docker.errors.APIError:
+            self.api.remove_container(c["Id"], force=True)
+            raise
         return c["Id"]
 
     def _serve(self, ref: str, page: str | tuple[str, ...], port: int = 80) -> CheckResult | None:
