@@ -39,6 +39,7 @@ def checks(lab):  # type: ignore[no-untyped-def]
 
 
 def test_a_leftover_and_a_committed_image_do_not_pass_as_built(lab, unique) -> None:  # type: ignore[no-untyped-def]
+    lab.pull("busybox:1.35", progress=False)
     _built(lab, f"ch07t/old:{unique}", 'FROM busybox:1.35\nRUN echo old > /old.txt\n')
     checks = exercises.start(lab, "07")  # the learner opens the chapter after that build
     assert checks.non_root(f"ch07t/old:{unique}").key == "ex.img.old"
