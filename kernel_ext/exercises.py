@@ -452,7 +452,168 @@ class Exercises:
         return _r(True, "ex.json.ok", want=mirror)
 
 
+    # == 第七章 · images built from a Dockerfile ======================================================
+    # (one block, kept apart from the checks above so that edits to either merge cleanly)
+    def _fresh_image(self, ref: str, image_id: str, created: str) -> bool:
+        """Made since the chapter began: a fully cached rebuild keeps the old creation time (BuildKit
+        takes it from the cache), but its image id is new."""
+        return _when(created) >= self.since or image_id not in getattr(self, "images_at_start", {image_id})
+
+    def note_images(self) -> None:
+        """Remember which images are here now (``start`` calls it): every build makes a new image id,
+        so an id not in this set was made since, whatever its creation time says."""
+        self.images_at_start = {img["Id"] for img in self.api.images(all=True)}
+
+    def _built(self, ref: str) -> tuple[dict[str, Any] | None, CheckResult | None]:
+        """The image ``ref``, made (or named) since the chapter began by a Dockerfile build, not by
+        ``docker commit`` (whose top history entry is the container's command, not a build step)."""
+        image_id = self._image_id(ref)
+        if image_id is None:
+            return None, _r(False, "ex.img.missing", ref=ref)
+        info = dict(self.api.inspect_image(ref))
+        if not self._fresh_image(ref, image_id, info["Created"]):
+            return None, _r(False, "ex.img.old", ref=ref)
+        top = (self.api.history(ref) or [{}])[0]
+        if top.get("Comment") != "buildkit.dockerfile.v0":
+            return None, _r(False, "ex7.commit", ref=ref)
+        return info, None
+
+    def _run_check(self, ref: str, cmd: list[str] | None = None, port: int | None = None,
+                   entrypoint: list[str] | None = None) -> Any:
+        """A throwaway container of ``ref`` (the check's own, labelled), started; the caller removes it."""
+        kw: dict[str, Any] = {"labels": dict(self.lab.labels)}
+        if port is not None:
+            kw["ports"] = [port]
+            kw["host_config"] = self.api.create_host_config(port_bindings={port: ("127.0.0.1", None)})
+        if entrypoint is not None:
+            kw["entrypoint"] = entrypoint
+        c = self.api.create_container(ref, cmd, **kw)
+        try:
+            self.api.start(c["Id"])
+        except docker.errors.APIError:
+            self.api.remove_container(c["Id"], force=True)
+            raise
+        return c["Id"]
+
+    def _serve(self, ref: str, page: str | tuple[str, ...], port: int = 80) -> CheckResult | None:
+        """``ref`` run as it is (its own CMD) serves a page with ``page`` (each of them) on ``port``;
+        None when it does."""
+        cid = self._run_check(ref, port=port)
+
+        def exited() -> CheckResult | None:
+            info = self.api.inspect_container(cid)
+            if info["State"]["Status"] == "running":
+                return None
+            lines = self.api.logs(cid).decode(errors="replace").strip().splitlines()
+            cmd = " ".join([*(info["Config"].get("Entrypoint") or []), *(info["Config"].get("Cmd") or [])])
+            return _r(False, "ex7.page.exited", ref=ref, cmd=cmd or "—", code=info["State"]["ExitCode"],
+                      last=(lines or ["—"])[-1][:80])
+
+        try:
+            binding = (self.api.inspect_container(cid)["NetworkSettings"].get("Ports") or {}).get(f"{port}/tcp")
+            body, why = (self._page(f"http://127.0.0.1:{binding[0]['HostPort']}/") if binding
+                         else (None, "no port"))
+            if body is None:  # a failed CheckResult is falsy: no `or` here
+                gone = exited()
+                return gone if gone is not None else _r(False, "ex7.page.down", ref=ref, port=port, why=why)
+            for want in (page,) if isinstance(page, str) else page:
+                if want not in body:
+                    got = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)).strip()[:60]
+                    return _r(False, "ex7.page.content", ref=ref, want=want, got=got)
+            return None
+        finally:
+            self.api.remove_container(cid, force=True)
+
+    def built_page(self, ref: str, page: str, base: str | None = None) -> CheckResult:
+        """An image ``ref`` built from a Dockerfile (on ``base``) whose container, run as it is,
+        serves a page containing ``page`` on port 80."""
+        info, bad = self._built(ref)
+        if bad is not None:
+            return bad
+        assert info is not None
+        if base and self._image_id(base):
+            below = self.api.inspect_image(base)["RootFS"].get("Layers") or []
+            if (info["RootFS"].get("Layers") or [])[:len(below)] != below:
+                return _r(False, "ex7.base", ref=ref, base=base)
+        bad = self._serve(ref, page)
+        return bad if bad is not None else _r(True, "ex7.page.ok", ref=ref, want=page)
+
+    def cache_reused(self, first: str, second: str, stamp: str, changed: str) -> CheckResult:
+        """Two builds, ``first`` then ``second`` after ``changed`` was edited, where the dependency
+        step (which writes a random ``stamp``) came from the cache: the same stamp in both."""
+        for ref in (first, second):
+            _, bad = self._built(ref)
+            if bad is not None:
+                return bad
+        if self._image_id(first) == self._image_id(second):
+            return _r(False, "ex7.cache.same", first=first, second=second, changed=changed)
+        a, b = self._cat(first, changed), self._cat(second, changed)
+        if a is None or b is None:
+            return _r(False, "ex.img.nofile", ref=first if a is None else second, path=changed, where="")
+        if a == b:
+            return _r(False, "ex7.cache.nochange", first=first, second=second, changed=changed)
+        s1, s2 = self._cat(first, stamp), self._cat(second, stamp)
+        if s1 is None or s2 is None:
+            return _r(False, "ex.img.nofile", ref=first if s1 is None else second, path=stamp, where="")
+        if s1 != s2:
+            return _r(False, "ex7.cache.rerun", second=second, stamp=stamp, changed=changed)
+        return _r(True, "ex7.cache.ok", second=second, stamp=stamp)
+
+    def smaller_than(self, ref: str, mb: float, page: str | tuple[str, ...]) -> CheckResult:
+        """``ref`` built from a Dockerfile, below ``mb`` MB as ``docker image ls`` counts it, and still
+        serving a page with ``page`` (made in the build stage)."""
+        info, bad = self._built(ref)
+        if bad is not None:
+            return bad
+        assert info is not None
+        size = next((int(i.get("Size") or 0) for i in self.api.images() if i["Id"] == info["Id"]), 0)
+        if size >= mb * 1e6:
+            base = self._base_of(info)
+            return _r(False, "ex7.size.big", ref=ref, size=round(size / 1e6, 1), mb=mb, base=base)
+        bad = self._serve(ref, page)
+        return bad if bad is not None else _r(True, "ex7.size.ok", ref=ref, size=round(size / 1e6, 1), mb=mb)
+
+    def _base_of(self, info: dict[str, Any]) -> str:
+        """The course image whose layers ``info``'s layers start with (longest first), or "?"."""
+        layers = info["RootFS"].get("Layers") or []
+        best, name = 0, "?"
+        for img in self.api.images():
+            tags = [tg for tg in img.get("RepoTags") or [] if tg != "<none>:<none>"]
+            if not tags or img["Id"] == info["Id"]:
+                continue
+            below = self.api.inspect_image(img["Id"])["RootFS"].get("Layers") or []
+            if len(below) > best and layers[:len(below)] == below:
+                best, name = len(below), _short(tags[0])
+        return name
+
+    def non_root(self, ref: str) -> CheckResult:
+        """``ref`` built from a Dockerfile whose containers run, by default, as a user other than root."""
+        info, bad = self._built(ref)
+        if bad is not None:
+            return bad
+        assert info is not None
+        user = (info.get("Config") or {}).get("User") or ""
+        if user in ("", "root", "0", "0:0", "root:root"):
+            return _r(False, "ex7.user.root", ref=ref, user=user or "—")
+        try:
+            cid = self._run_check(ref, ["id"], entrypoint=[])
+        except docker.errors.APIError as e:
+            return _r(False, "ex7.user.unknown", ref=ref, user=user, why=str(e.explanation or e)[-90:])
+        try:
+            code = self.api.wait(cid, timeout=60)["StatusCode"]
+            out = self.api.logs(cid).decode(errors="replace").strip()
+        finally:
+            self.api.remove_container(cid, force=True)
+        if code != 0:
+            return _r(False, "ex7.user.unknown", ref=ref, user=user, why=out[-90:] or f"exit {code}")
+        if out.startswith("uid=0("):
+            return _r(False, "ex7.user.root", ref=ref, user=user)
+        return _r(True, "ex7.user.ok", ref=ref, user=user, id=out.split()[0])
+
+
 def start(lab: Any, chapter: str = "") -> Exercises:
     """Chapter ``chapter``'s exercises ("03"), timed from now (call it in the chapter's setup cell,
     after the reset)."""
-    return Exercises(lab, chapter=chapter)
+    ex = Exercises(lab, chapter=chapter)
+    ex.note_images()  # chapter 7's checks of built images
+    return ex

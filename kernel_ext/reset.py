@@ -40,9 +40,10 @@ def reset(lab: Any, containers: Iterable[str] = (), images: Iterable[str] = (), 
         found: dict[str, dict[str, Any]] = {}
         for name in containers:
             try:
-                found[name] = api.inspect_container(name)
+                info = api.inspect_container(name)
             except docker.errors.NotFound:
                 continue
+            found[info["Id"]] = info  # by id: a named container may also be found by its ancestor
         for ref in ancestors:
             for c in api.containers(all=True, filters={"ancestor": ref, "label": SESSION_LABEL}):
                 found.setdefault(c["Id"], api.inspect_container(c["Id"]))

@@ -30,7 +30,7 @@ def test_every_notebook_is_its_source_executed(ch: authoring.Chapter) -> None:
 def test_every_chapter_has_a_source_and_every_source_a_notebook() -> None:
     notebooks = {p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]-*.ipynb")}
     sources = {c.source.stem for c in authoring.chapters(REPO / "notebooks")}
-    assert notebooks == sources and len(sources) == 7
+    assert notebooks == sources and len(sources) == 8
 
 
 def test_drift_is_found(tmp_path: Path) -> None:
@@ -98,7 +98,7 @@ def test_exercises_follow_the_convention() -> None:
                 work, check = cells[i + 1], cells[i + 2]
                 assert "exercise" in work.metadata.get("tags", []), work.id
                 assert "check" in check.metadata.get("tags", []) and "check" in check.source.lower(), check.id
-    assert count == 20
+    assert count == 24
 
 
 def test_two_cells_with_one_id_are_refused() -> None:

@@ -1,4 +1,4 @@
-"""Every exercise of chapters 1-6 on the real engine: as the learner gets it, each check fails and says
+"""Every exercise of chapters 1-7 on the real engine: as the learner gets it, each check fails and says
 what to do next; with the reference answer (the ✓ 参考答案 block under it), each check passes.
 
 Only the chapter's setup and its exercises run (not the whole chapter). A reference answer in a
@@ -20,7 +20,7 @@ import pytest
 from labctl import authoring
 from labcore.state import REPO
 
-CHAPTERS = ["01", "02", "03", "04", "05", "06"]
+CHAPTERS = ["01", "02", "03", "04", "05", "06", "07"]
 SOLUTION = re.compile(r"```(python|bash)\n(.*?)```", re.S)
 PROMPT = r"[$#] $"
 

@@ -329,3 +329,63 @@ def test_terminal_exercise_typed_in_jupyterlab_terminal_passes_its_check(lab: La
         for c in engine.containers.list(all=True, filters={"name": "^ch04-web$"}):
             c.remove(force=True)
         engine.close()
+
+
+# --- chapter 7: a Dockerfile built in JupyterLab's terminal ------------------------------------
+
+CH7 = "notebooks/07-dockerfile.ipynb"
+
+
+def test_dockerfile_exercise_built_in_the_terminal_passes_its_check(lab: LabPage) -> None:
+    """Chapter 7, exercise 4 (a non-root USER): its check fails first; a Dockerfile written and built
+    in JupyterLab's terminal (BuildKit, the lab's engine) makes it pass, read from the engine."""
+    import docker
+
+    require(CH7)
+    nb = nbformat.read(REPO / CH7, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    setup = [c.source for c in code if c.id.startswith("ch07-setup")]
+    check = next(c.source for c in code if "check" in c.metadata.get("tags", []) and "ch07/nonroot:1" in c.source)
+    rel = "notebooks/ch07-terminal-exercise.ipynb"
+    sources = write_notebook(lab.server.root / rel, [*setup, check])
+    engine = docker.DockerClient(base_url=load_state().docker_host)
+    try:
+        lab.open(rel)
+        lab.run_all(sources, timeout_s=180)
+        before = lab.cells()[-1]
+        assert any("✘" in t for t in before["texts"]), f"the check passes before the learner acts: {before['texts']}"
+
+        page = lab.page
+        page.locator(".lm-MenuBar-itemLabel", has_text="File").first.click()
+        page.locator(".lm-Menu-item:visible", has_text="New").first.hover()
+        page.locator(".lm-Menu-item:visible .lm-Menu-itemLabel", has_text="Terminal").first.click()
+        term = page.locator(".jp-Terminal:visible .xterm").first
+        term.wait_for(timeout=30_000)
+        term.click()
+        page.keyboard.type("d=$(mktemp -d) && printf 'FROM busybox:1.35\\nUSER 1000\\n' > $d/Dockerfile"
+                           " && docker build -t ch07/nonroot:1 $d; rm -rf $d\n", delay=5)
+        deadline = time.monotonic() + 90
+        while True:  # the condition, not a fixed wait: the image appears in the lab's engine
+            try:
+                if engine.images.get("ch07/nonroot:1").attrs["Config"].get("User") == "1000":
+                    break
+            except docker.errors.ImageNotFound:
+                pass
+            assert time.monotonic() < deadline, "the build typed into the terminal made no ch07/nonroot:1"
+            time.sleep(0.25)
+        lab.shot("ch07-terminal")
+
+        page.locator(".lm-TabBar-tab", has_text=Path(rel).name).first.click()
+        lab.cell(len(sources) - 1).click()
+        page.keyboard.press("Control+Enter")
+        deadline = time.monotonic() + 60
+        while not any("✔" in t for t in lab.cells()[-1]["texts"]):
+            assert time.monotonic() < deadline, f"the check does not pass after the terminal: {lab.cells()[-1]['texts']}"
+            time.sleep(0.25)
+        lab.shot("ch07-terminal-checked", len(sources) - 1)
+    finally:
+        try:
+            engine.images.remove("ch07/nonroot:1", force=True)
+        except docker.errors.ImageNotFound:
+            pass
+        engine.close()
