@@ -40,8 +40,8 @@ from asroot.accounts import ensure_account, remove_subids
 from labcore import proc, safefs
 from labcore.errors import LabFailure
 from labcore.state import REPO, paths
-from classroom.config import (BASE, COMMENT, CONFIG, ENTER, GROUP, HUB, HUB_DIR, INSTRUCTOR, PASSWORDS, PROXY_VERSION, SERVER,
-                              VENV_BIN, ClassConfig, _hash, learner_names, tag)
+from classroom.config import (BASE, COMMENT, CONFIG, ENTER, GROUP, HUB, HUB_DIR, INSTRUCTOR, PASSWORDS, PROXY_VERSION,
+                              SERVER, VENV_BIN, ClassConfig, _hash, learner_names, tag)
 
 __all__ = ["BASE", "GROUP", "HUB", "INSTRUCTOR", "ClassConfig", "add", "down", "status", "up"]
 
@@ -184,7 +184,8 @@ def _mirror_storage() -> Path:
 
 
 def _copy_regular_tree(top: Path, rel: Path, dst: Path) -> None:
-    """Root: ``top/rel`` (another account's) as ``dst``, root's and world-readable (:func:`safefs.copy_regular_tree`)."""
+    """Root: ``top/rel`` (another account's) as ``dst``, root's and world-readable
+    (:func:`safefs.copy_regular_tree`)."""
     try:
         safefs.copy_regular_tree(top, rel, dst, mode=0o644, dir_mode=0o755)
     except OSError as e:
@@ -225,8 +226,8 @@ def _spawner_scripts() -> None:
 
     SERVER.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(SERVER.parent, 0o755)
-    safefs.write_private(SERVER, f"#!/bin/sh\nexport PYTHONPATH={CODE}\nexec {VENV_BIN / 'python'} -m classroom.server \"$@\"\n",
-                         mode=0o755)
+    safefs.write_private(SERVER, f"#!/bin/sh\nexport PYTHONPATH={CODE}\n"
+                         f"exec {VENV_BIN / 'python'} -m classroom.server \"$@\"\n", mode=0o755)
     safefs.write_private(ENTER, script(), mode=0o755)
     for old in ("dockerlab-progress", "sudospawner", "sudospawner-singleuser"):  # the launchers before the gate
         (SERVER.parent / old).unlink(missing_ok=True)
@@ -292,7 +293,8 @@ c.Authenticator.allowed_users = set({members!r})
 # class list, starting and stopping learners' servers, the progress page — and nothing that reaches into
 # another account: no tokens, no user management, no access to learners' servers.
 c.JupyterHub.spawner_class = "classroom.spawner.ClassSpawner"
-c.ClassSpawner.enter_path = {str(ENTER)!r}  # sudo -n ENTER MEMBER spawner: the mediator as the member, in their namespace
+c.ClassSpawner.enter_path = {str(ENTER)!r}  # sudo -n ENTER MEMBER spawner: the mediator as the member, \
+in their namespace
 c.ClassSpawner.class_config = {str(CONFIG)!r}  # member -> port (the relay's host side)
 c.Spawner.default_url = "/lab/tree/notebooks/00-index.ipynb"
 c.Spawner.http_timeout = 120
@@ -443,7 +445,8 @@ def _isolate(cfg: ClassConfig, added: str = "") -> None:
                                                       avoid={cfg.port, mirror, *cfg.inner_ports})
     cfg.save()
     if added:
-        ports, pidfile, log = {added: cfg.member_ports[added]}, BASE / f"classroom-relay-{added}.pid", f"relay-{added}.log"
+        ports, pidfile, log = ({added: cfg.member_ports[added]}, BASE / f"classroom-relay-{added}.pid",
+                               f"relay-{added}.log")
     else:
         for extra in _added_relays():
             classroom_netns.stop_relay(extra)

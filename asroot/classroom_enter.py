@@ -9,7 +9,8 @@ limits root set), enters the member's network namespace (``classroom_netns``), d
 account (``setpriv``: their uid, gid and groups, a fresh environment) and runs the action's program,
 which is root-owned and fixed here, with ``XDG_RUNTIME_DIR`` the member's run directory that root
 made (``member_run``: ``/run/<classroom>/<uid>``, theirs, 0700, in a root-owned directory), where their
-server keeps its sockets and pid files: nobody can make it first, as anyone could in ``/tmp``. A name is accepted only if it is in the class's root-owned
+server keeps its sockets and pid files: nobody can make it first, as anyone could in ``/tmp``. A name is accepted
+only if it is in the class's root-owned
 configuration, is an account ``classroom up`` made (its comment, its group), is not root or the hub,
 and has a namespace; anything else gets one sentence and exit status 2.
 """
@@ -147,7 +148,8 @@ def main(argv: list[str]) -> int:
 
 def script() -> str:
     """The root-owned wrapper sudo runs: a clean environment, Python isolated from its environment."""
-    return (f"#!/bin/sh\n# Docker Lab classroom: the hub's one way to run something as a class member (asroot.classroom_enter).\n"
+    return ("#!/bin/sh\n# Docker Lab classroom: the hub's one way to run something as a class member "
+            "(asroot.classroom_enter).\n"
             f"exec /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LAB_CLASSROOM_TAG={tag()} "
             f"{VENV_BIN / 'python'} -I -m asroot.classroom_enter \"$@\"\n")
 

@@ -72,8 +72,8 @@ def start_relay(argv: list[str], pidfile: Path, log: Path, env: dict[str, str]) 
     proc.stop(pidfile, RELAY_MARKER)
     start = log.stat().st_size if log.exists() else 0
     pid = proc.start(argv, pidfile, log, env=env, exact_env=True)
-    proc.wait_for(lambda: "relaying" in safefs.read_private(log, start + (1 << 20)).decode(errors="replace")[start:], 30,
-                  "The classroom's relay", log, pid=pid)
+    proc.wait_for(lambda: "relaying" in safefs.read_private(log, start + (1 << 20)).decode(errors="replace")[start:],
+                  30, "The classroom's relay", log, pid=pid)
     return True
 
 

@@ -47,7 +47,8 @@ def check_userns() -> None:
                          "'sysctl -w kernel.unprivileged_userns_clone=1' (and add it to /etc/sysctl.d/), "
                          "then run ./lab setup again.")
     apparmor = Path("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
-    if apparmor.exists() and safefs.read_kernel(apparmor).strip() == "1" and not Path("/etc/apparmor.d/dockerlab-rootlesskit").exists():
+    if (apparmor.exists() and safefs.read_kernel(apparmor).strip() == "1"
+            and not Path("/etc/apparmor.d/dockerlab-rootlesskit").exists()):
         raise LabFailure("AppArmor restricts user namespaces (Ubuntu 24.04+): add a profile that allows "
                          "'userns' for rootlesskit (see Docker's rootless guide) or run "
                          "'sysctl -w kernel.apparmor_restrict_unprivileged_userns=0', then run ./lab setup again.")

@@ -149,14 +149,16 @@ def main() -> int:
                              if _label(pid) == "dockerd")
         active = members[:args.learners]
         for m in active:  # the first Docker command starts each active learner's engine
-            r = channels[m.name].run("%load_ext kernel_ext\nfrom kernel_ext import connect\nlab = connect()", timeout=300)
+            r = channels[m.name].run("%load_ext kernel_ext\nfrom kernel_ext import connect\nlab = connect()",
+                                     timeout=300)
             if r.status != "ok":
                 failures.append(f"{m.name}: {r.error}")
             channels[m.name].run("%docker pull -q busybox:1.35", timeout=300)
         time.sleep(5)
         idle = {m.name: pss_mib(m.name) for m in active}
         idle_parts = pss_breakdown([m.name for m in active])
-        relay = [pid for pid in account_pids(pwd.getpwnam(classroom.HUB).pw_uid) if _label(pid) == "asroot.classroom_relay"]
+        relay = [pid for pid in account_pids(pwd.getpwnam(classroom.HUB).pw_uid)
+                 if _label(pid) == "asroot.classroom_relay"]
         relay_mib = sum(proc.memory_kib(pid)[1] for pid in relay) / 1024  # one for the whole class
 
         def cells(m: Member) -> dict[str, list[float]]:
@@ -195,11 +197,15 @@ def main() -> int:
             classroom.down(say=lambda *_: None)
             classroom.remove_accounts()
     report = {
-        "date": date.today().isoformat(), "learners": args.learners, "class_size": len(members), "started": len(spawn_s), "failures": failures,
-        "machine": {"cpus": os.cpu_count(), "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)},
+        "date": date.today().isoformat(), "learners": args.learners, "class_size": len(members),
+        "started": len(spawn_s), "failures": failures,
+        "machine": {"cpus": os.cpu_count(),
+                    "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)},
         "classroom_up_s": round(setup_s, 1),
-        "spawn_s": {"p50": round(statistics.median(spawn_s), 1), "p95": round(pct(spawn_s, 95), 1), "max": round(max(spawn_s), 1)},
-        "cells": {c: {"reference_p50": round(statistics.median(reference[c]), 3), "reference_p95": round(pct(reference[c], 95), 3),
+        "spawn_s": {"p50": round(statistics.median(spawn_s), 1), "p95": round(pct(spawn_s, 95), 1),
+                    "max": round(max(spawn_s), 1)},
+        "cells": {c: {"reference_p50": round(statistics.median(reference[c]), 3),
+                      "reference_p95": round(pct(reference[c], 95), 3),
                       "loaded_p50": round(statistics.median(loaded[c]), 3), "loaded_p95": round(pct(loaded[c], 95), 3),
                       "p95_ratio": round(pct(loaded[c], 95) / pct(reference[c], 95), 2)} for c in CELLS},
         "idle_learners": args.idle, "think_s": args.think,

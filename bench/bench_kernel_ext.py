@@ -41,7 +41,8 @@ def bench_listing(lab) -> None:  # type: ignore[no-untyped-def]
     base = lab.client.containers.create("busybox", "true", labels=lab.labels, name=f"bench-{lab.session}")
     made = []
     for i in range(200):
-        img = base.commit(repository="bench-list", tag=f"t{i}", changes=[f"LABEL org.dockerlab.session={lab.session}", f"ENV I={i}"])
+        img = base.commit(repository="bench-list", tag=f"t{i}",
+                          changes=[f"LABEL org.dockerlab.session={lab.session}", f"ENV I={i}"])
         made.append(img)
     try:
         ours = timed(lambda: lab.images())

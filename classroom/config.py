@@ -62,7 +62,8 @@ class ClassConfig:
         try:
             data = json.loads(CONFIG.read_text())
         except (OSError, ValueError):
-            raise LabFailure("There is no classroom on this machine: run 'sudo ./lab classroom up --learners N'.") from None
+            raise LabFailure("There is no classroom on this machine: "
+                             "run 'sudo ./lab classroom up --learners N'.") from None
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     @property

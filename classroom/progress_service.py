@@ -1,7 +1,8 @@
 """The instructor's progress page: a JupyterHub service (``/services/progress/``) that shows, per
 learner and chapter, which self-check exercises pass now. It runs as the hub account and asks each
 learner's engine through root's gate (``sudo -n dockerlab-enter LEARNER progress``: ``classroom.progress`` as
-the learner, in their network namespace), so the figures come from the learner's engine, not from anything their kernel says. Only the instructor sees it.
+the learner, in their network namespace), so the figures come from the learner's engine, not from anything their
+kernel says. Only the instructor sees it.
 Chinese by default, ``?lang=en`` for English; the page refreshes itself every 15 seconds.
 
 What comes back runs as the learner (they could make it say anything): at most ``MAX_OUTPUT`` bytes are
@@ -31,11 +32,13 @@ TEXT = {
     "zh": {"title": "学习进度", "learner": "学员", "server": "服务器", "running": "运行中", "stopped": "未运行",
            "pass": "通过", "fail": "未通过", "n/a": "只能在学员的内核里检查", "chapter": "第 {} 章",
            "note": "每 15 秒刷新；结果来自学员自己的 Docker 引擎，不是学员内核报告的。", "ex": "练习 {}",
-           "none": "（引擎已停止）", "noanswer": "（引擎这次没有回答，下次刷新再问）", "unused": "（还没运行过 Docker 命令，引擎未启动）"},
+           "none": "（引擎已停止）", "noanswer": "（引擎这次没有回答，下次刷新再问）",
+           "unused": "（还没运行过 Docker 命令，引擎未启动）"},
     "en": {"title": "Progress", "learner": "Learner", "server": "Server", "running": "running", "stopped": "stopped",
            "pass": "passes", "fail": "not yet", "n/a": "checked in the learner's kernel only",
            "chapter": "Chapter {}", "note": "Refreshes every 15 s; results come from each learner's own Docker "
-           "engine, not from their kernel.", "ex": "Exercise {}", "none": "(engine off)", "noanswer": "(no answer from the engine this time; asked again at the next refresh)",
+           "engine, not from their kernel.", "ex": "Exercise {}", "none": "(engine off)",
+           "noanswer": "(no answer from the engine this time; asked again at the next refresh)",
            "unused": "(no Docker command yet: engine not started)"},
 }
 SAFE = {"pass": "pass", "fail": "fail", "n/a": "na"}  # CSS class per state
@@ -49,7 +52,8 @@ _cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
 async def _hub_users() -> list[dict[str, Any]]:
     api = os.environ["JUPYTERHUB_API_URL"]
-    req = HTTPRequest(url_path_join(api, "users"), headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}"})
+    req = HTTPRequest(url_path_join(api, "users"),
+                      headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}"})
     resp = await AsyncHTTPClient().fetch(req)
     return list(json.loads(resp.body))
 
@@ -130,7 +134,8 @@ def valid(data: Any) -> dict[str, dict[str, str]]:
 
 
 async def snapshot() -> dict[str, Any]:
-    users = [u for u in await _hub_users() if u["name"] != os.environ.get("LAB_CLASS_INSTRUCTOR") and not u.get("admin")]
+    users = [u for u in await _hub_users()
+             if u["name"] != os.environ.get("LAB_CLASS_INSTRUCTOR") and not u.get("admin")]
     running = {u["name"]: bool(u.get("servers", {}).get("", {}).get("ready")) for u in users}
     names = sorted(running)
     results = await asyncio.gather(*(learner_progress(n) if running[n] else _empty() for n in names),
@@ -160,7 +165,8 @@ def render(data: dict[str, Any], lang: str) -> str:
             for n in numbers[c]:
                 v = learner["exercises"].get(c, {}).get(n)
                 mark = {"pass": "✔", "fail": "✘", "n/a": "—"}.get(v or "", "")
-                cells.append(f"<td class='{SAFE.get(v or '', 'off')}' title='{html.escape(tx.get(v or '', ''))}'>{mark}</td>")
+                cells.append(f"<td class='{SAFE.get(v or '', 'off')}' "
+                             f"title='{html.escape(tx.get(v or '', ''))}'>{mark}</td>")
         state = tx["stopped"] + " " + tx["none"] if not learner["running"] \
             else tx["running"] + " " + tx["noanswer"] if not learner.get("answered", True) \
             else tx["running"] if learner["exercises"] else tx["running"] + " " + tx["unused"]

@@ -119,20 +119,22 @@ class Server:
         p.ensure()
         _join_own_cgroup()
         self.mirror = mirror = os.environ["LAB_CLASS_MIRROR"]
-        binaries = EngineBinaries(root=os.environ["LAB_CLASS_ENGINE"], version=os.environ.get("LAB_CLASS_ENGINE_VERSION", ""),
+        binaries = EngineBinaries(root=os.environ["LAB_CLASS_ENGINE"],
+                                  version=os.environ.get("LAB_CLASS_ENGINE_VERSION", ""),
                                   source="the classroom's copy", packages={})
-        self.reg = reg = Registry(name="learner", port=registry_port(me.pw_uid), storage=p.home / "registry" / "learner",
-                                  run=p.run, logs=p.logs)
+        self.reg = reg = Registry(name="learner", port=registry_port(me.pw_uid),
+                                  storage=p.home / "registry" / "learner", run=p.run, logs=p.logs)
         if not proc.port_free(reg.port) and not reg.pid():
             reg.port = proc.free_port(reg.port + 1)
         # Their own small upstream (unix socket only: no other account can reach it), seeded from the
         # class mirror; inside the engine it is 127.0.0.1:<port>, served by this process.
-        self.own = own = Registry(name="own-upstream", port=reg.port + 2000, storage=p.home / "registry" / "own-upstream",
-                                  run=p.run, logs=p.logs, unix=True)
+        self.own = own = Registry(name="own-upstream", port=reg.port + 2000,
+                                  storage=p.home / "registry" / "own-upstream", run=p.run, logs=p.logs, unix=True)
         inside = f"127.0.0.1:{own.port}"
         self.engine = engine = ClassEngine(
             name="lab", data_root=p.home / "engine" / "data", run=p.run, logs=p.logs, binaries=binaries, mirror=mirror,
-            insecure=(inside, mirror, reg.addr), cgroup=cgroups.Delegated.for_engine("lab-" + p.run.name.rpartition("-")[2]),
+            insecure=(inside, mirror, reg.addr),
+            cgroup=cgroups.Delegated.for_engine("lab-" + p.run.name.rpartition("-")[2]),
             # No user manager for a class member (cgroups.delegate(systemd=False)): the cgroupfs request
             # makes a rootless dockerd keep every container in the engine's cgroup, inside the member's
             # limits, on both hierarchies (as the grading sandbox's engines do).
@@ -162,7 +164,8 @@ class Server:
             (cfg / "labconfig" / "page_config.json").write_text(json.dumps(NBGRADER_LAB_OFF))
 
     def _start_blocking(self) -> None:
-        seed_own_upstream(Path(os.environ.get("LAB_CLASS_MIRROR_STORAGE", "/var/lib/dockerlab-classroom/registry/course")),
+        seed_own_upstream(Path(os.environ.get("LAB_CLASS_MIRROR_STORAGE",
+                                              "/var/lib/dockerlab-classroom/registry/course")),
                           self.own.storage)
         self.reg.start()
         self.own.start()

@@ -70,7 +70,8 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     try:
         if args.cmd in ("autograde", "all"):
-            raise LabFailure("Grading makes a throwaway account and sandbox per submission: run 'sudo ./lab grade ...'.")
+            raise LabFailure("Grading makes a throwaway account and sandbox per submission: "
+                             "run 'sudo ./lab grade ...'.")
         course = course_of(args)
         if args.cmd == "generate":
             for nb in course.generate():

@@ -66,7 +66,8 @@ def _tampered(submitted: Path, release: Path) -> list[str]:
         return []
     try:
         have = {grade_id_of(c): c.get("source") for c in sub.cells}
-        return [gid for c in rel.cells if nbgrader_meta(c).get("locked") and (gid := grade_id_of(c)) and have.get(gid) != c.source]
+        return [gid for c in rel.cells
+                if nbgrader_meta(c).get("locked") and (gid := grade_id_of(c)) and have.get(gid) != c.source]
     except Exception:  # odd metadata, deep nesting: not for this list
         return []
 
@@ -99,7 +100,8 @@ def build(course: Course, outcomes: list[Outcome], problems: list[Problem],
         for p in problems:
             lab = p.lab or ""
             max_score = float(gb.find_notebook(lab, lab).max_score) if lab in LABS else 0.0
-            reports.append(SubmissionReport(p.student or "", lab, 0.0, max_score, problem=printable(f"{p.where}: {p.message}")))
+            reports.append(SubmissionReport(p.student or "", lab, 0.0, max_score,
+                                            problem=printable(f"{p.where}: {p.message}")))
     return reports
 
 

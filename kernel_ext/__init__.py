@@ -64,7 +64,8 @@ def __getattr__(name: str) -> Any:  # graph and check import graphviz lazily
     import importlib
 
     if name in ("layer_graph", "efficiency"):
-        return getattr(importlib.import_module(".views.graph" if name == "layer_graph" else ".image_efficiency", __name__), name)
+        return getattr(importlib.import_module(".views.graph" if name == "layer_graph" else ".image_efficiency",
+                                               __name__), name)
     if name in ("check", "registry", "graph", "vmcompare", "views"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(name)

@@ -52,7 +52,8 @@ def new_session_id() -> str:
 def _is_port_error(text: str) -> str | None:
     import re
 
-    m = re.search(r"(?:0\.0\.0\.0|127\.0\.0\.1|\[::\]):(\d+).*(?:address already in use|port is already allocated)", text)
+    m = re.search(r"(?:0\.0\.0\.0|127\.0\.0\.1|\[::\]):(\d+).*"
+                  r"(?:address already in use|port is already allocated)", text)
     if m:
         return m.group(1)
     m = re.search(r"Bind for [^:]*:(\d+) failed: port is already allocated", text)

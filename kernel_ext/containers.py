@@ -7,7 +7,8 @@ from typing import Any
 
 from .display import Displayable
 
-__all__ = ["DiffEntry", "DiffNode", "DiffTree", "ExecResult", "HistoryRow", "HistoryTable", "diff_tree", "history_table"]
+__all__ = ["DiffEntry", "DiffNode", "DiffTree", "ExecResult", "HistoryRow", "HistoryTable", "diff_tree",
+           "history_table"]
 
 KINDS = {0: "C", 1: "A", 2: "D"}
 

@@ -29,9 +29,9 @@ from typing import IO, BinaryIO
 from labcore.errors import LabFailure
 
 __all__ = ["MAX_FILE", "LineReader", "Refused", "append_private", "copy_file", "copy_regular_tree", "entries_under",
-           "kind_of", "names_under", "open_dir", "open_kernel", "open_private", "open_under", "private_dir", "read_bounded",
-           "read_kernel", "read_private", "read_under", "remove_tree", "untrusted_by_root", "write_kernel",
-           "write_private", "write_under"]
+           "kind_of", "names_under", "open_dir", "open_kernel", "open_private", "open_under", "private_dir",
+           "read_bounded", "read_kernel", "read_private", "read_under", "remove_tree", "untrusted_by_root",
+           "write_kernel", "write_private", "write_under"]
 
 MAX_FILE = 20 << 20  # the default cap of a file read whole (a notebook, a log)
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -55,7 +55,8 @@ def _prerequisites() -> None:
         raise LabFailure(f"The account {user} has no subuid/subgid range for a rootless engine: "
                          "run 'sudo ./lab setup' once, then ./lab up again.")
     if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
-        raise LabFailure("/dev/net/tun is not usable by ordinary accounts: run 'sudo ./lab setup' once, then ./lab up again.")
+        raise LabFailure("/dev/net/tun is not usable by ordinary accounts: "
+                         "run 'sudo ./lab setup' once, then ./lab up again.")
     for tool in ("newuidmap", "slirp4netns", "nsenter"):
         if not shutil.which(tool):
             raise LabFailure(f"{tool} is missing: run 'sudo ./lab setup' once (it installs uidmap and slirp4netns).")
@@ -355,7 +356,8 @@ def parser() -> argparse.ArgumentParser:
     cls.add_argument("--ip", default="127.0.0.1", help="address the Hub listens on (default: this machine only)")
     cls.add_argument("--port", type=int, default=8000)
     setup_p = sub.add_parser("setup", help="root, once: what a rootless lab needs from this machine")
-    setup_p.add_argument("--user", help="the account that will run ./lab (default: the one that ran sudo, else dockerlab)")
+    setup_p.add_argument("--user",
+                         help="the account that will run ./lab (default: the one that ran sudo, else dockerlab)")
     sub.add_parser("status")
     sub.add_parser("env")
     sub.add_parser("doctor")
@@ -373,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
                 "down": cmd_down, "status": cmd_status, "env": cmd_env, "doctor": lambda a: doctor.run(load_state())}
     try:
         if args.cmd in ("classroom", "setup"):
-            raise LabFailure(f"./lab {args.cmd} makes accounts and changes the machine: run 'sudo ./lab {args.cmd} ...'.")
+            raise LabFailure(f"./lab {args.cmd} makes accounts and changes the machine: "
+                             f"run 'sudo ./lab {args.cmd} ...'.")
         if os.geteuid() == 0 and not os.environ.get("LAB_AS_ACCOUNT"):
             raise LabFailure("As root, ./lab runs through root's wing (python -m asroot), which does the one-time "
                              "step and then runs this as the lab's account: use ./lab, not python -m labctl.")

@@ -152,7 +152,8 @@ def _build(client: Any, img: CatalogueImage, upstream: str, home: Path, digest: 
         line = chunk.get("stream", "")
         if line.startswith("Step "):
             print(f"      {line.strip()[:110]}", file=sys.stderr, flush=True)
-        if line.startswith(" ---> ") and len(line.split()) == 2 and all(c in "0123456789abcdef" for c in line.split()[1]):
+        if (line.startswith(" ---> ") and len(line.split()) == 2
+                and all(c in "0123456789abcdef" for c in line.split()[1])):
             steps.append(line.split()[1])
         if "aux" in chunk and "ID" in chunk["aux"]:
             image_id = chunk["aux"]["ID"]

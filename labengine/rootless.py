@@ -247,8 +247,8 @@ class RootlessEngine:
         if not bus:
             return
         env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus}", "XDG_RUNTIME_DIR": str(bus.parent)}
-        subprocess.run(["systemctl", "--user", "stop", self.scope, self.slice], env=env, capture_output=True, timeout=60,
-                       check=False)
+        subprocess.run(["systemctl", "--user", "stop", self.scope, self.slice], env=env, capture_output=True,
+                       timeout=60, check=False)
 
     def destroy(self) -> None:
         """Stop and delete every byte of data (throwaway engines only)."""

@@ -163,7 +163,8 @@ def test_an_instructor_edits_chapter_6_in_jupyterlab_rebuilds_and_the_tests_pass
         server.terminate()
         server.wait(timeout=20)
     md = (work / "src" / "06-images.md").read_text(encoding="utf-8")
-    assert "从仓库获取（下载）镜像的命令是" in md and 'print("六乘七 =", 6 * 7)' in md, "saving did not update the source"
+    assert ("从仓库获取（下载）镜像的命令是" in md
+            and 'print("六乘七 =", 6 * 7)' in md), "saving did not update the source"
     ch = authoring.chapters(work, ["06"])[0]
     assert authoring.drift(ch), "the new cell has no course id yet: drift must say so until the build"
 
@@ -175,7 +176,8 @@ def test_an_instructor_edits_chapter_6_in_jupyterlab_rebuilds_and_the_tests_pass
     assert authoring.drift(ch) == []
     nb = nbformat.read(work / "06-images.ipynb", as_version=4)
     new = next(c for c in nb.cells if c.id == "ch06-6-1-1")
-    assert new.source.startswith('print("六乘七 ="') and "六乘七 = 42" in "".join(o.get("text", "") for o in new.outputs)
+    assert (new.source.startswith('print("六乘七 ="')
+            and "六乘七 = 42" in "".join(o.get("text", "") for o in new.outputs))
     assert [c.id for c in nb.cells if c.id.startswith("ch06-6-2")][0] == "ch06-6-2"  # later sections keep theirs
 
     # And the chapter's tests pass on the rebuilt notebook.

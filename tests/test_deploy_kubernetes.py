@@ -241,7 +241,8 @@ MODELS = {"ConfigMap": "V1ConfigMap", "Deployment": "V1Deployment", "Service": "
 
 
 def test_extra_objects_load_into_the_client_models_with_nothing_dropped(objects: list[dict]) -> None:
-    assert sorted(o["kind"] for o in objects) == ["ConfigMap", "Deployment", "NetworkPolicy", "NetworkPolicy", "Service"]
+    assert sorted(o["kind"] for o in objects) == ["ConfigMap", "Deployment", "NetworkPolicy", "NetworkPolicy",
+                                                  "Service"]
     for o in objects:
         model = _model(o, MODELS[o["kind"]])
         assert _sanitized(model) == o, f"{o['kind']} {o['metadata']['name']}: a field the API does not know"

@@ -22,7 +22,8 @@ def test_the_lab_runs_the_pinned_engine_from_the_cache() -> None:
     assert recorded["version"] == pins["docker.io"]
 
 
-def test_unreachable_archive_falls_back_to_the_copy_fetched_earlier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_archive_falls_back_to_the_copy_fetched_earlier(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     said: list[str] = []
     real = enginepkgs.ensure(print)
     cache = tmp_path / "cache"
@@ -35,7 +36,8 @@ def test_unreachable_archive_falls_back_to_the_copy_fetched_earlier(tmp_path: Pa
     assert any("could not be fetched" in s and "copy fetched earlier" in s for s in said), said
 
 
-def test_unreachable_archive_and_no_copy_falls_back_to_the_hosts_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_archive_and_no_copy_falls_back_to_the_hosts_engine(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     said: list[str] = []
     conf = {**enginepkgs.load_pins(), "mirror": "http://127.0.0.1:9/debian", "suites": ["unstable"]}
     monkeypatch.setattr(enginepkgs, "load_pins", lambda: conf)

@@ -122,7 +122,8 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Course:
 
 @pytest.mark.parametrize("kind", ["odd", "deep", "not-json"])
 def test_a_malformed_notebook_is_that_submissions_problem(course: Course, kind: str, tmp_path: Path) -> None:
-    raw = {"odd": _hostile_notebook(course.release("lab1")), "deep": b'{"cells": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    raw = {"odd": _hostile_notebook(course.release("lab1")),
+           "deep": b'{"cells": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
            "not-json": b"\x00\x1b[2J not json"}[kind]
     student = f"s-{kind}"
     course.add_students({student})

@@ -12,7 +12,8 @@ import pytest
 from labcore import distribution, proc
 from labcore.state import REPO
 
-SOURCES = sorted(p for pkg in ("labcore", "labengine", "kernel_ext", "labs", "labctl", "classroom", "grader", "asroot") for p in (REPO / pkg).rglob("*.py"))
+SOURCES = sorted(p for pkg in ("labcore", "labengine", "kernel_ext", "labs", "labctl", "classroom", "grader", "asroot")
+                 for p in (REPO / pkg).rglob("*.py"))
 
 
 def _files_mentioning(pattern: str) -> set[str]:

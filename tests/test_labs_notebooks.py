@@ -62,7 +62,8 @@ def test_self_paced_learner_gets_the_student_versions_once(lab_home, monkeypatch
     copied = jupyter.copy_labs(p)
     assert [c.relative_to(p.course).as_posix() for c in copied] == [f"labs/{lab}/{lab}.ipynb" for lab in LABS]
     for lab in LABS:
-        assert (p.course / "labs" / lab / f"{lab}.ipynb").read_bytes() == Course(lab_home / "grading").release(lab).read_bytes()
+        assert ((p.course / "labs" / lab / f"{lab}.ipynb").read_bytes()
+                == Course(lab_home / "grading").release(lab).read_bytes())
     mine = p.course / "labs" / "lab1" / "lab1.ipynb"
     nb = nbformat.read(mine, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("my_answer = 42"))
@@ -168,7 +169,8 @@ def _catalogue(lang: str, kind: str = "po") -> dict[str, str]:
 def _used() -> set[str]:
     """The key of every ``t("key", ...)`` call in the labs' code (a literal, or the key is a bug)."""
     keys = set()
-    code = [*LOCALE_DIR.parent.rglob("*.py"), *(REPO / "grader").rglob("*.py"), *(REPO / "asroot" / "grading").rglob("*.py")]
+    code = [*LOCALE_DIR.parent.rglob("*.py"), *(REPO / "grader").rglob("*.py"),
+            *(REPO / "asroot" / "grading").rglob("*.py")]
     for path in code:  # the labs' checks, the grader and root's grading all speak the domain "labs"
         for n in ast.walk(ast.parse(path.read_text())):
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "t":

@@ -40,7 +40,8 @@ def test_docker_pull_magic_shows_its_log_once_and_leaves_no_widget(ip, monkeypat
     live = [p for p in published if widget in p["data"]]
     assert len(live) == 1 and live[0]["id"] and live[0]["data"]["text/plain"] == ""
     assert [p["data"] for p in published if p["update"] and p["id"] == live[0]["id"]][-1] == {"text/plain": ""}
-    logs = [p["data"]["text/plain"] for p in published if not p["update"] and "Digest: sha256:" in p["data"].get("text/plain", "")]
+    logs = [p["data"]["text/plain"] for p in published
+            if not p["update"] and "Digest: sha256:" in p["data"].get("text/plain", "")]
     assert len(logs) == 1 and "dockerlab-pull" in published[-1]["data"]["text/html"]
     assert any(isinstance(obj, PullResult) for obj in displayed)
 

@@ -79,7 +79,8 @@ def test_both_languages_take_the_same_fields() -> None:
 def test_plurals_in_english_one_form_in_chinese() -> None:
     assert t("chk.dangling.some", n=1, lang="en").startswith("1 dangling image left")
     assert t("chk.dangling.some", n=2, lang="en").startswith("2 dangling images left")
-    assert t("chk.dangling.some", n=2, lang="zh") == "还有 2 个虚悬镜像：用 docker image prune 或 docker image rm 删除它们"
+    assert (t("chk.dangling.some", n=2, lang="zh")
+            == "还有 2 个虚悬镜像：用 docker image prune 或 docker image rm 删除它们")
     assert t("count.running", n=1, lang="en") == "1 running container"
 
 

@@ -184,7 +184,8 @@ def test_listen_inside_a_namespace_it_may_not_enter_raises(tmp_path: Path) -> No
         netns.listen_inside(not_a_namespace, [_free_port()], timeout=10)
 
 
-def test_the_forwarder_serves_the_hosts_port_inside_the_engine_from_outside_it(other_namespace: int, tmp_path: Path) -> None:
+def test_the_forwarder_serves_the_hosts_port_inside_the_engine_from_outside_it(other_namespace: int,
+                                                                               tmp_path: Path) -> None:
     """``python -m labcore.netns STATE_DIR PORT`` (``RootlessEngine.forward``): 127.0.0.1:PORT inside the
     namespace reaches 127.0.0.1:PORT of the forwarder's own, and the forwarder does not live inside."""
     import socketserver
@@ -200,8 +201,8 @@ def test_the_forwarder_serves_the_hosts_port_inside_the_engine_from_outside_it(o
     (tmp_path / "child_pid").write_text(str(other_namespace))  # as RootlessKit keeps it
     log = tmp_path / "forward.log"
     with open(log, "wb") as out:
-        fwd = subprocess.Popen([sys.executable, "-m", "labcore.netns", str(tmp_path), str(port)], stdout=out, stderr=out,
-                               cwd=Path(__file__).resolve().parents[1])
+        fwd = subprocess.Popen([sys.executable, "-m", "labcore.netns", str(tmp_path), str(port)], stdout=out,
+                               stderr=out, cwd=Path(__file__).resolve().parents[1])
     try:
         deadline = time.monotonic() + 30
         while b"forwarding" not in log.read_bytes():

@@ -155,7 +155,8 @@ def test_port_taken_is_reported_and_another_port_used(tmp_path) -> None:
 def test_doctor_checks_this_machine(state) -> None:
     out = subprocess.run([str(REPO / "lab"), "doctor"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
-    for name in ("engine", "rootless", "image store", "cgroup", "registry mirror", "socket permissions", "KVM", "graphviz"):
+    for name in ("engine", "rootless", "image store", "cgroup", "registry mirror", "socket permissions", "KVM",
+                 "graphviz"):
         assert name in out.stdout
     assert "io.containerd.snapshotter.v1" in out.stdout
 

@@ -14,7 +14,8 @@ from kernel_ext.removal import chain_ids
 
 @pytest.mark.parametrize("ref,familiar", [
     ("nginx", "nginx:latest"), ("docker.io/library/nginx:1.22", "nginx:1.22"),
-    ("127.0.0.1:5000/course/web:v2", "127.0.0.1:5000/course/web:v2"), ("dockerlab/greeting", "dockerlab/greeting:latest"),
+    ("127.0.0.1:5000/course/web:v2", "127.0.0.1:5000/course/web:v2"),
+    ("dockerlab/greeting", "dockerlab/greeting:latest"),
 ])
 def test_references(ref: str, familiar: str) -> None:
     assert parse(ref).familiar == familiar

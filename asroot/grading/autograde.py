@@ -69,8 +69,8 @@ def results_dir(path: Path) -> Path:
     try:
         safefs.private_dir(path)
     except LabFailure:
-        raise LabFailure(f"{path} is not a directory of root's: name a new directory for --out (root makes it, 0700).") \
-            from None
+        raise LabFailure(f"{path} is not a directory of root's: "
+                         "name a new directory for --out (root makes it, 0700).") from None
     return path
 
 
@@ -113,10 +113,11 @@ def autograde(course: Course, args: argparse.Namespace) -> int:
             say(f"{p.where}: {p.message}")
         course.add_students({s.student for s in subs} | {p.student for p in problems if p.student})
         course.make_templates({s.lab for s in subs})
-        say(f"grading {len(subs)} submissions, {args.jobs} at a time, each as its own account on its own rootless engine")
+        say(f"grading {len(subs)} submissions, {args.jobs} at a time, "
+            "each as its own account on its own rootless engine")
         t0 = time.monotonic()
-        hide = tuple(str(p) for p in (REPO / "labs" / "source", REPO / "labs" / "src", REPO / "tests", REPO / ".git", REPO / ".lab",
-                                      course.root, args.submissions.resolve(), Path("/root"), CONTROL,
+        hide = tuple(str(p) for p in (REPO / "labs" / "source", REPO / "labs" / "src", REPO / "tests", REPO / ".git",
+                                      REPO / ".lab", course.root, args.submissions.resolve(), Path("/root"), CONTROL,
                                       Path("/var/lib/dockerlab")))
         ctx = Context(course, mirror, binaries, args.cell_timeout, args.submission_timeout,
                       Limits(memory_mb=args.memory_mb), hide, os.environ.get("DOCKERLAB_LANG", "zh"),

@@ -31,9 +31,9 @@ from asroot.grading.sandbox import NOBODY, Limits, Sandbox
 
 __all__ = ["Context", "Outcome", "engine_args", "grade_all", "grade_one"]
 
-SANDBOX_REGISTRY_PORTS = (5102, 5103)
+SANDBOX_REGISTRY_PORTS = (5102, 5103)  # lab 4's registry, on the sandbox's own loopback
 MAX_WORKER_LINE = 1024  # bytes of one line of the worker's stdout that root keeps
-MAX_WORKER_LINES = 1000  # lines of it (the worker says READY and DONE; the rest is a flood, dropped)  # lab 4's registry, on the sandbox's own loopback
+MAX_WORKER_LINES = 1000  # lines of it (the worker says READY and DONE; the rest is a flood, dropped)
 
 
 def sandbox_registry(mirror: str) -> str:
@@ -278,12 +278,14 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
                 elif not ready:  # before READY only the grader's code ran: its word is trusted
                     if line.startswith("FAILED ") or line == "":
                         tail = _tail(box.logs / "worker.log").splitlines()[-1:]
-                        out.not_graded = printable(line[7:] or (tail[0] if tail else "the sandbox's worker exited"), 300)
+                        out.not_graded = printable(line[7:] or (tail[0] if tail else "the sandbox's worker exited"),
+                                                   300)
                         break
                 elif line.startswith("DONE ") or line == "":
                     rc = line[5:]
                     if rc != "0":
-                        out.error = t("grade.failed", err=f"nbgrader exit {rc or '?'}", log=work / "sandbox-nbgrader.log")
+                        out.error = t("grade.failed", err=f"nbgrader exit {rc or '?'}",
+                                      log=work / "sandbox-nbgrader.log")
                     break
             if p.poll() is None:
                 p.kill()

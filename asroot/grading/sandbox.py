@@ -14,8 +14,8 @@ Per submission, on one account of the grading pool (``asroot.gradeaccounts``, e.
 * an **IPC namespace** of its own (System V shared memory and queues go with the sandbox);
 * a **mount namespace** of its own: the course directory, the submissions, the project's sources,
   tests and history are covered by empty read-only tmpfs, and so is ``/var/lib/dockerlab-grade`` but
-  for this sandbox's home and the engine's programs (no other sandbox's socket or files); ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are
-  the sandbox's own;
+  for this sandbox's home and the engine's programs (no other sandbox's socket or files); ``/tmp``, ``/var/tmp``
+  and ``/dev/shm`` are the sandbox's own;
 * a **wall-clock limit** (the grader kills the cgroup, the account's processes and its helpers).
 
 Root's part is only making and removing these, and the helpers that never run the learner's code
@@ -340,8 +340,8 @@ class Sandbox:
             f"mount --bind '{self.user}/shm' /dev/shm",
             "echo ready", "exec -a dockerlab-grade-holder sleep infinity"])
         with safefs.open_private(self.control / "holder.log", "wb") as log:
-            p = subprocess.Popen(["unshare", "--mount", "--net", "--ipc", "--propagation", "private", "--", "bash", "-c",
-                                  script],
+            p = subprocess.Popen(["unshare", "--mount", "--net", "--ipc", "--propagation", "private", "--", "bash",
+                                  "-c", script],
                                  stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         line = p.stdout.readline() if p.stdout else b""
         if p.stdout:

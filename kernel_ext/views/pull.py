@@ -34,7 +34,8 @@ def pull_summary(result: PullResult) -> str:
 def pull_result_html(result: PullResult) -> str:
     head = esc(pull_summary(result))
     rows = "".join(
-        f"<tr><td><code>{x.id}</code></td><td>{t('pull.present') if x.already_present else human_size(x.size)}</td></tr>"
+        f"<tr><td><code>{x.id}</code></td>"
+        f"<td>{t('pull.present') if x.already_present else human_size(x.size)}</td></tr>"
         for x in result.layers)
     log = esc("\n".join(result.log))
     return (f"<div class='dockerlab-pull'><b>{head}</b><table>{rows}</table>"

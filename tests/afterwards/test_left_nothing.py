@@ -45,7 +45,8 @@ def test_no_process_of_the_lab_is_left() -> None:
         try:
             if not d.name.isdigit() or d.stat().st_uid != uid:
                 continue
-            text = ((d / "cmdline").read_bytes() + (d / "environ").read_bytes()).replace(b"\0", b" ").decode(errors="replace")
+            text = ((d / "cmdline").read_bytes()
+                    + (d / "environ").read_bytes()).replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
         if any(m in text for m in markers):

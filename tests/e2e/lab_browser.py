@@ -33,7 +33,8 @@ __all__ = [
 ]
 
 # Screenshots and traces: somewhere the lab's account can write (the repository may be root's).
-ARTIFACTS = Path(os.environ.get("LAB_ARTIFACTS") or Path(os.environ.get("LAB_HOME") or REPO / ".lab") / "artifacts" / "e2e")
+ARTIFACTS = Path(os.environ.get("LAB_ARTIFACTS")
+                 or Path(os.environ.get("LAB_HOME") or REPO / ".lab") / "artifacts" / "e2e")
 CHROMIUM = Path(os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -104,8 +105,10 @@ _CELLS_JS = """(sel) => [...document.querySelectorAll(sel + ' .jp-Cell')].map((c
     pullViews: c.querySelectorAll('.dockerlab-pull').length,
     widgetErrors: [...c.querySelectorAll('.jp-OutputArea-output')].map(txt)
         .filter(t => /Error displaying widget|Loading widget|model not found/i.test(t)),
-    bars: [...c.querySelectorAll('.jupyter-widgets .progress-bar')].map(b => ({width: b.style.width, cls: b.className})),
-    svgs: [...c.querySelectorAll('.jp-RenderedSVG img')].map(im => ({src: im.src, w: im.naturalWidth, h: im.naturalHeight,
+    bars: [...c.querySelectorAll('.jupyter-widgets .progress-bar')]
+        .map(b => ({width: b.style.width, cls: b.className})),
+    svgs: [...c.querySelectorAll('.jp-RenderedSVG img')].map(im => ({src: im.src,
+        w: im.naturalWidth, h: im.naturalHeight,
         shown: Math.round(im.getBoundingClientRect().width),
         room: Math.round(im.closest('.jp-OutputArea-child').getBoundingClientRect().width)})),
     untrustedSvg: [...c.querySelectorAll('.jp-RenderedSVG')].some(o => /untrusted/i.test(o.textContent)),

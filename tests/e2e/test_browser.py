@@ -242,7 +242,10 @@ def test_chapter2_charts_render_as_images(lab: LabPage) -> None:
 
 def test_kernel_death_is_reported_with_its_cell(lab: LabPage) -> None:
     rel = "notebooks/e2e-kernel-death.ipynb"
-    sources = write_notebook(lab.server.root / rel, ["x = 1", "import os\nimport time\ntime.sleep(1)  # cell 1's reply is delivered first\nos._exit(1)  # the kernel dies here",
+    sources = write_notebook(lab.server.root / rel, ["x = 1",
+                                                      "import os\nimport time\n"
+                                                      "time.sleep(1)  # cell 1's reply is delivered first\n"
+                                                      "os._exit(1)  # the kernel dies here",
                                                       "print('never runs')"])
     lab.open(rel)
     with pytest.raises(KernelDied, match=r"cell 2 \(`import os`\)") as died:
@@ -322,7 +325,8 @@ def test_terminal_exercise_typed_in_jupyterlab_terminal_passes_its_check(lab: La
         page.keyboard.press("Control+Enter")
         deadline = time.monotonic() + 60
         while not any("✔" in t for t in lab.cells()[-1]["texts"]):
-            assert time.monotonic() < deadline, f"the check does not pass after the terminal: {lab.cells()[-1]['texts']}"
+            assert time.monotonic() < deadline, (
+                f"the check does not pass after the terminal: {lab.cells()[-1]['texts']}")
             time.sleep(0.25)
         lab.shot("ch04-terminal-checked", len(sources) - 1)
     finally:

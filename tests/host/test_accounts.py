@@ -26,7 +26,8 @@ def throwaway(tmp_path: Path) -> Iterator[str]:
     accounts.remove_subids(NAME)
 
 
-def test_an_account_gets_no_login_shell_a_private_home_and_its_own_subordinate_ids(throwaway: str, tmp_path: Path) -> None:
+def test_an_account_gets_no_login_shell_a_private_home_and_its_own_subordinate_ids(throwaway: str,
+                                                                                   tmp_path: Path) -> None:
     home = tmp_path / "home"
     pw, made = accounts.ensure_account(throwaway, comment="Docker Lab test", home=home, create_home=False, system=True)
     assert made and pw.pw_shell == accounts.NOLOGIN and pw.pw_dir == str(home)

@@ -93,7 +93,8 @@ def test_the_hubs_one_way_in_refuses_anyone_but_a_class_member(cls) -> None:  # 
         ("root", "spawner"), (classroom.HUB, "spawner"), ("dockerlab", "spawner"), ("nobody", "progress"),
         ("learner1", "spawner"),  # an account of another classroom on this machine (or of none)
         (f"../{A}", "spawner"), (f"{A}/../root", "spawner"), (f"{A}\nroot", "spawner"), ("-u", "root"), ("", "spawner"),
-        (A.upper(), "spawner"), (A, "bash"), (A, "spawner", "--log_file_prefix=/tmp/x"), (A, "spawner", "--logging=INFO", "-c"),
+        (A.upper(), "spawner"), (A, "bash"), (A, "spawner", "--log_file_prefix=/tmp/x"),
+        (A, "spawner", "--logging=INFO", "-c"),
         (A, "progress", "--classroom"), (A,),
     ]
     for args in refused:
@@ -163,7 +164,8 @@ def test_a_learners_engine_starts_on_their_first_docker_command(members) -> None
     assert not _engine_pids(A), "the progress page started the learner's engine"
     a = members[A]
     r = a.run(a.kernel(), "import subprocess, os\n"
-              "p = subprocess.run(['docker', 'version', '--format', '{{.Server.Version}}'], capture_output=True, text=True)\n"
+              "p = subprocess.run(['docker', 'version', '--format', '{{.Server.Version}}'],"
+              " capture_output=True, text=True)\n"
               "print(os.environ['DOCKER_HOST'], p.returncode, p.stdout.strip() or p.stderr[-300:])", timeout=300)
     host, rc, version = r.stdout.split(maxsplit=2)
     assert rc == "0" and version[0].isdigit(), r.text
@@ -176,7 +178,8 @@ def test_a_learners_engine_starts_on_their_first_docker_command(members) -> None
 def test_each_learner_runs_docker_on_their_own_engine_as_themselves(members) -> None:  # type: ignore[no-untyped-def]
     a, b = members[A], members[B]
     ka, kb = a.kernel(), b.kernel()
-    setup = "%load_ext kernel_ext\nfrom kernel_ext import connect\nlab = connect()\nimport os\nprint(os.getuid(), lab.config.docker_host)"
+    setup = ("%load_ext kernel_ext\nfrom kernel_ext import connect\nlab = connect()\n"
+             "import os\nprint(os.getuid(), lab.config.docker_host)")
     ra, rb = a.run(ka, setup), b.run(kb, setup)
     assert ra.status == rb.status == "ok", (ra.error, rb.error)
     uid_a, sock_a = ra.stdout.split()
@@ -188,9 +191,11 @@ def test_each_learner_runs_docker_on_their_own_engine_as_themselves(members) -> 
     # B sees none of A's containers, and cannot open A's engine at all.
     r = b.run(kb, "%docker ps -a --format '{{.Names}}'")
     assert "a-web" not in r.text
-    probe = (f"import socket\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect({sock_a.removeprefix('unix://')!r}); print('OPEN')\n"
+    probe = ("import socket\ns = socket.socket(socket.AF_UNIX)\n"
+             f"try:\n    s.connect({sock_a.removeprefix('unix://')!r}); print('OPEN')\n"
              "except OSError as e:\n    print(type(e).__name__)\n"
-             f"try:\n    os.listdir({pwd.getpwnam(A).pw_dir!r}); print('READ')\nexcept OSError as e:\n    print(type(e).__name__)")
+             f"try:\n    os.listdir({pwd.getpwnam(A).pw_dir!r}); print('READ')\n"
+             "except OSError as e:\n    print(type(e).__name__)")
     r = b.run(kb, probe)
     assert "OPEN" not in r.stdout and "READ" not in r.stdout and "PermissionError" in r.stdout, r.text
     # The kernel runs inside the learner's cgroup (limits made by root).
@@ -199,7 +204,8 @@ def test_each_learner_runs_docker_on_their_own_engine_as_themselves(members) -> 
     # The learner's kernel runs the course from root's release, not from the instructor's clone, whose
     # history (every lab's solutions) they cannot read at all (review 19.1).
     r = a.run(ka, "import kernel_ext, labcore, os\nprint(kernel_ext.__file__, labcore.__file__)\n"
-                  f"print(os.access({str(REPO / '.git')!r}, os.R_OK), os.access({str(REPO / 'labs' / 'src')!r}, os.R_OK))")
+                  f"print(os.access({str(REPO / '.git')!r}, os.R_OK), "
+                  f"os.access({str(REPO / 'labs' / 'src')!r}, os.R_OK))")
     files, readable = r.stdout.splitlines()[:2]
     # What a learner's code writes to the process's own stderr reaches their log, never the Hub's.
     mark = f"DLAB-HUBLOG-{os.getpid()}-{time.monotonic_ns()}"
@@ -340,7 +346,8 @@ def test_the_instructors_progress_page_shows_what_each_learners_engine_says(memb
     state = Path(pwd.getpwnam(A).pw_dir) / ".dockerlab" / "state.json"
     saved = state.read_text()
     r = a.run(a.kernel(), "import json, pathlib\np = pathlib.Path.home() / '.dockerlab/state.json'\n"
-              "s = json.loads(p.read_text())\ns.update(docker_host='unix:///nonexistent/docker.sock', registry='127.0.0.1:1')\n"
+              "s = json.loads(p.read_text())\n"
+              "s.update(docker_host='unix:///nonexistent/docker.sock', registry='127.0.0.1:1')\n"
               "p.write_text(json.dumps(s)); print('pointed')")
     assert "pointed" in r.stdout, r.text
     try:
@@ -415,7 +422,8 @@ def test_in_chromium_a_learner_logs_in_and_runs_the_index_and_the_instructor_see
             page.click("#login_submit")
             page.wait_for_url(f"**/user/{B}/lab/**", timeout=240_000)
             page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
-            menubar = page.inner_text("#jp-menu-panel") if page.query_selector("#jp-menu-panel") else page.inner_text("body")
+            menubar = (page.inner_text("#jp-menu-panel") if page.query_selector("#jp-menu-panel")
+                       else page.inner_text("body"))
             assert "Nbgrader" not in menubar
             ran = """() => [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputArea-prompt')]
                 .every(p => /\\[\\d+\\]/.test(p.textContent))"""
@@ -462,7 +470,8 @@ def test_adding_a_learner_while_the_class_works_stops_nobody(cls, members) -> No
     cfg, _ = cls
     a = members[A]
     hub, relay = classroom._hub_pid(), proc.running_pid(classroom.RELAY_PID, "asroot.classroom_relay")  # noqa: SLF001
-    servers = [p for p in account_pids(pwd.getpwnam(A).pw_uid) if b"jupyterhub-singleuser" in open(f"/proc/{p}/cmdline", "rb").read()]
+    servers = [p for p in account_pids(pwd.getpwnam(A).pw_uid)
+               if b"jupyterhub-singleuser" in open(f"/proc/{p}/cmdline", "rb").read()]
     assert hub and relay and servers
     said: list[str] = []
     classroom.add(C, say=said.append)

@@ -28,7 +28,8 @@ def test_v2_limits_and_delegation(tmp_path: Path) -> None:
     cg = SandboxCgroup("dockerlab-grade-x", root=tmp_path)
     assert cg.kind == "v2"
     pw = _account()
-    cg.create(Limits(pids=321, memory_mb=700, cpus=0.5, container_pids=50, container_memory_mb=300), pw.pw_uid, pw.pw_gid)
+    cg.create(Limits(pids=321, memory_mb=700, cpus=0.5, container_pids=50, container_memory_mb=300),
+              pw.pw_uid, pw.pw_gid)
     top = tmp_path / "dockerlab-grade-x"
     assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory +pids +cpu +io"
     assert (top / "memory.max").read_text() == str(700 << 20)

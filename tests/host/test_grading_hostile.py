@@ -102,7 +102,8 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     listener = Listener()
     before = {"code": _grading_code(), "marked": _marked(), "etc": set(os.listdir("/etc")),
               "root": set(os.listdir("/root")),
-              "upstream": {r: _digest(st.upstream, f"library/{r}", t) for r, t in (("busybox", "1.35"), ("nginx", "1.22"))},
+              "upstream": {r: _digest(st.upstream, f"library/{r}", t)
+                           for r, t in (("busybox", "1.35"), ("nginx", "1.22"))},
               "mirror": _digest(st.mirror, "library/busybox", "1.35")}
     b = grade(tmp_path_factory.mktemp("hostile"), HOSTILE, "--cell-timeout", str(CELL_TIMEOUT),
               "--submission-timeout", str(SUBMISSION_TIMEOUT))

@@ -45,8 +45,8 @@ def test_the_grading_relay_listens_in_the_sandbox_and_reaches_the_hosts_port(hol
             time.sleep(0.05)
         code = ("import socket, sys\ns = socket.create_connection(('127.0.0.1', int(sys.argv[1])), 5)\n"
                 "print(s.recv(64).decode())\n")
-        inside = subprocess.run(["nsenter", f"--net=/proc/{holder}/ns/net", sys.executable, "-I", "-c", code, str(port)],
-                                capture_output=True, text=True, timeout=30)
+        inside = subprocess.run(["nsenter", f"--net=/proc/{holder}/ns/net", sys.executable, "-I", "-c", code,
+                                 str(port)], capture_output=True, text=True, timeout=30)
         assert inside.stdout.strip() == "from the host", inside.stderr
         # the host's port is the host server's, not the relay's: the relay bound nothing here
         with socket.create_connection(("127.0.0.1", port), 5) as s:

@@ -45,4 +45,5 @@ def plant_learner_work(user: str, state: State, p: LabPaths) -> None:
                "echo mine > /index.html; sleep 86400")
     as_learner(*docker, "commit", LEARNER_CONTAINER, LEARNER_IMAGE)
     home = pwd.getpwnam(user).pw_dir  # runuser keeps root's HOME
-    as_learner("sh", "-c", f"mkdir -p {p.course} && echo mine > {p.course}/{LEARNER_FILE}; echo mine > {home}/{LEARNER_FILE}")
+    as_learner("sh", "-c", f"mkdir -p {p.course} && echo mine > {p.course}/{LEARNER_FILE}; "
+               f"echo mine > {home}/{LEARNER_FILE}")

@@ -191,10 +191,12 @@ def member_check() -> None:
                             f"cgroups.enter({name!r}, strict=True); print(open('/proc/self/cgroup').read().strip())"],
                            capture_output=True, text=True, timeout=60)
     out("member_entered", child.stdout.strip() or child.stderr.strip()[-200:])
-    refused = subprocess.run([sys.executable, "-c", "from labengine import cgroups; cgroups.enter('nobody', strict=True)"],
+    refused = subprocess.run([sys.executable, "-c",
+                              "from labengine import cgroups; cgroups.enter('nobody', strict=True)"],
                              capture_output=True, text=True, timeout=60)
     out("member_strict_refuses", refused.returncode != 0 and "FileNotFoundError" in refused.stderr)
-    out("member_user_manager", sh(["systemctl", "is-active", f"user@{pwd.getpwnam(name).pw_uid}.service"]).stdout.strip())
+    out("member_user_manager",
+        sh(["systemctl", "is-active", f"user@{pwd.getpwnam(name).pw_uid}.service"]).stdout.strip())
 
 
 # -- ./lab grade in the VM: two submissions of lab 4, one honest, one fork bomb ----------------------
@@ -341,9 +343,10 @@ def account_stop() -> int:
     out("engine_was_running", engine.stop())
     out("engine_stop_s", f"{time.monotonic() - t:.1f}")
     bus = cgroups.user_bus()
-    env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus}", "XDG_RUNTIME_DIR": str(bus.parent if bus else "")}
-    r = sh(["systemctl", "--user", "list-units", "--all", "--plain", "--no-legend", engine.scope, engine.slice, "docker-*"],
-           env=env)
+    env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus}",
+           "XDG_RUNTIME_DIR": str(bus.parent if bus else "")}
+    r = sh(["systemctl", "--user", "list-units", "--all", "--plain", "--no-legend", engine.scope, engine.slice,
+            "docker-*"], env=env)
     out("units_after_stop", " ".join(ln.split()[0] for ln in r.stdout.splitlines() if ln.strip()) or "none")
     return 0
 

@@ -102,8 +102,9 @@ def main() -> int:
     course.add_students({s.student for s in subs})
     course.make_templates({s.lab for s in subs})
     out("grade_prepare_s", f"{time.monotonic() - t0:.1f}")
-    hide = tuple(str(p) for p in (REPO / "labs" / "source", REPO / "labs" / "src", REPO / "tests", REPO / ".git", REPO / ".lab",
-                                  course.root, SUBMISSIONS, Path("/root"), CONTROL, Path("/var/lib/dockerlab")))
+    hide = tuple(str(p) for p in (REPO / "labs" / "source", REPO / "labs" / "src", REPO / "tests", REPO / ".git",
+                                  REPO / ".lab", course.root, SUBMISSIONS, Path("/root"), CONTROL,
+                                  Path("/var/lib/dockerlab")))
     ctx = Context(course, load_state().mirror, binaries, cell_timeout=300, submission_timeout=1500, hide=hide,
                   lang="en", engine_timeout=900, helper_timeout=300, stagger=True)
     seen: dict[str, dict[str, str]] = {}

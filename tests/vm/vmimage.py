@@ -418,7 +418,8 @@ def _qemu(disk: BaseDisk, project: Path, grading: Path, mem_mib: int, smp: int) 
         append += f" tsc_early_khz={khz}"
     # Guest timeouts are real time (dockerd gives its containerd 15 s, fixed): on a busy host the
     # emulated CPU is starved, so the VM runs at a higher priority (root; others just get a warning).
-    return ["nice", "-n", "-10", "qemu-system-x86_64", "-name", "dlab-cgroup2-check", "-M", "q35", "-accel", "tcg,thread=multi",
+    return ["nice", "-n", "-10", "qemu-system-x86_64", "-name", "dlab-cgroup2-check", "-M", "q35",
+            "-accel", "tcg,thread=multi",
             "-smp", str(smp), "-m", str(mem_mib), "-nodefaults", "-no-user-config", "-no-reboot",
             "-display", "none", "-serial", "stdio", "-kernel", str(disk.kernel), "-initrd", str(disk.initrd),
             "-append", append,
