@@ -384,7 +384,8 @@ def test_dockerfile_exercise_built_in_the_terminal_passes_its_check(lab: LabPage
         page.keyboard.press("Control+Enter")
         deadline = time.monotonic() + 60
         while not any("✔" in t for t in lab.cells()[-1]["texts"]):
-            assert time.monotonic() < deadline, f"the check does not pass after the terminal: {lab.cells()[-1]['texts']}"
+            assert time.monotonic() < deadline, \
+                f"the check does not pass after the terminal: {lab.cells()[-1]['texts']}"
             time.sleep(0.25)
         lab.shot("ch07-terminal-checked", len(sources) - 1)
     finally:
