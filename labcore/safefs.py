@@ -334,8 +334,8 @@ def remove_tree(path: Path) -> None:
 
 def _kernel_path(path: Path | str) -> str:
     p = os.path.abspath(path)
-    if not (p.startswith("/sys/") or p.startswith("/proc/")):
-        raise Refused(f"{p} is not a kernel file (/sys, /proc)")
+    if not p.startswith(("/sys/", "/proc/", "/run/netns/")):  # /run/netns: iproute2's bind mounts of namespaces
+        raise Refused(f"{p} is not a kernel file (/sys, /proc, /run/netns)")
     return p
 
 

@@ -79,7 +79,7 @@ class SandboxCgroup:
 
     def _w(self, path: Path, value: object) -> bool:
         try:
-            safefs.write_kernel(path, value)
+            cgroups.write(path, value)
             return True
         except OSError:
             return False
@@ -110,7 +110,7 @@ class SandboxCgroup:
         if self.kind != "v2":
             raise RuntimeError("no cgroup file system at /sys/fs/cgroup: grading needs one to limit submissions")
         top = self.root / self.name
-        have = safefs.read_kernel(self.root / "cgroup.controllers").split()
+        have = cgroups.read(self.root / "cgroup.controllers").split()
         wanted = [c for c in ("memory", "pids", "cpu", "io") if c in have]
         self._w(self.root / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
         top.mkdir(exist_ok=True)

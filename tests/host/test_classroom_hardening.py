@@ -204,14 +204,22 @@ def test_a_members_run_directory_is_roots_to_make_and_theirs(tmp_path) -> None: 
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_the_mediator_gives_the_server_the_gates_run_directory_not_the_hubs() -> None:
+def test_the_mediator_gives_the_server_the_gates_run_directory_not_the_hubs(tmp_path: Path) -> None:
+    """The server's environment (``env`` stands in for it) has the gate's run directory; its output goes to
+    the member's own log, not to the Hub's stderr (the mediator's)."""
     import json
+
+    from classroom.mediator import SERVER_LOG
 
     mediator = Path(__file__).resolve().parents[2] / "classroom" / "mediator.py"
     r = subprocess.run([sys.executable, "-I", "-S", str(mediator), "/usr/bin/env"],
                        input=json.dumps({"action": "spawn", "args": [], "env": {"XDG_RUNTIME_DIR": "/tmp/hubs"}}),
-                       env={"XDG_RUNTIME_DIR": "/run/gates"}, capture_output=True, text=True, timeout=30)
-    assert "XDG_RUNTIME_DIR=/run/gates" in r.stderr.splitlines()
+                       env={"XDG_RUNTIME_DIR": "/run/gates", "HOME": str(tmp_path)}, capture_output=True, text=True,
+                       timeout=30)
+    assert "XDG_RUNTIME_DIR=" not in r.stderr, "the server's output reached the Hub's stderr"
+    log = tmp_path / SERVER_LOG
+    assert "XDG_RUNTIME_DIR=/run/gates" in log.read_text().splitlines()
+    assert log.stat().st_mode & 0o077 == 0
 
 
 # -- root's writes where the hub account (or the lab account) could plant links ------------------

@@ -331,7 +331,8 @@ def test_root_follows_no_link_the_sandbox_account_planted(tmp_path: Path) -> Non
     control, work = tmp_path / "control", tmp_path / "work"
     control.mkdir()
     work.mkdir()
-    box = cast(Sandbox, SimpleNamespace(user=home, control=control))
+    (control / "logs").mkdir()
+    box = cast(Sandbox, SimpleNamespace(user=home, control=control, logs=control / "logs"))
     (home / "logs").symlink_to(victim)
     _copy_logs(box, work)
     assert not list(work.iterdir()), "root copied through the account's logs link"
