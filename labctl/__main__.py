@@ -128,6 +128,8 @@ def _publish_images(state: State, p: LabPaths, regs) -> None:  # type: ignore[no
 
 def vm_assets(p: LabPaths) -> None:
     """Kernel and initramfs for the container-vs-VM comparison (chapter 2), if that part exists."""
+    if os.environ.get("LAB_NO_VM"):  # the course image (courseimage/): no qemu, chapter 2 says why
+        return
     try:
         from kernel_ext.vmcompare import build_assets
     except ImportError:
@@ -330,6 +332,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return int(grade_main(list(args.rest)))
 
 
+def cmd_image(args: argparse.Namespace) -> int:
+    from courseimage.cli import main as image_main  # the course image (issue 20)
+
+    return image_main(list(args.rest))
+
+
 def cmd_env(args: argparse.Namespace) -> int:
     p = paths()
     state = load_state(p)
@@ -495,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
     cls.add_argument("--port", type=int, default=8000)
     setup_p = sub.add_parser("setup", help="root, once: what a rootless lab needs from this machine")
     setup_p.add_argument("--user", help="the account that will run ./lab (default: the one that ran sudo, else dockerlab)")
+    image = sub.add_parser("image", help="the course as one container image: build, save [FILE] (courseimage/)")
+    image.add_argument("rest", nargs=argparse.REMAINDER)
     sub.add_parser("status")
     sub.add_parser("env")
     sub.add_parser("doctor")
@@ -503,9 +513,9 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["up"]
         args = ap.parse_args(argv)
     handlers = {"classroom": cmd_classroom, "build": cmd_build, "author": cmd_author, "grade": cmd_grade, "up": cmd_up, "test": cmd_test, "down": cmd_down, "status": cmd_status,
-                "env": cmd_env, "setup": cmd_setup, "doctor": lambda a: doctor.run(load_state())}
+                "env": cmd_env, "setup": cmd_setup, "image": cmd_image, "doctor": lambda a: doctor.run(load_state())}
     try:
-        if os.geteuid() == 0 and args.cmd in ("up", "test", "down", "status", "env", "doctor", "build", "author") \
+        if os.geteuid() == 0 and args.cmd in ("up", "test", "down", "status", "env", "doctor", "build", "author", "image") \
                 and not os.environ.get("LAB_AS_ACCOUNT"):
             return as_root(args, argv)
         return int(handlers[args.cmd](args))
