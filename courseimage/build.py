@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import time
 import tomllib
@@ -37,6 +38,7 @@ NAME = "dockerlab/course"
 # volume is seeded with.
 OPT = "/opt/dockerlab"
 LEARNER, LEARNER_UID = "learner", 1000
+BUILD_TMP = "/tmp/dockerlab-build"
 SUBID = "100000:65536"  # the inner engine's containers' uids; Debian images need 0..65534 mapped
 # Debian packages in the image: the lab's runtime (as `./lab` installs on a host) minus what only a
 # host needs (qemu and the kernel of chapter 2's VM, the compilers, Chromium, mmdebstrap).
@@ -101,6 +103,14 @@ def _stage(stage: Path, lab: LabPaths, engine_root: Path, engine_version: str) -
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, dest)
     (opt / "requirements.txt").write_text("\n".join(_requirements()) + "\n")
+    # Build-time only (under /tmp, emptied by the last hook): the versions this clone's venv was
+    # tested with, and the CA bundle the host's pip trusts (a TLS-inspecting proxy's CA, where there is one).
+    build_tmp = stage / BUILD_TMP.lstrip("/")
+    build_tmp.mkdir(parents=True)
+    freeze = subprocess.run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"],
+                            capture_output=True, text=True, check=True).stdout
+    (build_tmp / "constraints.txt").write_text(freeze)
+    shutil.copyfile(_ca_bundle(), build_tmp / "ca.crt")
     # The course images, as the lab's upstream registry stores them (the hashes make ./lab up skip the build).
     upstream = lab.home / "registry" / "upstream"
     if not (upstream / "docker" / "registry" / "v2" / "repositories").is_dir():
@@ -122,6 +132,13 @@ def _stage(stage: Path, lab: LabPaths, engine_root: Path, engine_version: str) -
         raise LabFailure(f"The engine cache says {cur['version']}, the lab runs {engine_version}.")
 
 
+def _ca_bundle() -> str:
+    for f in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
+        if f and os.path.isfile(f):
+            return f
+    raise LabFailure("No CA bundle for PyPI: install ca-certificates, then build again.")
+
+
 def _hooks(stage: Path) -> list[str]:
     venv = f"{OPT}/.venv"
     return [
@@ -132,8 +149,8 @@ def _hooks(stage: Path) -> list[str]:
         f'--customize-hook=echo "{LEARNER}:{SUBID}" > "$1"/etc/subuid',
         f'--customize-hook=echo "{LEARNER}:{SUBID}" > "$1"/etc/subgid',
         f'--customize-hook=chroot "$1" python3 -m venv {venv}',
-        f'--customize-hook=chroot "$1" env PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 {venv}/bin/pip '
-        f'install -q -r {OPT}/requirements.txt',
+        f'--customize-hook=chroot "$1" env PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_CONFIG_FILE=/dev/null '
+        f'{venv}/bin/pip install -q --cert {BUILD_TMP}/ca.crt -c {BUILD_TMP}/constraints.txt -r {OPT}/requirements.txt',
         # the same catalogue a host's ./lab compiles: nothing is compiled at start
         f'--customize-hook=chroot "$1" chmod -R go-w,a+rX {venv}',
         '--customize-hook=rm -rf "$1"/root/.cache "$1"/tmp/* "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin',

@@ -1,0 +1,135 @@
+"""The course image, run with the README's one command under a throwaway rootful engine that plays
+Docker Desktop's role (its own data root, exec root, bridge and subnet; removed afterwards, as
+Docker Desktop runs one in its VM).
+
+Root only (a rootful dockerd), and opt-in: it needs the image archive that ``./lab image build``
+makes (minutes of mmdebstrap and pip), so ``./lab test`` does not run it. Run it with::
+
+    sudo ./lab image build
+    sudo .venv/bin/python -m pytest tests/image
+
+What it proves: the learner's URL comes up; chapter 1's first exercise's check says ✘ before the
+learner's command and ✔ after it, in the course kernel inside the image (through JupyterLab's own
+REST and websocket API); after ``docker stop`` and a NEW container on the same volume, the learner's
+notebook and their container are still there. Also: the OCI labels, no solutions in the image,
+JupyterLab and the engine run as the unprivileged ``learner``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from labctl import proc
+from labctl.engine import Engine, pick_subnet
+from labctl.state import REPO
+
+from .imageutil import Docker, JupyterServer, wait_for_url
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="starts a rootful dockerd: run as root")
+
+ARCHIVE = Path(os.environ.get("LAB_MAIN_HOME") or REPO / ".lab") / "image" / "course-image.tar"
+IMAGE = "dockerlab/course:latest"
+VOLUME = "dockerlab-work"
+# The README's command, as a learner types it (the port on the left is the test's free one).
+RUN = ["run", "-d", "--privileged", "-v", f"{VOLUME}:/home/learner"]
+NOTEBOOK = "notebooks/01-what-is-docker.ipynb"
+LEARNER_COMMAND = "!docker run -d --name ch01-box busybox:1.35 sleep 600"
+
+
+@pytest.fixture(scope="module")
+def desktop() -> Iterator[Docker]:
+    """A rootful dockerd of the test's own, as Docker Desktop runs one, and the course image loaded."""
+    if not ARCHIVE.exists():
+        pytest.fail(f"{ARCHIVE} is missing: run 'sudo ./lab image build' first (see this file's docstring).")
+    top = Path(tempfile.mkdtemp(prefix="dlimg-", dir="/var/tmp"))
+    run = Path(tempfile.mkdtemp(prefix="dlimg-", dir="/tmp"))  # short: the socket's path
+    seed = os.getpid() % 200
+    engine = Engine(name="desktop", data_root=top / "data", run=run, logs=top, bridge=f"dlimg{seed}",
+                    subnet=pick_subnet(seed + 40))
+    try:
+        engine.start()
+        docker = Docker(engine.host)
+        docker("load", "-i", str(ARCHIVE), timeout=900)
+        yield docker
+    finally:
+        engine.destroy()
+        shutil.rmtree(top, ignore_errors=True)
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def _start(docker: Docker, name: str) -> tuple[JupyterServer, float]:
+    port = proc.free_port(18888)
+    docker(*RUN, "--name", name, "-p", f"127.0.0.1:{port}:8888", IMAGE)
+    token, took = wait_for_url(docker, name)
+    server = JupyterServer(port, token)
+    deadline = time.monotonic() + 30
+    while server.status() != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert server.status() == 200, "JupyterLab printed its URL but does not answer on the published port"
+    return server, took
+
+
+def _stop(docker: Docker, name: str) -> None:
+    docker("stop", "-t", "30", name, timeout=90)
+    docker("rm", name)
+
+
+def test_labels_and_no_solutions(desktop: Docker) -> None:
+    labels = json.loads(desktop("inspect", "-f", "{{json .Config.Labels}}", IMAGE).stdout)
+    assert labels["org.dockerlab.engine.version"].startswith("28.")
+    assert len(labels["org.opencontainers.image.revision"].removesuffix("-dirty")) == 40
+    assert labels["org.opencontainers.image.version"].startswith("0.")
+    assert desktop("inspect", "-f", "{{.Config.User}}", IMAGE).stdout.strip() == "learner"
+    found = desktop("run", "--rm", "--entrypoint", "sh", IMAGE, "-c",
+                    "ls /opt/dockerlab/labs; ls /opt/dockerlab/.git /opt/dockerlab/tests 2>&1; "
+                    "ls /opt/dockerlab/seed/grading/release").stdout
+    assert "source" not in found.split() and "src" not in found.split()
+    assert "No such file" in found  # no .git, no tests
+    assert {"lab1", "lab2", "lab3", "lab4"} <= set(found.split())
+
+
+def test_first_exercise_and_the_work_survives_a_new_container(desktop: Docker) -> None:
+    server, cold = _start(desktop, "dlimg-first")
+    try:
+        nb = server.api("GET", f"/api/contents/{NOTEBOOK}")
+        cells = [c["source"] for c in nb["content"]["cells"]]
+        check = next(s for s in cells if s.startswith('checks.container("ch01-box"'))
+        setup = [s for s in cells if s.startswith("%load_ext kernel_ext") or "exercises.start(lab)" in s]
+        assert len(setup) == 2, "chapter 1's set-up cells are not where the test expects them"
+        kernel = server.start_kernel(NOTEBOOK)
+        outs = server.execute(kernel, [*setup, check, LEARNER_COMMAND, check,
+                                       "import getpass, os; print(getpass.getuser(), os.getuid())"])
+        before, after, who = outs[2], outs[4], outs[5]
+        assert "✘" in before and "✔" not in before, before
+        assert "✔" in after, after
+        assert who.split() == ["learner", "1000"], who
+        # the learner's own notebook, saved through JupyterLab
+        mine = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "我的笔记：ch01-box 在后台运行"}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+        server.api("PUT", "/api/contents/notebooks/my-work.ipynb", {"type": "notebook", "content": mine})
+        ps = desktop("exec", "dlimg-first", "ps", "-eo", "user:12,comm").stdout
+        assert not [line for line in ps.splitlines() if line.split()[0] == "root"
+                    and line.split()[1] in ("jupyter-lab", "dockerd", "docker-registry", "rootlesskit")], ps
+    finally:
+        _stop(desktop, "dlimg-first")
+
+    server, warm = _start(desktop, "dlimg-second")
+    try:
+        saved = server.api("GET", "/api/contents/notebooks/my-work.ipynb")
+        assert "ch01-box" in saved["content"]["cells"][0]["source"]
+        kernel = server.start_kernel(NOTEBOOK)
+        outs = server.execute(kernel, ["!docker ps -a --filter name=ch01-box --format '{{.Names}} {{.Image}}'",
+                                       "!docker start ch01-box >/dev/null && docker inspect -f '{{.State.Running}}' ch01-box"])
+        assert outs[0].split() == ["ch01-box", "busybox:1.35"], outs[0]
+        assert outs[1].strip() == "true", outs[1]
+    finally:
+        _stop(desktop, "dlimg-second")
+    print(f"\nURL printed after: cold start {cold:.1f} s (new volume), warm start {warm:.1f} s (volume reused)")
