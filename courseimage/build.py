@@ -103,7 +103,7 @@ def _stage(stage: Path, lab: LabPaths, engine_root: Path, engine_version: str) -
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, dest)
     (opt / "requirements.txt").write_text("\n".join(_requirements()) + "\n")
-    # Build-time only (under /tmp, emptied by the last hook): the versions this clone's venv was
+    # Build-time only (under /tmp, removed by the last hook; mmdebstrap keeps its own files in /tmp): the versions this clone's venv was
     # tested with, and the CA bundle the host's pip trusts (a TLS-inspecting proxy's CA, where there is one).
     build_tmp = stage / BUILD_TMP.lstrip("/")
     build_tmp.mkdir(parents=True)
@@ -153,7 +153,7 @@ def _hooks(stage: Path) -> list[str]:
         f'{venv}/bin/pip install -q --cert {BUILD_TMP}/ca.crt -c {BUILD_TMP}/constraints.txt -r {OPT}/requirements.txt',
         # the same catalogue a host's ./lab compiles: nothing is compiled at start
         f'--customize-hook=chroot "$1" chmod -R go-w,a+rX {venv}',
-        '--customize-hook=rm -rf "$1"/root/.cache "$1"/tmp/* "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin',
+        f'--customize-hook=rm -rf "$1"/root/.cache "$1"{BUILD_TMP} "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin',
     ]
 
 
