@@ -44,7 +44,7 @@ SUBID = "100000:65536"  # the inner engine's containers' uids; Debian images nee
 # host needs (qemu and the kernel of chapter 2's VM, the compilers, Chromium, mmdebstrap).
 PACKAGES = ["python3", "python3-venv", "docker-registry", "uidmap", "slirp4netns", "iproute2", "iptables",
             "runc", "tini", "util-linux", "procps", "graphviz", "fonts-wqy-microhei", "ca-certificates",
-            "busybox-static", "curl", "less", "bash-completion"]
+            "busybox-static", "curl", "less", "bash-completion", "libcap2-bin"]
 # Course files: tracked files under these, minus FORBIDDEN.
 INCLUDE = ("kernel_ext/", "labctl/", "labs/", "courseimage/", "images/", "notebooks/", "README.md",
            "pyproject.toml", "lab")
@@ -105,7 +105,8 @@ def _stage(stage: Path, lab: LabPaths, engine_root: Path, engine_version: str) -
     (opt / "requirements.txt").write_text("\n".join(_requirements()) + "\n")
     # Build-time only (under /tmp, removed by the last hook; mmdebstrap keeps its own files in /tmp): the versions this clone's venv was
     # tested with, and the CA bundle the host's pip trusts (a TLS-inspecting proxy's CA, where there is one).
-    build_tmp = stage / BUILD_TMP.lstrip("/")
+    build_tmp = stage.with_name("build-tmp")
+    shutil.rmtree(build_tmp, ignore_errors=True)
     build_tmp.mkdir(parents=True)
     freeze = subprocess.run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"],
                             capture_output=True, text=True, check=True).stdout
@@ -141,11 +142,21 @@ def _ca_bundle() -> str:
 
 def _hooks(stage: Path) -> list[str]:
     venv = f"{OPT}/.venv"
+    build_tmp = stage.with_name("build-tmp")
     return [
         f'--customize-hook=sync-in {stage} /',
+        f'--customize-hook=mkdir -p "$1"{BUILD_TMP}',
+        f'--customize-hook=copy-in {build_tmp}/constraints.txt {build_tmp}/ca.crt {BUILD_TMP}',
+        # sync-in keeps the stage's owner and mode (the account's, 0700) on the directories it shares with /
+        f'--customize-hook=chroot "$1" chown root:root /opt && chmod 0755 "$1"/opt',
         f'--customize-hook=chroot "$1" chown -R root:root {OPT}',
         f'--customize-hook=chroot "$1" chmod -R go-w,a+rX {OPT}',
         f'--customize-hook=chroot "$1" useradd --create-home --uid {LEARNER_UID} --shell /bin/bash {LEARNER}',
+        # File capabilities instead of setuid root (as Fedora and Arch ship them): newuidmap then writes
+        # the map as the learner with CAP_SETUID alone, so the container needs no CAP_SYS_ADMIN.
+        '--customize-hook=chroot "$1" chmod u-s /usr/bin/newuidmap /usr/bin/newgidmap',
+        '--customize-hook=chroot "$1" setcap cap_setuid=ep /usr/bin/newuidmap',
+        '--customize-hook=chroot "$1" setcap cap_setgid=ep /usr/bin/newgidmap',
         f'--customize-hook=echo "{LEARNER}:{SUBID}" > "$1"/etc/subuid',
         f'--customize-hook=echo "{LEARNER}:{SUBID}" > "$1"/etc/subgid',
         f'--customize-hook=chroot "$1" python3 -m venv {venv}',
@@ -193,6 +204,7 @@ def build(lab: LabPaths, say: Callable[[str], None] = _say_default) -> Path:
     _write_archive(rootfs, archive, image_labels(binaries.version))
     rootfs.unlink()
     shutil.rmtree(stage, ignore_errors=True)
+    shutil.rmtree(stage.with_name("build-tmp"), ignore_errors=True)
     say(f"image archive {archive} ({archive.stat().st_size / 2**20:.0f} MiB) in {time.monotonic() - t0:.0f} s")
     return archive
 
@@ -200,11 +212,17 @@ def build(lab: LabPaths, say: Callable[[str], None] = _say_default) -> Path:
 def _check_layer(rootfs: Path) -> None:
     """Refuse an image that holds a solution (or the git history)."""
     with tarfile.open(rootfs) as tf:
-        names = [n.removeprefix("./") for n in tf.getnames()]
+        members = {m.name.removeprefix("./"): m for m in tf}
     prefix = OPT.lstrip("/") + "/"
-    bad = [n for n in names if n.startswith(prefix) and n[len(prefix):].startswith(FORBIDDEN)]
+    bad = [n for n in members if n.startswith(prefix) and n[len(prefix):].startswith(FORBIDDEN)]
     if bad:
         raise LabFailure(f"The image would hold what learners must not see: {bad[:3]}")
+    wrong = [f"{n} {oct(members[n].mode)} uid {members[n].uid}" for n, mode in (("tmp", 0o1777), ("opt", 0o755))
+             if members[n].mode != mode or members[n].uid != 0]
+    wrong += [n for n in ("usr/bin/newuidmap", "usr/bin/newgidmap")
+              if "SCHILY.xattr.security.capability" not in members[n].pax_headers]
+    if wrong:
+        raise LabFailure(f"The image's root file system is not as built (modes, owners, file capabilities): {wrong}")
 
 
 def _sha256(path: Path) -> str:
@@ -226,7 +244,7 @@ def image_config(diff_id: str, labels: dict[str, str]) -> dict[str, object]:
             "WorkingDir": f"/home/{LEARNER}",
             "Env": [f"PATH={OPT}/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     f"HOME=/home/{LEARNER}", f"LAB_HOME=/home/{LEARNER}/.lab", "LANG=C.UTF-8",
-                    "LAB_NO_VM=1", f"DOCKERLAB_IMAGE={tag}"],
+                    "LAB_NO_VM=1", f"PYTHONPATH={OPT}", f"DOCKERLAB_IMAGE={tag}"],
             "Entrypoint": ["/usr/bin/tini", "--", f"{OPT}/.venv/bin/python", "-m", "courseimage.entrypoint"],
             "ExposedPorts": {"8888/tcp": {}},
             # The learner's home is a volume even if the command names none: the engine's data root

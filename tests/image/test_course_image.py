@@ -126,10 +126,33 @@ def test_first_exercise_and_the_work_survives_a_new_container(desktop: Docker) -
         saved = server.api("GET", "/api/contents/notebooks/my-work.ipynb")
         assert "ch01-box" in saved["content"]["cells"][0]["source"]
         kernel = server.start_kernel(NOTEBOOK)
-        outs = server.execute(kernel, ["!docker ps -a --filter name=ch01-box --format '{{.Names}} {{.Image}}'",
-                                       "!docker start ch01-box >/dev/null && docker inspect -f '{{.State.Running}}' ch01-box"])
+        # IPython's ! expands {x}: {{{{ reaches docker as {{
+        outs = server.execute(kernel, ["!docker ps -a --filter name=ch01-box --format '{{{{.Names}}}} {{{{.Image}}}}'",
+                                       "!docker start ch01-box >/dev/null && docker inspect -f '{{{{.State.Running}}}}' ch01-box"])
         assert outs[0].split() == ["ch01-box", "busybox:1.35"], outs[0]
         assert outs[1].strip() == "true", outs[1]
     finally:
         _stop(desktop, "dlimg-second")
     print(f"\nURL printed after: cold start {cold:.1f} s (new volume), warm start {warm:.1f} s (volume reused)")
+
+
+# What the inner rootless engine needs instead of --privileged (courseimage/README.md says why).
+NARROW = ["--device", "/dev/net/tun", "--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined"]
+
+
+def test_narrower_privileges_suffice(desktop: Docker) -> None:
+    port = proc.free_port(18898)
+    name = "dlimg-narrow"
+    desktop("run", "-d", *NARROW, "-v", "dockerlab-narrow:/home/learner", "--name", name,
+            "-p", f"127.0.0.1:{port}:8888", IMAGE)
+    try:
+        token, _ = wait_for_url(desktop, name)
+        server = JupyterServer(port, token)
+        kernel = server.start_kernel(NOTEBOOK)
+        out = server.execute(kernel, ["!docker run --rm busybox:1.35 sh -c 'echo inside $(id -u)'"])[0]
+        assert out.strip() == "inside 0", out
+        caps = desktop("inspect", "-f", "{{.HostConfig.Privileged}} {{.HostConfig.CapAdd}}", name).stdout.split()
+        assert caps == ["false", "[]"], caps
+    finally:
+        _stop(desktop, name)
+        desktop("volume", "rm", "dockerlab-narrow", check=False)
