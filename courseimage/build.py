@@ -148,7 +148,7 @@ def _hooks(stage: Path) -> list[str]:
         f'--customize-hook=mkdir -p "$1"{BUILD_TMP}',
         f'--customize-hook=copy-in {build_tmp}/constraints.txt {build_tmp}/ca.crt {BUILD_TMP}',
         # sync-in keeps the stage's owner and mode (the account's, 0700) on the directories it shares with /
-        f'--customize-hook=chroot "$1" chown root:root /opt && chmod 0755 "$1"/opt',
+        '--customize-hook=chroot "$1" chown root:root /opt && chmod 0755 "$1"/opt',
         f'--customize-hook=chroot "$1" chown -R root:root {OPT}',
         f'--customize-hook=chroot "$1" chmod -R go-w,a+rX {OPT}',
         f'--customize-hook=chroot "$1" useradd --create-home --uid {LEARNER_UID} --shell /bin/bash {LEARNER}',

@@ -15,7 +15,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Docker", "JupyterServer", "wait_for_url"]
+__all__ = ["NOTEBOOK", "Docker", "JupyterServer", "first_exercise", "wait_for_url"]
+
+NOTEBOOK = "notebooks/01-what-is-docker.ipynb"
+LEARNER_COMMAND = "!docker run -d --name ch01-box busybox:1.35 sleep 600"
 
 URL_LINE = re.compile(r"JupyterLab: (http://127\.0\.0\.1:8888/\S+\?token=([0-9a-f]+))")
 
@@ -52,10 +55,11 @@ def wait_for_url(docker: Docker, container: str, since_lines: int = 0, timeout: 
 class JupyterServer:
     port: int
     token: str
+    host: str = "127.0.0.1"
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -89,7 +93,7 @@ class JupyterServer:
     async def _execute(self, kernel: str, codes: list[str], timeout: float) -> list[str]:
         from tornado.websocket import websocket_connect
 
-        ws = await websocket_connect(f"ws://127.0.0.1:{self.port}/api/kernels/{kernel}/channels?token={self.token}")
+        ws = await websocket_connect(f"ws://{self.host}:{self.port}/api/kernels/{kernel}/channels?token={self.token}")
         session, outs = uuid.uuid4().hex, []
         try:
             for code in codes:
@@ -124,3 +128,17 @@ class JupyterServer:
         finally:
             ws.close()
         return outs
+
+
+def first_exercise(server: JupyterServer) -> tuple[str, str, str]:
+    """Chapter 1's set-up cells, then its first exercise's check before and after the learner's
+    command, in the course kernel: (check before, check after, ``user uid`` of the kernel)."""
+    nb = server.api("GET", f"/api/contents/{NOTEBOOK}")
+    cells = [c["source"] for c in nb["content"]["cells"]]
+    check = next(s for s in cells if s.startswith('checks.container("ch01-box"'))
+    setup = [s for s in cells if s.startswith("%load_ext kernel_ext") or "exercises.start(lab)" in s]
+    assert len(setup) == 2, "chapter 1's set-up cells are not where the test expects them"
+    kernel = server.start_kernel(NOTEBOOK)
+    outs = server.execute(kernel, [*setup, check, LEARNER_COMMAND, check,
+                                   "import getpass, os; print(getpass.getuser(), os.getuid())"])
+    return outs[2], outs[4], outs[5]

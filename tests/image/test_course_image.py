@@ -19,50 +19,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from labctl import proc
-from labctl.engine import Engine, pick_subnet
-from labctl.state import REPO
 
-from .imageutil import Docker, JupyterServer, wait_for_url
+from .conftest import IMAGE
+from .imageutil import NOTEBOOK, Docker, JupyterServer, first_exercise, wait_for_url
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="starts a rootful dockerd: run as root")
 
-ARCHIVE = Path(os.environ.get("LAB_MAIN_HOME") or REPO / ".lab") / "image" / "course-image.tar"
-IMAGE = "dockerlab/course:latest"
 VOLUME = "dockerlab-work"
 # The README's command, as a learner types it (the port on the left is the test's free one).
 RUN = ["run", "-d", "--privileged", "-v", f"{VOLUME}:/home/learner"]
-NOTEBOOK = "notebooks/01-what-is-docker.ipynb"
-LEARNER_COMMAND = "!docker run -d --name ch01-box busybox:1.35 sleep 600"
-
-
-@pytest.fixture(scope="module")
-def desktop() -> Iterator[Docker]:
-    """A rootful dockerd of the test's own, as Docker Desktop runs one, and the course image loaded."""
-    if not ARCHIVE.exists():
-        pytest.fail(f"{ARCHIVE} is missing: run 'sudo ./lab image build' first (see this file's docstring).")
-    top = Path(tempfile.mkdtemp(prefix="dlimg-", dir="/var/tmp"))
-    run = Path(tempfile.mkdtemp(prefix="dlimg-", dir="/tmp"))  # short: the socket's path
-    seed = os.getpid() % 200
-    engine = Engine(name="desktop", data_root=top / "data", run=run, logs=top, bridge=f"dlimg{seed}",
-                    subnet=pick_subnet(seed + 40))
-    try:
-        engine.start()
-        docker = Docker(engine.host)
-        docker("load", "-i", str(ARCHIVE), timeout=900)
-        yield docker
-    finally:
-        engine.destroy()
-        shutil.rmtree(top, ignore_errors=True)
-        shutil.rmtree(run, ignore_errors=True)
 
 
 def _start(docker: Docker, name: str) -> tuple[JupyterServer, float]:
@@ -99,15 +69,7 @@ def test_labels_and_no_solutions(desktop: Docker) -> None:
 def test_first_exercise_and_the_work_survives_a_new_container(desktop: Docker) -> None:
     server, cold = _start(desktop, "dlimg-first")
     try:
-        nb = server.api("GET", f"/api/contents/{NOTEBOOK}")
-        cells = [c["source"] for c in nb["content"]["cells"]]
-        check = next(s for s in cells if s.startswith('checks.container("ch01-box"'))
-        setup = [s for s in cells if s.startswith("%load_ext kernel_ext") or "exercises.start(lab)" in s]
-        assert len(setup) == 2, "chapter 1's set-up cells are not where the test expects them"
-        kernel = server.start_kernel(NOTEBOOK)
-        outs = server.execute(kernel, [*setup, check, LEARNER_COMMAND, check,
-                                       "import getpass, os; print(getpass.getuser(), os.getuid())"])
-        before, after, who = outs[2], outs[4], outs[5]
+        before, after, who = first_exercise(server)
         assert "✘" in before and "✔" not in before, before
         assert "✔" in after, after
         assert who.split() == ["learner", "1000"], who
@@ -133,6 +95,7 @@ def test_first_exercise_and_the_work_survives_a_new_container(desktop: Docker) -
         assert outs[1].strip() == "true", outs[1]
     finally:
         _stop(desktop, "dlimg-second")
+        desktop("volume", "rm", VOLUME, check=False)
     print(f"\nURL printed after: cold start {cold:.1f} s (new volume), warm start {warm:.1f} s (volume reused)")
 
 
