@@ -45,6 +45,24 @@ def seed(home: Path, lab_home: Path) -> None:
     cache.symlink_to(OPT / "engine")
 
 
+NARROW = ("--device /dev/net/tun --security-opt seccomp=unconfined --security-opt systempaths=unconfined "
+          "(and --security-opt apparmor=unconfined where AppArmor is on)")
+
+
+def confinement() -> str | None:
+    """Why this container cannot run a rootless engine, in one sentence, or None. The same three
+    things courseimage/README.md explains: the TAP device, namespaces, a fresh /proc in them."""
+    if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+        return f"/dev/net/tun is missing: run the image with --privileged, or with {NARROW}."
+    r = subprocess.run(["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc", "true"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return ("this container may not create namespaces or mount /proc in them "
+                f"({r.stderr.strip().splitlines()[-1] if r.stderr.strip() else 'unshare failed'}): "
+                f"run the image with --privileged, or with {NARROW}.")
+    return None
+
+
 def lab(*args: str) -> int:
     return subprocess.call([sys.executable, "-m", "labctl", *args], cwd=OPT)
 
@@ -60,6 +78,10 @@ def main() -> int:
         say(f"{home} is not writable by uid {os.getuid()}: use a new named volume "
             f"(-v dockerlab-work:{home}), which the image fills with the right owner.")
         return 2
+    why = confinement()
+    if why:
+        say(why)
+        return 2
     seed(home, lab_home)
     stop = {"asked": False}
 
@@ -69,9 +91,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if lab("up", "--ip", "0.0.0.0", "--port", str(PORT), "--no-browser") != 0:
-        say("the lab did not start (the lines above say why); a narrower docker run than "
-            "--privileged needs: --device /dev/net/tun --security-opt seccomp=unconfined "
-            "--security-opt systempaths=unconfined (and apparmor=unconfined where AppArmor is on).")
+        say("the lab did not start: the lines above say why.")
         lab("down")
         return 1
     state = json.loads((lab_home / "state.json").read_text())

@@ -112,10 +112,21 @@ def test_narrower_privileges_suffice(desktop: Docker) -> None:
         token, _ = wait_for_url(desktop, name)
         server = JupyterServer(port, token)
         kernel = server.start_kernel(NOTEBOOK)
-        out = server.execute(kernel, ["!docker run --rm busybox:1.35 sh -c 'echo inside $(id -u)'"])[0]
+        out = server.execute(kernel, ["!docker pull -q busybox:1.35 >/dev/null && docker run --rm busybox:1.35 sh -c 'echo inside $(id -u)'"])[0]
         assert out.strip() == "inside 0", out
         caps = desktop("inspect", "-f", "{{.HostConfig.Privileged}} {{.HostConfig.CapAdd}}", name).stdout.split()
         assert caps == ["false", "[]"], caps
     finally:
         _stop(desktop, name)
         desktop("volume", "rm", "dockerlab-narrow", check=False)
+
+
+@pytest.mark.parametrize("missing", range(3), ids=["tun", "seccomp", "systempaths"])
+def test_each_of_them_is_needed_and_said(desktop: Docker, missing: int) -> None:
+    """Without any one of the three, the container stops at once with one sentence naming them all."""
+    flags = [NARROW[i:i + 2] for i in range(0, len(NARROW), 2)]
+    args = [a for i, pair in enumerate(flags) if i != missing for a in pair]
+    r = desktop("run", "--rm", *args, IMAGE, check=False, timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 2, out
+    assert "--privileged" in out and "systempaths=unconfined" in out and "Traceback" not in out, out
