@@ -257,7 +257,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     selection = list(args.pytest_args)
     argv = [sys.executable, "-m", "pytest", *(selection or ["tests", "notebooks", "labs/source", "--nbval",
             "--nbval-sanitize-with", "tests/sanitize.cfg", "--ignore=tests/host", "--ignore=tests/vm",
-            "--ignore=tests/afterwards",
+            # tests/image: the course image's, opt-in and root's (courseimage/README.md)
+            "--ignore=tests/afterwards", "--ignore=tests/image",
             "--durations=15"])]
     say("running: " + " ".join(argv[2:]))
     try:
