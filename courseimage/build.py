@@ -183,6 +183,7 @@ def build(lab: LabPaths, say: Callable[[str], None] = _say_default) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     stage = work / "stage"
     t0 = time.monotonic()
+    labels = image_labels(binaries.version)  # the commit whose files are staged now
     _stage(stage, lab, Path(binaries.root), binaries.version)
     say(f"staged the course ({len(course_files())} files), the course registry and the engine "
         f"{binaries.version} in {time.monotonic() - t0:.0f} s")
@@ -201,7 +202,7 @@ def build(lab: LabPaths, say: Callable[[str], None] = _say_default) -> Path:
     say(f"root file system: {rootfs.stat().st_size / 2**20:.0f} MiB in {time.monotonic() - t1:.0f} s")
     _check_layer(rootfs)
     archive = work / ARCHIVE
-    _write_archive(rootfs, archive, image_labels(binaries.version))
+    _write_archive(rootfs, archive, labels)
     rootfs.unlink()
     shutil.rmtree(stage, ignore_errors=True)
     shutil.rmtree(stage.with_name("build-tmp"), ignore_errors=True)
