@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["NOTEBOOK", "Docker", "JupyterServer", "first_exercise", "wait_for_url"]
+__all__ = ["LEARNER_COMMAND", "NOTEBOOK", "Docker", "JupyterServer", "first_exercise", "wait_for_url"]
 
 NOTEBOOK = "notebooks/01-what-is-docker.ipynb"
 LEARNER_COMMAND = "!docker run -d --name ch01-box busybox:1.35 sleep 600"
