@@ -131,6 +131,8 @@ def _publish_images(state: State, p: LabPaths, regs) -> None:  # type: ignore[no
 
 def vm_assets(p: LabPaths) -> None:
     """Kernel and initramfs for the container-vs-VM comparison (chapter 2), if that part exists."""
+    if os.environ.get("LAB_NO_VM"):  # the course image (courseimage/): no qemu, chapter 2 says why
+        return
     try:
         from kernel_ext.vmcompare import build_assets
     except ImportError:
@@ -222,7 +224,8 @@ def cmd_test(args: argparse.Namespace) -> int:
                      "tests/test_code_quality.py::test_mypy_is_clean", *selection[1:]]
     argv = [sys.executable, "-m", "pytest", *(selection or ["tests", "notebooks", "labs/source", "--nbval",
             "--nbval-sanitize-with", "tests/sanitize.cfg", "--ignore=tests/host", "--ignore=tests/vm",
-            "--ignore=tests/afterwards",
+            # tests/image: the course image's, opt-in and root's (courseimage/README.md)
+            "--ignore=tests/afterwards", "--ignore=tests/image",
             "--durations=15"])]
     say("running: " + " ".join(argv[2:]))
     try:
@@ -297,6 +300,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return int(grade_main(list(args.rest)))
 
 
+def cmd_image(args: argparse.Namespace) -> int:
+    """The course as one container image (``courseimage``, a layer above the launcher: run, not imported)."""
+    return subprocess.call([sys.executable, "-m", "courseimage", *args.rest], cwd=REPO)
+
+
 def cmd_env(args: argparse.Namespace) -> int:
     p = paths()
     state = load_state(p)
@@ -319,7 +327,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     """``./lab``'s arguments. Everything after ``grade`` is the grader's (its own ``--help`` included) and
     everything after ``test`` is pytest's (``--fast`` or a selection): argparse's REMAINDER would take
     neither an option first, so they are split off here."""
-    if argv[:1] in (["grade"], ["test"]):
+    if argv[:1] in (["grade"], ["test"], ["image"]):
         args = parser().parse_args(argv[:1])
         args.rest = args.pytest_args = [a for i, a in enumerate(argv[1:]) if i or a != "--"]
         return args
@@ -358,6 +366,9 @@ def parser() -> argparse.ArgumentParser:
     setup_p = sub.add_parser("setup", help="root, once: what a rootless lab needs from this machine")
     setup_p.add_argument("--user",
                          help="the account that will run ./lab (default: the one that ran sudo, else dockerlab)")
+    image = sub.add_parser("image", add_help=False,
+                           help="the course as one container image: build, save [FILE] (courseimage/)")
+    image.add_argument("rest", nargs=argparse.REMAINDER)
     sub.add_parser("status")
     sub.add_parser("env")
     sub.add_parser("doctor")
@@ -372,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["up"]
         args = ap.parse_args(argv)
     handlers = {"build": cmd_build, "author": cmd_author, "grade": cmd_grade, "up": cmd_up, "test": cmd_test,
-                "down": cmd_down, "status": cmd_status, "env": cmd_env, "doctor": lambda a: doctor.run(load_state())}
+                "down": cmd_down, "status": cmd_status, "env": cmd_env, "image": cmd_image,
+                "doctor": lambda a: doctor.run(load_state())}
     try:
         if args.cmd in ("classroom", "setup"):
             raise LabFailure(f"./lab {args.cmd} makes accounts and changes the machine: "

@@ -147,7 +147,7 @@ class Engine:
             DOCKERD, "--config-file", str(self.config), "--data-root", str(self.data_root),
             "--exec-root", str(self.run / f"{self.name}-exec"), "--pidfile", str(self.pidfile),
             "-H", self.host, "--bridge", self.bridge, "--fixed-cidr", self.subnet,
-            "--iptables=false", "--ip-masq=false",
+            "--iptables=false", "--ip-masq=false", "--ip-forward=false",  # the host's ip_forward stays as it was
             "--group", "root", *self.extra_args,
         ]
 

@@ -1,0 +1,302 @@
+"""Build the course image offline: a Debian root file system (mmdebstrap, Debian's packages only)
+with the course's Python environment (PyPI), the course (chapters, the labs' student versions,
+``kernel_ext``, ``labctl``), the lab's rootless engine (Debian's packages, as ``./lab up`` runs it)
+and the course images preloaded in its upstream registry. No base image from any registry.
+
+The result is a ``docker load``-able archive (one layer, the root file system as mmdebstrap wrote
+it) with OCI labels: the image's version, the engine's version, the course's commit.
+
+What never goes in: ``labs/source`` and ``labs/src`` (the solutions and hidden tests), ``.git``,
+the tests, the bench, the instructors' sources. ``FORBIDDEN`` is checked against the final layer.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+from labctl.images import DEBIAN_SOURCES
+from labcore.errors import LabFailure
+from labcore.state import REPO, LabPaths
+
+__all__ = ["ARCHIVE", "FORBIDDEN", "PACKAGES", "build", "course_files", "image_labels", "save"]
+
+ARCHIVE = "course-image.tar"  # under <lab home>/image/
+NAME = "dockerlab/course"
+# In the image: the course (root's, read-only to the learner), its venv, the engine, what a new
+# volume is seeded with.
+OPT = "/opt/dockerlab"
+LEARNER, LEARNER_UID = "learner", 1000
+BUILD_TMP = "/tmp/dockerlab-build"
+SUBID = "100000:65536"  # the inner engine's containers' uids; Debian images need 0..65534 mapped
+# Debian packages in the image: the lab's runtime (as `./lab` installs on a host) minus what only a
+# host needs (qemu and the kernel of chapter 2's VM, the compilers, Chromium, mmdebstrap).
+PACKAGES = ["python3", "python3-venv", "docker-registry", "uidmap", "slirp4netns", "iproute2", "iptables",
+            "runc", "tini", "util-linux", "procps", "graphviz", "fonts-wqy-microhei", "ca-certificates",
+            "busybox-static", "curl", "less", "bash-completion", "libcap2-bin"]
+# Course files: tracked files under these, minus FORBIDDEN.
+INCLUDE = ("labcore/", "labengine/", "kernel_ext/", "labs/", "grader/", "labctl/", "courseimage/", "images/",
+           "notebooks/", "README.md",
+           "pyproject.toml", "lab")
+FORBIDDEN = ("labs/source/", "labs/src/", ".git/", "tests/", "notebooks/src/", "bench/", "deploy/")
+
+
+def _say_default(msg: str) -> None:
+    print(f"[image] {msg}", flush=True)
+
+
+def course_commit() -> str:
+    r = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(REPO), "rev-parse", "HEAD"],
+                       capture_output=True, text=True)
+    commit = r.stdout.strip() if r.returncode == 0 else "unknown"
+    dirty = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(REPO), "status", "--porcelain",
+                            "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return commit + ("-dirty" if dirty else "")
+
+
+def course_version() -> str:
+    return str(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"])
+
+
+def course_files() -> list[str]:
+    """The tracked files that go into the image (relative to the clone), solutions excluded."""
+    out = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(REPO), "ls-files", "-z"], capture_output=True,
+                         check=True).stdout
+    files = [f for f in out.decode().split("\0") if f]
+    return sorted(f for f in files if f.startswith(INCLUDE) and not f.startswith(FORBIDDEN)
+                  and (REPO / f).is_file())
+
+
+def _requirements() -> list[str]:
+    """The course's runtime dependencies (pyproject's, not the dev extras)."""
+    return list(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])
+
+
+def image_labels(engine_version: str) -> dict[str, str]:
+    commit = course_commit()
+    return {
+        "org.opencontainers.image.title": "Docker Lab course",
+        "org.opencontainers.image.description": "The Docker Lab course (JupyterLab, a rootless Docker Engine, "
+                                                "the course registries) in one image",
+        "org.opencontainers.image.version": f"{course_version()}+{commit[:12]}",
+        "org.opencontainers.image.revision": commit,
+        "org.opencontainers.image.created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "org.dockerlab.engine.version": engine_version,
+        "org.dockerlab.course.commit": commit,
+    }
+
+
+def _stage(stage: Path, lab: LabPaths, engine_root: Path, engine_version: str) -> None:
+    """Everything the image adds to Debian, laid out as it will be under /."""
+    shutil.rmtree(stage, ignore_errors=True)
+    opt = stage / OPT.lstrip("/")
+    for rel in course_files():
+        dest = opt / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, dest)
+    (opt / "requirements.txt").write_text("\n".join(_requirements()) + "\n")
+    # Build-time only (under /tmp, removed by the last hook; mmdebstrap keeps its own files in /tmp): the versions
+    # this clone's venv was
+    # tested with, and the CA bundle the host's pip trusts (a TLS-inspecting proxy's CA, where there is one).
+    build_tmp = stage.with_name("build-tmp")
+    shutil.rmtree(build_tmp, ignore_errors=True)
+    build_tmp.mkdir(parents=True)
+    freeze = subprocess.run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"],
+                            capture_output=True, text=True, check=True).stdout
+    (build_tmp / "constraints.txt").write_text(freeze)
+    shutil.copyfile(_ca_bundle(), build_tmp / "ca.crt")
+    # The course images, as the lab's upstream registry stores them (the hashes make ./lab up skip the build).
+    upstream = lab.home / "registry" / "upstream"
+    if not (upstream / "docker" / "registry" / "v2" / "repositories").is_dir():
+        raise LabFailure(f"The course registry {upstream} is empty: run ./lab up --no-jupyter first.")
+    shutil.copytree(upstream, opt / "seed" / "registry" / "upstream", symlinks=True)
+    release = lab.home / "grading" / "release"
+    if not all((release / lab_ / f"{lab_}.ipynb").is_file() for lab_ in ("lab1", "lab2", "lab3", "lab4")):
+        raise LabFailure(f"The labs' student versions are missing in {release}: run ./lab grade generate first.")
+    shutil.copytree(release, opt / "seed" / "grading" / "release")
+    # The engine: the same unpacked Debian packages ./lab up runs, where the learner's engine cache
+    # (a symlink the entrypoint makes) finds them; current.json names their place in the image.
+    eng = opt / "engine"
+    shutil.copytree(engine_root, eng / engine_root.name, symlinks=True)
+    cur = json.loads((engine_root.parent / "current.json").read_text())
+    cur["root"] = f"{OPT}/engine/{engine_root.name}"
+    cur["source"] = f"{cur['source']}, in the course image"
+    (eng / "current.json").write_text(json.dumps(cur, indent=1))
+    if cur["version"] != engine_version:
+        raise LabFailure(f"The engine cache says {cur['version']}, the lab runs {engine_version}.")
+
+
+def _ca_bundle() -> str:
+    for f in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
+        if f and os.path.isfile(f):
+            return f
+    raise LabFailure("No CA bundle for PyPI: install ca-certificates, then build again.")
+
+
+def _hooks(stage: Path) -> list[str]:
+    venv = f"{OPT}/.venv"
+    build_tmp = stage.with_name("build-tmp")
+    return [
+        f'--customize-hook=sync-in {stage} /',
+        f'--customize-hook=mkdir -p "$1"{BUILD_TMP}',
+        f'--customize-hook=copy-in {build_tmp}/constraints.txt {build_tmp}/ca.crt {BUILD_TMP}',
+        # sync-in keeps the stage's owner and mode (the account's, 0700) on the directories it shares with /
+        '--customize-hook=chroot "$1" chown root:root /opt && chmod 0755 "$1"/opt',
+        f'--customize-hook=chroot "$1" chown -R root:root {OPT}',
+        f'--customize-hook=chroot "$1" chmod -R go-w,a+rX {OPT}',
+        f'--customize-hook=chroot "$1" useradd --create-home --uid {LEARNER_UID} --shell /bin/bash {LEARNER}',
+        # File capabilities instead of setuid root (as Fedora and Arch ship them): newuidmap then writes
+        # the map as the learner with CAP_SETUID alone, so the container needs no CAP_SYS_ADMIN.
+        '--customize-hook=chroot "$1" chmod u-s /usr/bin/newuidmap /usr/bin/newgidmap',
+        '--customize-hook=chroot "$1" setcap cap_setuid=ep /usr/bin/newuidmap',
+        '--customize-hook=chroot "$1" setcap cap_setgid=ep /usr/bin/newgidmap',
+        f'--customize-hook=echo "{LEARNER}:{SUBID}" > "$1"/etc/subuid',
+        f'--customize-hook=echo "{LEARNER}:{SUBID}" > "$1"/etc/subgid',
+        f'--customize-hook=chroot "$1" python3 -m venv {venv}',
+        '--customize-hook=chroot "$1" env PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 '
+        'PIP_CONFIG_FILE=/dev/null '
+        f'{venv}/bin/pip install -q --cert {BUILD_TMP}/ca.crt -c {BUILD_TMP}/constraints.txt -r {OPT}/requirements.txt',
+        # the same catalogue a host's ./lab compiles: nothing is compiled at start
+        f'--customize-hook=chroot "$1" chmod -R go-w,a+rX {venv}',
+        f'--customize-hook=rm -rf "$1"/root/.cache "$1"{BUILD_TMP} "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin',
+    ]
+
+
+def build(lab: LabPaths, say: Callable[[str], None] = _say_default) -> Path:
+    """Build the image archive ``<lab home>/image/course-image.tar``; returns its path."""
+    from labengine import enginepkgs
+    from labctl.images import MMDEBSTRAP_ARGS
+
+    if not shutil.which("mmdebstrap"):
+        raise LabFailure("mmdebstrap is missing: run 'sudo ./lab setup' once (it installs it).")
+    binaries = enginepkgs.ensure(say)
+    if binaries.root == "/":
+        raise LabFailure("The lab runs the host's own engine, which cannot go into the image: "
+                         "check access to deb.debian.org and run ./lab up again.")
+    work = lab.home / "image"
+    work.mkdir(parents=True, exist_ok=True)
+    stage = work / "stage"
+    t0 = time.monotonic()
+    labels = image_labels(binaries.version)  # the commit whose files are staged now
+    _stage(stage, lab, Path(binaries.root), binaries.version)
+    say(f"staged the course ({len(course_files())} files), the course registry and the engine "
+        f"{binaries.version} in {time.monotonic() - t0:.0f} s")
+    rootfs = work / "rootfs.tar"
+    log = lab.logs / "course-image-mmdebstrap.log"
+    # the host image build's options (minbase, no docs, no /dev in the tar), plus our packages and hooks
+    argv = ["mmdebstrap", *MMDEBSTRAP_ARGS, f"--include={','.join(PACKAGES)}", *_hooks(stage),
+            "bookworm", str(rootfs), *DEBIAN_SOURCES]
+    say(f"mmdebstrap: Debian bookworm + {len(PACKAGES)} packages + the course's PyPI packages (log: {log})")
+    t1 = time.monotonic()
+    with open(log, "w") as out:
+        r = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        raise LabFailure(f"mmdebstrap could not build the course image's root file system (log: {log}): "
+                         "check access to deb.debian.org and PyPI, and free disk space, then try again.")
+    say(f"root file system: {rootfs.stat().st_size / 2**20:.0f} MiB in {time.monotonic() - t1:.0f} s")
+    _check_layer(rootfs)
+    archive = work / ARCHIVE
+    _write_archive(rootfs, archive, labels)
+    rootfs.unlink()
+    shutil.rmtree(stage, ignore_errors=True)
+    shutil.rmtree(stage.with_name("build-tmp"), ignore_errors=True)
+    say(f"image archive {archive} ({archive.stat().st_size / 2**20:.0f} MiB) in {time.monotonic() - t0:.0f} s")
+    return archive
+
+
+def _check_layer(rootfs: Path) -> None:
+    """Refuse an image that holds a solution (or the git history)."""
+    with tarfile.open(rootfs) as tf:
+        members = {m.name.removeprefix("./"): m for m in tf}
+    prefix = OPT.lstrip("/") + "/"
+    bad = [n for n in members if n.startswith(prefix) and n[len(prefix):].startswith(FORBIDDEN)]
+    if bad:
+        raise LabFailure(f"The image would hold what learners must not see: {bad[:3]}")
+    wrong = [f"{n} {oct(members[n].mode)} uid {members[n].uid}" for n, mode in (("tmp", 0o1777), ("opt", 0o755))
+             if members[n].mode != mode or members[n].uid != 0]
+    wrong += [n for n in ("usr/bin/newuidmap", "usr/bin/newgidmap")
+              if "SCHILY.xattr.security.capability" not in members[n].pax_headers]
+    if wrong:
+        raise LabFailure(f"The image's root file system is not as built (modes, owners, file capabilities): {wrong}")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def image_config(diff_id: str, labels: dict[str, str]) -> dict[str, object]:
+    tag = labels["org.opencontainers.image.version"]
+    return {
+        "architecture": "amd64",
+        "os": "linux",
+        "created": labels["org.opencontainers.image.created"],
+        "config": {
+            "User": f"{LEARNER}",
+            "WorkingDir": f"/home/{LEARNER}",
+            "Env": [f"PATH={OPT}/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    f"HOME=/home/{LEARNER}", f"LAB_HOME=/home/{LEARNER}/.lab", "LANG=C.UTF-8",
+                    "LAB_NO_VM=1", f"PYTHONPATH={OPT}", f"DOCKERLAB_IMAGE={tag}"],
+            "Entrypoint": ["/usr/bin/tini", "--", f"{OPT}/.venv/bin/python", "-m", "courseimage.entrypoint"],
+            "ExposedPorts": {"8888/tcp": {}},
+            # The learner's home is a volume even if the command names none: the engine's data root
+            # must not sit on the container's own overlay (overlay on overlay does not mount).
+            "Volumes": {f"/home/{LEARNER}": {}},
+            "StopSignal": "SIGTERM",
+            "Labels": labels,
+        },
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]},
+        "history": [{"created": labels["org.opencontainers.image.created"],
+                     "created_by": "courseimage.build: mmdebstrap bookworm + the course (no base image)"}],
+    }
+
+
+def _write_archive(rootfs: Path, archive: Path, labels: dict[str, str]) -> None:
+    """A ``docker load`` archive (the format ``docker save`` writes): manifest.json, the config, one layer."""
+    diff_id = _sha256(rootfs)
+    config = json.dumps(image_config(diff_id, labels), sort_keys=True).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    version = labels["org.opencontainers.image.version"].split("+")[0]
+    manifest = [{"Config": config_name, "RepoTags": [f"{NAME}:{version}", f"{NAME}:latest"],
+                 "Layers": [f"{diff_id}/layer.tar"]}]
+    tmp = archive.with_suffix(".part")
+    with tarfile.open(tmp, "w") as tf:
+        for name, data in ((config_name, config), ("manifest.json", json.dumps(manifest).encode())):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), int(time.time())
+            tf.addfile(info, io.BytesIO(data))
+        tf.add(rootfs, arcname=f"{diff_id}/layer.tar")
+    tmp.replace(archive)
+
+
+def save(lab: LabPaths, out: Path, say: Callable[[str], None] = _say_default) -> tuple[Path, str]:
+    """The built archive, gzipped (``docker load -i`` reads it as is): the file and its sha256."""
+    archive = lab.home / "image" / ARCHIVE
+    if not archive.exists():
+        raise LabFailure("No course image built yet: run ./lab image build first.")
+    if out.is_dir():
+        out = out / "dockerlab-course-amd64.tar.gz"
+    tmp = out.with_name(out.name + ".part")
+    with open(archive, "rb") as src, open(tmp, "wb") as raw:
+        # mtime 0 and no file name: the same archive gives the same bytes
+        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0, filename="") as gz:
+            shutil.copyfileobj(src, gz, 1 << 20)
+    tmp.replace(out)
+    digest = _sha256(out)
+    (out.with_name(out.name + ".sha256")).write_text(f"{digest}  {out.name}\n")
+    return out, digest

@@ -1,0 +1,135 @@
+"""The course image, run with the README's one command under a throwaway rootful engine that plays
+Docker Desktop's role (its own data root, exec root, bridge and subnet; removed afterwards, as
+Docker Desktop runs one in its VM).
+
+Root only (a rootful dockerd), and opt-in: it needs the image archive that ``./lab image build``
+makes (minutes of mmdebstrap and pip), so ``./lab test`` does not run it. Run it with::
+
+    sudo ./lab image build
+    sudo .venv/bin/python -m pytest tests/image
+
+What it proves: the learner's URL comes up; chapter 1's first exercise's check says ✘ before the
+learner's command and ✔ after it, in the course kernel inside the image (through JupyterLab's own
+REST and websocket API); after ``docker stop`` and a NEW container on the same volume, the learner's
+notebook and their container are still there. Also: the OCI labels, no solutions in the image,
+JupyterLab and the engine run as the unprivileged ``learner``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from labcore import proc
+
+from .conftest import IMAGE
+from .imageutil import NOTEBOOK, Docker, JupyterServer, first_exercise, wait_for_url
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="starts a rootful dockerd: run as root")
+
+VOLUME = "dockerlab-work"
+# The README's command, as a learner types it (the port on the left is the test's free one).
+RUN = ["run", "-d", "--privileged", "-v", f"{VOLUME}:/home/learner"]
+
+
+def _start(docker: Docker, name: str) -> tuple[JupyterServer, float]:
+    port = proc.free_port(18888)
+    docker(*RUN, "--name", name, "-p", f"127.0.0.1:{port}:8888", IMAGE)
+    token, took = wait_for_url(docker, name)
+    server = JupyterServer(port, token)
+    deadline = time.monotonic() + 30
+    while server.status() != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert server.status() == 200, "JupyterLab printed its URL but does not answer on the published port"
+    return server, took
+
+
+def _stop(docker: Docker, name: str) -> None:
+    docker("stop", "-t", "30", name, timeout=90)
+    docker("rm", name)
+
+
+def test_labels_and_no_solutions(desktop: Docker) -> None:
+    labels = json.loads(desktop("inspect", "-f", "{{json .Config.Labels}}", IMAGE).stdout)
+    assert labels["org.dockerlab.engine.version"].startswith("28.")
+    assert len(labels["org.opencontainers.image.revision"].removesuffix("-dirty")) == 40
+    assert labels["org.opencontainers.image.version"].startswith("0.")
+    assert desktop("inspect", "-f", "{{.Config.User}}", IMAGE).stdout.strip() == "learner"
+    found = desktop("run", "--rm", "--entrypoint", "sh", IMAGE, "-c",
+                    "ls /opt/dockerlab/labs; ls /opt/dockerlab/.git /opt/dockerlab/tests 2>&1; "
+                    "ls /opt/dockerlab/seed/grading/release").stdout
+    assert "source" not in found.split() and "src" not in found.split()
+    assert "No such file" in found  # no .git, no tests
+    assert {"lab1", "lab2", "lab3", "lab4"} <= set(found.split())
+
+
+def test_first_exercise_and_the_work_survives_a_new_container(desktop: Docker) -> None:
+    server, cold = _start(desktop, "dlimg-first")
+    try:
+        before, after, who = first_exercise(server)
+        assert "✘" in before and "✔" not in before, before
+        assert "✔" in after, after
+        assert who.split() == ["learner", "1000"], who
+        # the learner's own notebook, saved through JupyterLab
+        mine = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "我的笔记：ch01-box 在后台运行"}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+        server.api("PUT", "/api/contents/notebooks/my-work.ipynb", {"type": "notebook", "content": mine})
+        ps = desktop("exec", "dlimg-first", "ps", "-eo", "user:12,comm").stdout
+        assert not [line for line in ps.splitlines() if line.split()[0] == "root"
+                    and line.split()[1] in ("jupyter-lab", "dockerd", "docker-registry", "rootlesskit")], ps
+    finally:
+        _stop(desktop, "dlimg-first")
+
+    server, warm = _start(desktop, "dlimg-second")
+    try:
+        saved = server.api("GET", "/api/contents/notebooks/my-work.ipynb")
+        assert "ch01-box" in saved["content"]["cells"][0]["source"]
+        kernel = server.start_kernel(NOTEBOOK)
+        # IPython's ! expands {x}: {{{{ reaches docker as {{
+        outs = server.execute(kernel, ["!docker ps -a --filter name=ch01-box --format '{{{{.Names}}}} {{{{.Image}}}}'",
+                                       "!docker start ch01-box >/dev/null && "
+                                       "docker inspect -f '{{{{.State.Running}}}}' ch01-box"])
+        assert outs[0].split() == ["ch01-box", "busybox:1.35"], outs[0]
+        assert outs[1].strip() == "true", outs[1]
+    finally:
+        _stop(desktop, "dlimg-second")
+        desktop("volume", "rm", VOLUME, check=False)
+    print(f"\nURL printed after: cold start {cold:.1f} s (new volume), warm start {warm:.1f} s (volume reused)")
+
+
+# What the inner rootless engine needs instead of --privileged (courseimage/README.md says why).
+NARROW = ["--device", "/dev/net/tun", "--security-opt", "seccomp=unconfined",
+          "--security-opt", "systempaths=unconfined"]
+
+
+def test_narrower_privileges_suffice(desktop: Docker) -> None:
+    port = proc.free_port(18898)
+    name = "dlimg-narrow"
+    desktop("run", "-d", *NARROW, "-v", "dockerlab-narrow:/home/learner", "--name", name,
+            "-p", f"127.0.0.1:{port}:8888", IMAGE)
+    try:
+        token, _ = wait_for_url(desktop, name)
+        server = JupyterServer(port, token)
+        kernel = server.start_kernel(NOTEBOOK)
+        out = server.execute(kernel, ["!docker pull -q busybox:1.35 >/dev/null && "
+                                      "docker run --rm busybox:1.35 sh -c 'echo inside $(id -u)'"])[0]
+        assert out.strip() == "inside 0", out
+        caps = desktop("inspect", "-f", "{{.HostConfig.Privileged}} {{.HostConfig.CapAdd}}", name).stdout.split()
+        assert caps == ["false", "[]"], caps
+    finally:
+        _stop(desktop, name)
+        desktop("volume", "rm", "dockerlab-narrow", check=False)
+
+
+@pytest.mark.parametrize("missing", range(3), ids=["tun", "seccomp", "systempaths"])
+def test_each_of_them_is_needed_and_said(desktop: Docker, missing: int) -> None:
+    """Without any one of the three, the container stops at once with one sentence naming them all."""
+    flags = [NARROW[i:i + 2] for i in range(0, len(NARROW), 2)]
+    args = [a for i, pair in enumerate(flags) if i != missing for a in pair]
+    r = desktop("run", "--rm", *args, IMAGE, check=False, timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 2, out
+    assert "--privileged" in out and "systempaths=unconfined" in out and "Traceback" not in out, out
