@@ -5,6 +5,7 @@ socket (its account owns that directory) gets nothing answered by it (review 19.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -37,12 +38,21 @@ IMPOSTOR = textwrap.dedent("""
 """)
 
 
+def _answers(sock: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as s:
+        try:
+            s.connect(str(sock))
+            return True
+        except OSError:
+            return False
+
+
 @pytest.fixture()
 def impostor(tmp_path: Path):  # type: ignore[no-untyped-def]
     sock = tmp_path / "docker.sock"
     p = subprocess.Popen([sys.executable, "-c", IMPOSTOR, str(sock)])
     deadline = time.monotonic() + 20
-    while not sock.exists() and time.monotonic() < deadline:
+    while not _answers(sock) and time.monotonic() < deadline:  # the path appears at bind, before listen
         time.sleep(0.05)
     yield p, sock
     p.kill()

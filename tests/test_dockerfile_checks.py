@@ -13,6 +13,7 @@ import pytest
 
 from kernel_ext import exercises
 from kernel_ext.build import build
+from tests.support.engine_objects import engine_objects, restore
 
 pytestmark = pytest.mark.engine
 
@@ -29,6 +30,16 @@ def _built(lab: Any, tag: str, dockerfile: str, **files: str) -> str:
     b = build(lab, "-t", tag, ctx)
     assert b.ok, str(b)
     return ctx
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _as_it_was(client):  # type: ignore[no-untyped-def]
+    """The images these builds leave (and their bases' layers) would make the chapters after this file
+    find layers a fresh engine has not got: everything made here goes again, and BuildKit's cache."""
+    before = engine_objects(client)
+    yield
+    restore(client, before)
+    client.api.prune_builds(all=True)
 
 
 @pytest.fixture

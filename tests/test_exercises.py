@@ -14,11 +14,11 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-import docker
 import pytest
 
 from labctl import authoring
 from labcore.state import REPO
+from tests.support.engine_objects import engine_objects, restore
 
 CHAPTERS = ["01", "02", "03", "04", "05", "06", "07"]
 SOLUTION = re.compile(r"```(python|bash)\n(.*?)```", re.S)
@@ -75,16 +75,6 @@ def terminal(script: str, env: dict[str, str]) -> None:
         sh.close(force=True)
 
 
-Objects = tuple[set[str], set[str], set[str], set[str]]
-
-
-def _engine_objects(c: docker.DockerClient) -> Objects:
-    """Container ids, image names, volume names and image ids on the engine."""
-    images = c.api.images(all=True)
-    return ({x["Id"] for x in c.api.containers(all=True)}, {t for img in images for t in img.get("RepoTags") or []},
-            {v["Name"] for v in c.api.volumes().get("Volumes") or []}, {img["Id"] for img in images})
-
-
 @pytest.mark.engine
 @pytest.mark.parametrize("number", CHAPTERS)
 def test_every_check_fails_as_given_and_passes_with_the_reference_answer(state, client, number: str) -> None:  # type: ignore[no-untyped-def]
@@ -95,7 +85,7 @@ def test_every_check_fails_as_given_and_passes_with_the_reference_answer(state, 
     setup, exs = exercises(number)
     assert len(exs) >= 3, f"chapter {number} has {len(exs)} exercises"
     env = {**os.environ, **KernelSpecManager().get_kernel_spec(authoring.KERNEL["name"]).env}
-    before = _engine_objects(client)
+    before = engine_objects(client)
     nb = new_notebook()
     # The cells themselves (new_notebook would copy them): a pull's live view updates its own output
     # in place (update_display_data), which nbclient finds by the cell's index in nb.cells.
@@ -127,28 +117,8 @@ def test_every_check_fails_as_given_and_passes_with_the_reference_answer(state, 
                 kc.execute_cell(e.check, at[id(e.check)])
                 passed.append((e.heading, verdict(e.check)))
     finally:
-        _restore(client, before)
+        restore(client, before)
     wrong = [f"{h}: {v}" for h, v in failed if not (v.startswith("✘") and "→" in v)]
     assert not wrong, "checks that do not fail with a hint as the learner gets them:\n" + "\n".join(wrong)
     wrong = [f"{h}: {v}" for h, v in passed if not v.startswith("✔")]
     assert not wrong, "checks that the reference answers do not pass:\n" + "\n".join(wrong)
-
-
-def _restore(c: docker.DockerClient, before: Objects) -> None:
-    """Remove what the test made (containers, image names, volumes), so the notebooks after it start
-    from the engine as it was."""
-    containers, tags, volumes, _ = _engine_objects(c)
-    for cid in containers - before[0]:
-        c.api.remove_container(cid, force=True, v=True)
-    for tag in tags - before[1]:
-        try:
-            c.api.remove_image(tag, force=True)
-        except docker.errors.NotFound:
-            pass
-    for name in volumes - before[2]:
-        c.api.remove_volume(name, force=True)
-    for image_id in _engine_objects(c)[3] - before[3]:  # left without a name by the removals above
-        try:
-            c.api.remove_image(image_id, force=True)
-        except docker.errors.APIError:
-            pass

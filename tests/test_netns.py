@@ -10,8 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -20,6 +22,15 @@ from tests.support.namespaces import same_netns, unshared
 
 pytestmark = pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("nsenter") is None,
                                 reason="util-linux's unshare and nsenter are needed")
+
+T = TypeVar("T")
+
+
+def _run(scenario: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: the suite's Chromium tests keep playwright's loop running in
+    the main thread, where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, scenario).result()
 
 
 # -- the byte pump ---------------------------------------------------------------------------------
@@ -62,7 +73,7 @@ def test_splice_half_close_lets_the_answer_come_back_after_the_client_stops_writ
         up.close()
         return answers[0], answers[1]
 
-    kept, closed = asyncio.run(run())
+    kept, closed = _run(run())
     assert kept == b"HELLO " * 50_000
     assert closed == b"", "without half_close the relay closes the way back at the client's EOF"
 
@@ -87,7 +98,7 @@ def test_splice_closes_a_connection_idle_either_way_and_keeps_a_busy_one() -> No
         relay.close()
         up.close()
 
-    asyncio.run(run())
+    _run(run())
 
 
 def test_pipe_closes_its_writer_at_the_end_unless_half_closing() -> None:
@@ -106,7 +117,7 @@ def test_pipe_closes_its_writer_at_the_end_unless_half_closing() -> None:
             sink_r.close()
         return got
 
-    assert asyncio.run(run()) == [True, False]
+    assert _run(run()) == [True, False]
 
 
 # -- listening inside another network namespace ----------------------------------------------------
