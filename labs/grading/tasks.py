@@ -274,7 +274,7 @@ def _running(client: Any, name: str, hint: str) -> tuple[Any, CheckResult | None
 @check("lab3.edit")
 def lab3_edit(client: Any, changed: Any = None) -> CheckResult:
     c, bad = _running(client, "lab3-edit", "lab.run('nginx:1.22', name='lab3-edit')")
-    if bad:
+    if bad is not None:
         return bad
     base = _image(client, "nginx:1.22")
     if base is None or c.image.id != base.id:
@@ -310,7 +310,7 @@ def lab3_commit(client: Any) -> CheckResult:
 @check("lab3.serve")
 def lab3_serve(client: Any) -> CheckResult:
     c, bad = _running(client, "lab3-web", f"lab.run('web:v2', name='lab3-web', ports={{'80/tcp': {PORT}}})")
-    if bad:
+    if bad is not None:
         return bad
     img = _image(client, "web:v2")
     if img is None or c.image.id != img.id:
@@ -416,11 +416,11 @@ def _built_on(client: Any, ref: str, base_ref: str) -> tuple[Any, CheckResult | 
 def _serves(client: Any, name: str, ref: str, port: int, want: tuple[str, ...]) -> CheckResult | None:
     """A reason if container ``name`` is not running ``ref`` with ``want`` served on host ``port``."""
     c, bad = _running(client, name, f"docker run -d --name {name} -p {port}:… {ref}")
-    if bad:
+    if bad is not None:
         return bad
-    img = _image(client, ref)
-    if img is None or c.image.id != img.id:
-        return CheckResult(False, t("lab5.container_image", name=name, ref=ref, image=c.attrs["Config"]["Image"]))
+    img = _image(client, ref)  # c.image would fail when a rebuild left the container's image untagged
+    if img is None or c.attrs.get("Image") != img.id:
+        return CheckResult(False, t("lab5.container_image", name=name, ref=ref, image=str(c.attrs.get("Image"))[7:19]))
     ports = c.attrs["NetworkSettings"]["Ports"] or {}
     inside = next((p for p, bindings in ports.items() for b in bindings or [] if b["HostPort"] == str(port)), None)
     if inside is None:
@@ -474,16 +474,16 @@ def _run_id(client: Any, ref: str) -> tuple[str | None, str]:
 @check("lab5.web")
 def lab5_web(client: Any) -> CheckResult:
     _, bad = _built_on(client, LAB5_WEB, "nginx:1.22")
-    if bad:
+    if bad is not None:
         return bad
     bad = _serves(client, "lab5-web", LAB5_WEB, LAB5_WEB_PORT, (LAB5_PAGE,))
-    return bad or CheckResult(True, t("lab5.web.ok", ref=LAB5_WEB, port=LAB5_WEB_PORT))
+    return bad if bad is not None else CheckResult(True, t("lab5.web.ok", ref=LAB5_WEB, port=LAB5_WEB_PORT))
 
 
 @check("lab5.small")
 def lab5_small(client: Any) -> CheckResult:
     img, bad = _built_on(client, LAB5_SMALL, "busybox:1.35")
-    if bad:
+    if bad is not None:
         return bad
     size = _listed_size(client, img) / 1e6
     if size >= LAB5_MAX_MB:
@@ -492,13 +492,13 @@ def lab5_small(client: Any) -> CheckResult:
     if not version:
         return _no_image("nginx:1.22", "lab.pull('nginx:1.22')")
     bad = _serves(client, "lab5-small", LAB5_SMALL, LAB5_SMALL_PORT, (LAB5_PAGE, f"Debian {version}"))
-    return bad or CheckResult(True, t("lab5.small.ok", ref=LAB5_SMALL, mb=round(size, 1)))
+    return bad if bad is not None else CheckResult(True, t("lab5.small.ok", ref=LAB5_SMALL, mb=round(size, 1)))
 
 
 @check("lab5.user")
 def lab5_user(client: Any) -> CheckResult:
     _, bad = _built_on(client, LAB5_USER, LAB5_SMALL)
-    if bad:
+    if bad is not None:
         return bad
     uid, err = _run_id(client, LAB5_USER)
     if uid is None:
@@ -506,4 +506,4 @@ def lab5_user(client: Any) -> CheckResult:
     if uid == "0":
         return CheckResult(False, t("lab5.user.root", ref=LAB5_USER))
     bad = _serves(client, "lab5-user", LAB5_USER, LAB5_USER_PORT, (LAB5_PAGE,))
-    return bad or CheckResult(True, t("lab5.user.ok", ref=LAB5_USER, uid=uid))
+    return bad if bad is not None else CheckResult(True, t("lab5.user.ok", ref=LAB5_USER, uid=uid))
