@@ -86,7 +86,7 @@ def _trim(nb: Any) -> None:
 
 
 SOURCE = REPO / "labs" / "source"
-LABS = ("lab1", "lab2", "lab3", "lab4")
+LABS = ("lab1", "lab2", "lab3", "lab4", "lab5")
 
 
 @dataclass(frozen=True)

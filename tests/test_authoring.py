@@ -48,7 +48,7 @@ def test_labs_are_sources_outside_what_nbgrader_releases(tmp_path: Path) -> None
     """Each lab's .md sits outside labs/source/labN/ (nbgrader copies that folder whole), its cells
     keep nbgrader's metadata and take their grade_id as id, and a changed grade is drift."""
     found = authoring.labs(REPO / "labs")
-    assert [c.number for c in found] == ["lab1", "lab2", "lab3", "lab4"]
+    assert [c.number for c in found] == ["lab1", "lab2", "lab3", "lab4", "lab5"]
     assert not list((REPO / "labs" / "source").rglob("*.md"))
     nb = authoring.read_source(found[2])
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]

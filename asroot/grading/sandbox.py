@@ -86,8 +86,15 @@ class SandboxCgroup:
 
     def create(self, limits: Limits, uid: int, gid: int) -> None:
         if self.kind == "v1":
-            for top in self.tops():
-                (top / "ctr").mkdir(parents=True, exist_ok=True)
+            # A cgroup directory takes the creator's umask: under autograde's 077 the tops were 0700 and
+            # root's, so the account's runc could not reach its own ctr below them (every container
+            # stayed "created": "unable to get cgroup freezer state ... permission denied").
+            old = os.umask(0o022)
+            try:
+                for top in self.tops():
+                    (top / "ctr").mkdir(parents=True, exist_ok=True)
+            finally:
+                os.umask(old)
             rootcg.hand_over([top / "ctr" for top in self.tops()], uid, gid, ("",))  # the directory only
             base = self.root
             self._w(base / "pids" / self.name / "pids.max", limits.pids)

@@ -12,7 +12,7 @@ from typing import Any
 from labs.grading.engine import registry_address
 from labs.grading.tasks import NAMESPACE
 
-__all__ = ["prepare_lab1", "prepare_lab2", "prepare_lab3", "prepare_lab4"]
+__all__ = ["prepare_lab1", "prepare_lab2", "prepare_lab3", "prepare_lab4", "prepare_lab5"]
 
 
 def _remove_containers(client: Any, *names: str) -> None:
@@ -79,3 +79,12 @@ def prepare_lab4(client: Any) -> str:
     _remove_images(client, ["hello-world:latest"])
     client.images.pull("busybox", "1.35")
     return repo
+
+
+def prepare_lab5(client: Any) -> None:
+    """Lab 5's containers and its images (``lab5/…``) of an earlier run go; its base images come in."""
+    _remove_containers(client, "lab5-web", "lab5-small", "lab5-user")
+    _remove_images(client, [tag for r in client.api.images() for tag in r.get("RepoTags") or []
+                            if tag.startswith("lab5/")])
+    client.images.pull("nginx", "1.22")
+    client.images.pull("busybox", "1.35")

@@ -274,7 +274,7 @@ def _running(client: Any, name: str, hint: str) -> tuple[Any, CheckResult | None
 @check("lab3.edit")
 def lab3_edit(client: Any, changed: Any = None) -> CheckResult:
     c, bad = _running(client, "lab3-edit", "lab.run('nginx:1.22', name='lab3-edit')")
-    if bad:
+    if bad is not None:
         return bad
     base = _image(client, "nginx:1.22")
     if base is None or c.image.id != base.id:
@@ -310,7 +310,7 @@ def lab3_commit(client: Any) -> CheckResult:
 @check("lab3.serve")
 def lab3_serve(client: Any) -> CheckResult:
     c, bad = _running(client, "lab3-web", f"lab.run('web:v2', name='lab3-web', ports={{'80/tcp': {PORT}}})")
-    if bad:
+    if bad is not None:
         return bad
     img = _image(client, "web:v2")
     if img is None or c.image.id != img.id:
@@ -373,3 +373,137 @@ def lab4_mirror(client: Any, mirrors: Any = None, tags: Any = None) -> CheckResu
     if not tags or sorted(tags) != real:
         return CheckResult(False, t("lab4.mirror.tags", got=tags, want=real))
     return CheckResult(True, t("lab4.mirror.ok"))
+
+
+# -- lab 5 -----------------------------------------------------------------------------------
+LAB5_PAGE = "<h1>Docker Lab 实验 5</h1>"
+LAB5_WEB, LAB5_WEB_PORT = "lab5/web:1", 8085
+LAB5_SMALL, LAB5_SMALL_PORT, LAB5_MAX_MB = "lab5/small:1", 8086, 10
+LAB5_USER, LAB5_USER_PORT = "lab5/user:1", 8087
+LAB5_SHELL = re.compile(r"^(?:\|\d+ .*?)?/bin/sh -c ")  # the classic builder's RUN (with build args: |N …)
+
+
+def _layers(img: Any) -> list[str]:
+    return list(img.attrs["RootFS"]["Layers"])
+
+
+def _built_on(client: Any, ref: str, base_ref: str) -> tuple[Any, CheckResult | None]:
+    """``ref`` and a reason if it is missing, not built on ``base_ref`` or not made by ``docker build``.
+
+    Made by a Dockerfile means: every history entry above the base's is an instruction of a builder.
+    BuildKit marks each one ``buildkit.dockerfile.v0``; the classic builder (the engine's own, used when
+    the CLI has no buildx plugin) writes ``/bin/sh -c …`` for ``RUN`` and ``/bin/sh -c #(nop) …`` for
+    the others. ``docker commit`` writes the container's command (``nginx -g daemon off;``) and the
+    ``-m`` message instead."""
+    img, base = _image(client, ref), _image(client, base_ref)
+    if img is None:
+        return None, _no_image(ref, t("lab5.hint.build", ref=ref))
+    if base is None:
+        return None, _no_image(base_ref, f"lab.pull('{base_ref}')")
+    if _layers(img)[:len(_layers(base))] != _layers(base):
+        return None, CheckResult(False, t("lab5.base", ref=ref, base=base_ref))
+    history, base_history = img.history(), base.history()
+    own = history[:max(0, len(history) - len(base_history))]
+    if not own:
+        return None, CheckResult(False, t("lab5.same_as_base", ref=ref, base=base_ref))
+    for h in own:
+        by = str(h.get("CreatedBy") or "")
+        if h.get("Comment") != "buildkit.dockerfile.v0" and not LAB5_SHELL.match(by):
+            return None, CheckResult(False, t("lab5.not_built", ref=ref, by=by[:50]))
+    return img, None
+
+
+def _serves(client: Any, name: str, ref: str, port: int, want: tuple[str, ...]) -> CheckResult | None:
+    """A reason if container ``name`` is not running ``ref`` with ``want`` served on host ``port``."""
+    c, bad = _running(client, name, f"docker run -d --name {name} -p {port}:… {ref}")
+    if bad is not None:
+        return bad
+    img = _image(client, ref)  # c.image would fail when a rebuild left the container's image untagged
+    if img is None or c.attrs.get("Image") != img.id:
+        return CheckResult(False, t("lab5.container_image", name=name, ref=ref, image=str(c.attrs.get("Image"))[7:19]))
+    ports = c.attrs["NetworkSettings"]["Ports"] or {}
+    inside = next((p for p, bindings in ports.items() for b in bindings or [] if b["HostPort"] == str(port)), None)
+    if inside is None:
+        return CheckResult(False, t("lab5.port", name=name, port=port))
+    url = published_url(name, int(inside.split("/")[0]))
+    err: Exception | str = ""
+    deadline = time.monotonic() + 10  # the server may still be starting: wait for it, not for a clock
+    while time.monotonic() < deadline:
+        try:
+            body = _page(url)
+            missing = [w for w in want if w not in body]
+            if not missing:
+                return None
+            err = t("lab5.page_lacks", what=missing[0], got=body.strip()[:60])
+            break
+        except OSError as e:
+            err = e
+            time.sleep(0.2)
+    return CheckResult(False, t("lab3.serve.http", url=f"…:{port}/", err=err))
+
+
+def _run_id(client: Any, ref: str) -> tuple[str | None, str]:
+    """``id -u`` in a fresh container of ``ref`` with the image's own user (never ``--user``):
+    (the uid, "") or (None, what went wrong). At most 4 KB of its output is read."""
+    import docker
+
+    c = None
+    try:
+        c = client.containers.create(ref, entrypoint=["id"], command=["-u"])
+        c.start()
+        c.wait(timeout=30)
+        out = b""
+        for chunk in client.api.logs(c.id, stdout=True, stderr=True, stream=True, follow=False):
+            out += chunk
+            if len(out) > 4096:
+                break
+        text = out.decode(errors="replace").strip()
+        return (text, "") if text.isdigit() else (None, text[:120])
+    except (docker.errors.APIError, docker.errors.NotFound) as e:
+        return None, str(getattr(e, "explanation", None) or e)[:160]
+    except Exception as e:  # the wait timed out
+        return None, f"{type(e).__name__}: {e}"[:160]
+    finally:
+        if c is not None:
+            try:
+                c.remove(force=True)
+            except docker.errors.APIError:
+                pass
+
+
+@check("lab5.web")
+def lab5_web(client: Any) -> CheckResult:
+    _, bad = _built_on(client, LAB5_WEB, "nginx:1.22")
+    if bad is not None:
+        return bad
+    bad = _serves(client, "lab5-web", LAB5_WEB, LAB5_WEB_PORT, (LAB5_PAGE,))
+    return bad if bad is not None else CheckResult(True, t("lab5.web.ok", ref=LAB5_WEB, port=LAB5_WEB_PORT))
+
+
+@check("lab5.small")
+def lab5_small(client: Any) -> CheckResult:
+    img, bad = _built_on(client, LAB5_SMALL, "busybox:1.35")
+    if bad is not None:
+        return bad
+    size = _listed_size(client, img) / 1e6
+    if size >= LAB5_MAX_MB:
+        return CheckResult(False, t("lab5.small.size", ref=LAB5_SMALL, mb=round(size, 1), max=LAB5_MAX_MB))
+    version = (read_file(client, "nginx:1.22", "/etc/debian_version") or "").strip()
+    if not version:
+        return _no_image("nginx:1.22", "lab.pull('nginx:1.22')")
+    bad = _serves(client, "lab5-small", LAB5_SMALL, LAB5_SMALL_PORT, (LAB5_PAGE, f"Debian {version}"))
+    return bad if bad is not None else CheckResult(True, t("lab5.small.ok", ref=LAB5_SMALL, mb=round(size, 1)))
+
+
+@check("lab5.user")
+def lab5_user(client: Any) -> CheckResult:
+    _, bad = _built_on(client, LAB5_USER, LAB5_SMALL)
+    if bad is not None:
+        return bad
+    uid, err = _run_id(client, LAB5_USER)
+    if uid is None:
+        return CheckResult(False, t("lab5.user.id_failed", ref=LAB5_USER, err=err))
+    if uid == "0":
+        return CheckResult(False, t("lab5.user.root", ref=LAB5_USER))
+    bad = _serves(client, "lab5-user", LAB5_USER, LAB5_USER_PORT, (LAB5_PAGE,))
+    return bad if bad is not None else CheckResult(True, t("lab5.user.ok", ref=LAB5_USER, uid=uid))

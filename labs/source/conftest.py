@@ -10,6 +10,7 @@ _LEFTOVERS = {
     "lab2": {"containers": ("lab2-v2",), "prefixes": ("practice/", "decoy/")},
     "lab3": {"containers": ("lab3-edit", "lab3-web"), "prefixes": ("web:",)},
     "lab4": {"containers": (), "prefixes": ()},
+    "lab5": {"containers": ("lab5-web", "lab5-small", "lab5-user"), "prefixes": ("lab5/",)},
 }
 
 

@@ -36,9 +36,10 @@ EXPECTED: dict[tuple[str, str], list[float]] = {
     ("carol", "lab4"): [0, 0, 2],  # wrong namespace
     ("dave", "lab1"): [0, 0, 0],   # deleted test, edited locked cell, rebound check, fake ✔
     ("eve", "lab2"): [3, 3, 0],    # removed every image in task 3
+    ("alice", "lab5"): [3, 3, 4],
 }
 NOT_GRADED = {("frank", "lab1"), ("frank", "lab2"), ("grace", "lab3")}
-LAB_NAMES = ("practice/", "decoy/", "web:v2", "/lab4/tools", "lab3-", "bomb")
+LAB_NAMES = ("practice/", "decoy/", "web:v2", "/lab4/tools", "lab3-", "bomb", "lab5/", "lab5-")
 
 
 def _lab_engine_objects() -> set[str]:
@@ -64,7 +65,7 @@ def test_grading_completes(graded):
     assert graded["rc"] == 0
 
 
-@pytest.mark.parametrize("who", sorted(EXPECTED))
+@pytest.mark.parametrize("who", sorted(EXPECTED), ids="-".join)
 def test_exact_scores(graded, who):
     r = graded["report"][who]
     assert [t["score"] for t in r["tasks"]] == EXPECTED[who], r["tasks"]
@@ -76,7 +77,7 @@ def test_gradebook_csv_has_every_learner_and_lab(graded):
     with open(graded["out"] / "grades.csv", newline="") as f:
         rows = {(r["student_id"], r["assignment"]): float(r["score"]) for r in csv.DictReader(f)}
     students = {s for s, _ in EXPECTED} | {s for s, _ in NOT_GRADED}
-    assert set(rows) == {(s, f"lab{i}") for s in students for i in range(1, 5)}
+    assert set(rows) == {(s, f"lab{i}") for s in students for i in range(1, 6)}
     for who, points in EXPECTED.items():
         assert rows[who] == sum(points), who
     for who in NOT_GRADED:

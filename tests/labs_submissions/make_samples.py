@@ -60,7 +60,7 @@ def save(nb: nbformat.NotebookNode, student: str, folder: str, name: str) -> Non
 
 
 def main(release: Path) -> None:
-    sol = {lab: solutions(lab) for lab in ("lab1", "lab2", "lab3", "lab4")}
+    sol = {lab: solutions(lab) for lab in ("lab1", "lab2", "lab3", "lab4", "lab5")}
 
     # alice: every lab right.
     for lab, answers in sol.items():
