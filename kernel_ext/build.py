@@ -163,7 +163,8 @@ _CLASSIC_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 def parse_classic(text: str, code: int = 0, tag: str = "") -> Build:
     """A build's steps from the classic builder's output (``Step 2/3 : RUN …``, `` ---> Using cache``).
 
-    >>> b = parse_classic("Step 1/2 : FROM busybox:1.35\\n ---> 1a2b\\nStep 2/2 : RUN echo hi\\n ---> Using cache\\n", tag="t:1")
+    >>> out = "Step 1/2 : FROM busybox:1.35\\n ---> 1a2b\\nStep 2/2 : RUN echo hi\\n ---> Using cache\\n"
+    >>> b = parse_classic(out, tag="t:1")
     >>> b.cached, [s.text for s in b.steps]
     (['RUN echo hi'], ['FROM busybox:1.35', 'RUN echo hi'])
     """
