@@ -40,8 +40,8 @@ from asroot.accounts import ensure_account, remove_subids
 from labcore import proc, safefs
 from labcore.errors import LabFailure
 from labcore.state import REPO, paths
-from classroom.config import (BASE, COMMENT, CONFIG, ENTER, GROUP, HUB, HUB_DIR, INSTRUCTOR, PASSWORDS, PROXY_VERSION,
-                              SERVER, VENV_BIN, ClassConfig, _hash, learner_names, tag)
+from classroom.config import (BASE, CODE, COMMENT, CONFIG, ENTER, GROUP, HUB, HUB_DIR, INSTRUCTOR, PASSWORDS,
+                              PROXY_VERSION, SERVER, VENV_BIN, ClassConfig, _hash, learner_names, tag)
 
 __all__ = ["BASE", "GROUP", "HUB", "INSTRUCTOR", "ClassConfig", "add", "down", "status", "up"]
 
@@ -195,7 +195,6 @@ def _copy_regular_tree(top: Path, rel: Path, dst: Path) -> None:
 
 RELAY_PID = BASE / "classroom-relay.pid"
 SUDOERS = Path(f"/etc/sudoers.d/{BASE.name}")  # the hub account's one rule: root's gate
-CODE = BASE / "code"  # the course as class members run it: a release, never the clone (its .git, labs/source)
 RELEASED = ("labcore", "labengine", "kernel_ext", "labs/grading", "labs/locale", "labctl", "classroom", "grader",
             "notebooks")  # what a member's server, kernels and the Hub import or copy; no solutions among them
 

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from labengine import cgroups
-from classroom.config import BASE, COMMENT, GROUP, HUB, RUN_ROOT, SERVER, VENV_BIN, ClassConfig, member_run, tag
+from classroom.config import BASE, CODE, COMMENT, GROUP, HUB, RUN_ROOT, SERVER, VENV_BIN, ClassConfig, member_run, tag
 from asroot.classroom_netns import netns_path
 from labcore import safefs
 from labcore.errors import LabFailure
@@ -109,7 +109,7 @@ def command(argv: list[str]) -> tuple[pwd.struct_passwd, list[str]]:
         bad = [a for a in rest if a not in {f"--logging={level}" for level in LEVELS}]
         if bad:
             raise Refused(f"argument not allowed: {bad[0]!r}")
-        mediator = Path(__file__).with_name("classroom_mediator.py")  # standard library only: -S
+        mediator = CODE / "classroom" / "mediator.py"  # root's release of it; standard library only: -S
         program = [str(VENV_BIN / "python"), "-I", "-S", str(mediator), str(SERVER), *rest]
     else:
         if rest:

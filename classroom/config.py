@@ -101,6 +101,7 @@ def verify(password: str, stored: str) -> bool:
     return kind == "scrypt" and hmac.compare_digest(_hash(password, bytes.fromhex(salt)), stored)
 
 
+CODE = BASE / "code"  # the course as class members run it: root's release (asroot.classroom.publish_code)
 SERVER = BASE / "bin" / "dockerlab-server"  # a member's server: classroom.server, then JupyterLab
 ENTER = BASE / "bin" / "dockerlab-enter"  # root's gate: the hub's one sudo rule (asroot.classroom_enter)
 

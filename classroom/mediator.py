@@ -5,7 +5,7 @@ to their account. The protocol is sudospawner's mediator's — JSON on stdin (``
 it stays alive as long as the server, to reap it, so it uses the standard library only and runs with
 ``python -I -S`` (sudospawner's, with tornado loaded, was ~49 MiB PSS per learner; this one ~5).
 
-    python -I -S classroom_mediator.py SERVER_PROGRAM [--logging=LEVEL]
+    python -I -S classroom/mediator.py SERVER_PROGRAM [--logging=LEVEL]
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def spawn(program: str, args: list[str], env: dict[str, str]) -> None:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: classroom_mediator.py SERVER_PROGRAM [--logging=LEVEL]", file=sys.stderr)
+        print("usage: classroom/mediator.py SERVER_PROGRAM [--logging=LEVEL]", file=sys.stderr)
         return 2
     program = argv[0]
     try:
