@@ -34,6 +34,7 @@ import docker.errors
 
 from .check import CheckResult
 from .messages import t
+from .names import own
 
 __all__ = ["OPEN", "Exercises", "start"]
 
@@ -66,6 +67,9 @@ class _Attempt:
         check = getattr(self._owner, name)
 
         def run(*args: Any, **kwargs: Any) -> CheckResult:
+            # the book's names the learner's own objects hold: the course's own names (kernel_ext.names)
+            args = tuple(own(a) if isinstance(a, str) else a for a in args)
+            kwargs = {k: own(v) if isinstance(v, str) else v for k, v in kwargs.items()}
             return self._owner.graded(self._number, check(*args, **kwargs))
 
         return run

@@ -22,6 +22,7 @@ from . import lab as _lab
 from .connection import SESSION_LABEL
 from .errors import LabError
 from .messages import t
+from .names import own, rewrite_args, rewrite_shell
 
 __all__ = ["MAGICS", "DockerLabMagics", "load", "unload", "with_session_label"]
 
@@ -103,11 +104,13 @@ class DockerLabMagics(Magics):  # type: ignore[misc]
             display(_guard(lambda: _get_lab().pull(args[1])))
             return None
         if args[0] == "__shell__":
+            line = rewrite_shell(line)  # the book's names the learner's own objects hold (kernel_ext.names)
             m = _LABELLED_RE.match(line)
             if m:  # the label goes right after the subcommand; the rest keeps its shell syntax
                 line = f"{m.group(0)} --label {SESSION_LABEL}={_guard(_get_lab).session}{line[m.end():]}"
             code = _guard(lambda: cli.run_shell(line))
         else:
+            args = rewrite_args(args)
             if any(tuple(args[:len(sub)]) == sub for sub in _LABELLED):
                 args = with_session_label(args, _guard(_get_lab).session)
             code = _guard(lambda: cli.run(args))
@@ -122,7 +125,7 @@ class DockerLabMagics(Magics):  # type: ignore[misc]
         """Draw the layer graph: ``%layers`` (all images) or ``%layers nginx redis``."""
         from .views.graph import layer_graph
 
-        refs = _parse(self.layers, line).images or None
+        refs = [own(r) for r in _parse(self.layers, line).images] or None
         return _guard(lambda: layer_graph(_get_lab(), refs))
 
     @magic_arguments()
