@@ -22,6 +22,7 @@ from .names import aliases, candidates
 __all__ = ["COURSE_IMAGE_LABEL", "reset"]
 
 COURSE_IMAGE_LABEL = "org.dockerlab.content"  # labctl/images.py puts it on every course image
+_KIND = {"container": "reset.kind.container", "image": "reset.kind.image", "volume": "reset.kind.volume"}
 
 
 def _labels(attrs: dict[str, Any]) -> dict[str, str]:
@@ -101,8 +102,8 @@ def reset(lab: Any, containers: Iterable[str] = (), images: Iterable[str] = (), 
                     continue
                 mine = _own_name(api, kind, name, report)
                 if mine is None:  # twenty names taken: keep the book's, say so
-                    print(t("reset.taken.none", kind=t(f"reset.kind.{kind}"), name=name))
+                    print(t("reset.taken.none", kind=t(_KIND[kind]), name=name))
                     continue
                 aliases.use(name, mine)
-                print(t("reset.taken", kind=t(f"reset.kind.{kind}"), name=name, mine=mine))
+                print(t("reset.taken", kind=t(_KIND[kind]), name=name, mine=mine))
     return report

@@ -38,7 +38,7 @@ def chapter_names(md: Path, lab: Any) -> dict[str, list[str]]:
     for cell in _cells(md):
         if "reset(lab" not in cell:
             continue
-        tree = ast.parse("\n".join(line for line in cell.splitlines() if not line.startswith("%")))
+        tree = ast.parse("\n".join(line for line in cell.splitlines() if not line.startswith(("%", "!"))))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "reset":
                 return {kw.arg: list(eval(compile(ast.Expression(kw.value), md.name, "eval"), {"lab": lab}))
@@ -139,9 +139,10 @@ def test_every_name_a_chapter_uses_can_be_the_learners(md: Path, lab, capsys) ->
 
 def test_chapter6_commit_path_with_the_learners_webserver(lab, state, capsys) -> None:  # type: ignore[no-untyped-def]
     """6.4 cell by cell while the learner's own ``webserver``, ``web2`` and ``nginx:v2`` exist."""
-    from IPython.testing.globalipapp import get_ipython, start_ipython
+    from IPython.testing import globalipapp
 
-    ip = start_ipython() or get_ipython()
+    ip = globalipapp.get_ipython()  # the one test shell (started here or by test_magics)
+    loaded = "kernel_ext" in ip.extension_manager.loaded
     api = lab.api
     image_id = _learner_image(api)
     mine = {"containers": ["webserver", "web2"], "images": ["nginx:v2"]}
@@ -163,6 +164,8 @@ def test_chapter6_commit_path_with_the_learners_webserver(lab, state, capsys) ->
         assert api.inspect_container("web2-lab")["Config"]["Image"] == "nginx:v2-lab"
     finally:
         ip.run_cell(cells[-1] if "reset(lab" in cells[-1] else "")
+        if not loaded:  # as test_magics expects to find it
+            ip.run_line_magic("unload_ext", "kernel_ext")
         _unplant(api, mine)
         aliases.clear()
         try:

@@ -102,6 +102,9 @@ def test_opens_on_the_index_with_the_course_kernel(lab: LabPage) -> None:
     assert not lab.dialogs(), f"a dialog greets the learner: {lab.dialogs()}"
     lab.shot("00-index")
     assert lab.cjk_renders(), NO_CJK_FONT
+    # JupyterLab's own menus in Chinese (the zh-CN language pack, the course's default locale)
+    menus = page.locator("#jp-MainMenu .lm-MenuBar-itemLabel").all_inner_texts()
+    assert "文件" in menus and "File" not in menus, f"the menu bar is not in Chinese: {menus}"
     link = page.locator(f"{NOTEBOOK} .jp-RenderedMarkdown a[href*='06-images.ipynb']").first
     assert link.count(), "the index has no link to chapter 6 (06-images.ipynb)"
     link.click()
