@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -58,8 +59,8 @@ class Lab:
         for the notebook's live view when the extension is loaded, ``False`` for none. The live view
         closes once the pull is done (or failed): display the returned result to see what arrived.
         """
-        if ref in aliases:  # the learner's own image holds the name: a pull would take it away
-            raise errors.Conflict("pull.taken", ref=ref)
+        if ref in aliases:  # the learner's own image holds the name: the course's copy goes under its own
+            return self.pull_as(ref, aliases[ref], progress)
         r = parse(ref)
         listener: Callable[[PullProgress], None] | None = None
         if callable(progress):
@@ -74,6 +75,22 @@ class Lab:
                 state.done, state.error = True, state.error or "failed"
                 listener(state)
             raise
+
+    def pull_as(self, ref: str, name: str,
+                progress: Callable[[PullProgress], None] | bool | None = None) -> PullResult:
+        """Pull the course's ``ref`` under the name ``name``, leaving whatever ``ref`` names now alone:
+        from the lab's registry by its address, tagged ``name``, the address name removed again."""
+        r = parse(ref)
+        reg = self.config.upstream or self.config.mirror
+        if r.domain or r.digest or not reg:
+            raise errors.Conflict("pull.taken", ref=ref)
+        path = r.path if "/" in r.path else f"library/{r.path}"
+        result = self.pull(f"{reg}/{path}:{r.tag or 'latest'}", progress=progress)
+        target = parse(name)
+        with self._errors(ref=ref):
+            self.api.tag(result.image_id, target.repository, target.tag or "latest")
+            self.api.remove_image(result.ref, noprune=True)  # only the address name: the image keeps ``name``
+        return dataclasses.replace(result, ref=name)
 
     def _pull(self, r: Reference, state: PullProgress, listener: Callable[[PullProgress], None] | None) -> PullResult:
         ref, repo, tag = state.ref, r.repository, r.digest or r.tag or "latest"

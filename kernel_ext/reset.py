@@ -16,6 +16,7 @@ import docker.errors
 
 from .connection import SESSION_LABEL
 from .lab import CleanupReport
+from .errors import LabError
 from .messages import t
 from .names import aliases, candidates
 
@@ -71,6 +72,15 @@ def _own_name(api: Any, kind: str, name: str, report: CleanupReport) -> str | No
     return None
 
 
+def _course_copy(lab: Any, name: str, mine: str) -> None:
+    """The lab registry's ``name`` under ``mine``, so the chapter's ``run nginx:1.22`` still runs; an image
+    the chapter makes itself (``nginx:v2``, by commit) is not in the registry: nothing to do."""
+    try:
+        lab.pull_as(name, mine, progress=False)
+    except (LabError, docker.errors.APIError):
+        pass
+
+
 def reset(lab: Any, containers: Iterable[str] = (), images: Iterable[str] = (), volumes: Iterable[str] = (),
           ancestors: Iterable[str] = ()) -> CleanupReport:
     """Remove the named containers, image names and volumes that the course made; leave the rest.
@@ -106,4 +116,6 @@ def reset(lab: Any, containers: Iterable[str] = (), images: Iterable[str] = (), 
                     continue
                 aliases.use(name, mine)
                 print(t("reset.taken", kind=t(_KIND[kind]), name=name, mine=mine))
+                if kind == "image":  # a course image (nginx:1.22): its copy under the course's own name
+                    _course_copy(lab, name, mine)
     return report

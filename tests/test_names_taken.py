@@ -5,7 +5,8 @@ image imported from a tarball (no course content label), containers created from
 Each chapter's setup reset must leave every one of them as it was, say so in one sentence per
 name, and give the course a name of its own; chapter 6's commit path (6.4: ``webserver`` ->
 ``nginx:v2`` -> ``web2``) must then run through, cell by cell, without an error and without
-touching the learner's ``webserver``, ``nginx:v2`` or ``web2``.
+touching the learner's ``webserver``, ``nginx:v2``, ``web2`` or ``nginx:1.22`` (the course's copy of
+a registry image goes under its own name too).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import docker.errors
 import pytest
 
 from kernel_ext.names import aliases, candidates
-from kernel_ext.reset import reset
+from kernel_ext.reset import COURSE_IMAGE_LABEL, reset
 
 pytestmark = pytest.mark.engine
 
+# images the lab's registry serves (images/catalogue.toml) among the chapters' names
+REGISTRY_IMAGES = {"nginx:1.22", "busybox:1.35", "hello-world:latest", "redis:7.0", "debian:bookworm"}
 SRC = Path(__file__).resolve().parents[1] / "notebooks" / "src"
 CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.S | re.M)
 
@@ -127,6 +130,9 @@ def test_every_name_a_chapter_uses_can_be_the_learners(md: Path, lab, capsys) ->
                     mine = aliases[n]
                     assert mine != n and f" {n} " in said and mine in said, (n, said)
             assert len(said.strip().splitlines()) == sum(len(v) for v in names.values())
+            # a course image the chapter pulls or runs is there under the course's own name
+            for ref in REGISTRY_IMAGES & set(names.get("images", [])):
+                assert COURSE_IMAGE_LABEL in (api.inspect_image(aliases[ref])["Config"].get("Labels") or {}), ref
         assert "Traceback" not in said
     finally:
         _unplant(api, names)
@@ -138,14 +144,14 @@ def test_every_name_a_chapter_uses_can_be_the_learners(md: Path, lab, capsys) ->
 
 
 def test_chapter6_commit_path_with_the_learners_webserver(lab, state, capsys) -> None:  # type: ignore[no-untyped-def]
-    """6.4 cell by cell while the learner's own ``webserver``, ``web2`` and ``nginx:v2`` exist."""
+    """6.4 cell by cell while the learner's own ``webserver``, ``web2``, ``nginx:v2`` and ``nginx:1.22`` exist."""
     from IPython.testing import globalipapp
 
     ip = globalipapp.get_ipython()  # the one test shell (started here or by test_magics)
     loaded = "kernel_ext" in ip.extension_manager.loaded
     api = lab.api
     image_id = _learner_image(api)
-    mine = {"containers": ["webserver", "web2"], "images": ["nginx:v2"]}
+    mine = {"containers": ["webserver", "web2"], "images": ["nginx:v2", "nginx:1.22"]}
     cells = _cells(SRC / "06-images.md")
     setup = cells[:2]
     start = next(i for i, c in enumerate(cells) if "--name webserver" in c)
@@ -162,6 +168,7 @@ def test_chapter6_commit_path_with_the_learners_webserver(lab, state, capsys) ->
         assert ip.user_ns["check"].expect_http(ip.user_ns["url_of"]("web2"), "Hello, Docker!").ok
         assert _ids(api, mine) == before
         assert api.inspect_container("web2-lab")["Config"]["Image"] == "nginx:v2-lab"
+        assert api.inspect_container("webserver-lab")["Config"]["Image"] == "nginx:1.22-lab"
     finally:
         ip.run_cell(cells[-1] if "reset(lab" in cells[-1] else "")
         if not loaded:  # as test_magics expects to find it
