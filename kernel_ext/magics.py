@@ -22,7 +22,7 @@ from . import lab as _lab
 from .connection import SESSION_LABEL
 from .errors import LabError
 from .messages import t
-from .names import own, rewrite_args, rewrite_shell
+from .names import aliases, own, rewrite_args, rewrite_shell
 
 __all__ = ["MAGICS", "DockerLabMagics", "load", "unload", "with_session_label"]
 
@@ -96,6 +96,9 @@ class DockerLabMagics(Magics):  # type: ignore[misc]
                 args = shlex.split(line)
             except ValueError as e:
                 raise UsageError(str(e)) from e
+        held = [a for a in args[1:] if a in aliases] if args[:1] == ["pull"] else []
+        if held:  # the learner's own image holds the name: the course's copy goes under its own
+            args = ["pull", held[0]]
         if args and args[0] == "pull" and len(args) == 2 and not args[1].startswith("-"):
             from IPython.display import display
 

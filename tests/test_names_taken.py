@@ -162,6 +162,7 @@ def test_chapter6_commit_path_with_the_learners_webserver(lab, state, capsys) ->
         for src in [*setup, *cells[start:end + 1]]:
             result = ip.run_cell(src)
             assert result.success, (src, result.error_in_exec or result.error_before_exec)
+        ip.run_line_magic("docker", "pull -q nginx:1.22")  # the book's pull, options and all
         out = capsys.readouterr().out
         assert "webserver-lab" in out and "nginx:v2-lab" in out and "web2-lab" in out
         assert "Hello, Docker!" in out  # the course's own web2 serves the committed page
