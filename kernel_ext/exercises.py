@@ -34,6 +34,9 @@ import docker.errors
 
 from .check import CheckResult
 from .messages import t
+from .names import own
+from .progress import Progress
+from .progress import default as default_progress
 
 __all__ = ["OPEN", "Exercises", "start"]
 
@@ -66,6 +69,9 @@ class _Attempt:
         check = getattr(self._owner, name)
 
         def run(*args: Any, **kwargs: Any) -> CheckResult:
+            # the book's names the learner's own objects hold: the course's own names (kernel_ext.names)
+            args = tuple(own(a) if isinstance(a, str) else a for a in args)
+            kwargs = {k: own(v) if isinstance(v, str) else v for k, v in kwargs.items()}
             return self._owner.graded(self._number, check(*args, **kwargs))
 
         return run
@@ -97,8 +103,10 @@ def _when(iso: str) -> float:
 class Exercises:
     """The checks of one chapter's exercises; ``since``: when the learner opened the chapter."""
 
-    def __init__(self, lab: Any, since: float | None = None, chapter: str = "") -> None:
+    def __init__(self, lab: Any, since: float | None = None, chapter: str = "",
+                 progress: Progress | None = None) -> None:
         self.lab, self.api = lab, lab.api
+        self.progress = progress  # where a pass is remembered (kernel_ext.progress); None: the lab home's
         self.since = time.time() if since is None else since
         self.chapter = chapter  # "03": the hints are hint.ch03.exK.1 / .2
         self.failures: dict[int, int] = {}  # exercise -> failed checks so far
@@ -119,6 +127,7 @@ class Exercises:
         check has no step of its own (:data:`OPEN`), takes the hint of its tier."""
         if result.ok:
             self.passed.add(number)
+            (self.progress or default_progress()).passed(self.chapter, number)  # survives restarts
             return result
         self.failures[number] = tier = self.failures.get(number, 0) + 1
         tier = min(tier, 2)

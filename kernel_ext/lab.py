@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from .engine_api import image_list
 from .formatting import short_id
 from .images import DiskUsage, ImageTable, disk_usage_from, image_rows
 from .messages import t
+from .names import aliases, own
 from .pull import LayerPull, PullProgress, PullResult, follow_pull_stream
 from .refs import Reference, is_image_id, parse
 from .removal import CleanupReport, Kept, RemovalReport, chain_ids
@@ -57,6 +59,8 @@ class Lab:
         for the notebook's live view when the extension is loaded, ``False`` for none. The live view
         closes once the pull is done (or failed): display the returned result to see what arrived.
         """
+        if ref in aliases:  # the learner's own image holds the name: the course's copy goes under its own
+            return self.pull_as(ref, aliases[ref], progress)
         r = parse(ref)
         listener: Callable[[PullProgress], None] | None = None
         if callable(progress):
@@ -71,6 +75,22 @@ class Lab:
                 state.done, state.error = True, state.error or "failed"
                 listener(state)
             raise
+
+    def pull_as(self, ref: str, name: str,
+                progress: Callable[[PullProgress], None] | bool | None = None) -> PullResult:
+        """Pull the course's ``ref`` under the name ``name``, leaving whatever ``ref`` names now alone:
+        from the lab's registry by its address, tagged ``name``, the address name removed again."""
+        r = parse(ref)
+        reg = self.config.upstream or self.config.mirror
+        if r.domain or r.digest or not reg:
+            raise errors.Conflict("pull.taken", ref=ref)
+        path = r.path if "/" in r.path else f"library/{r.path}"
+        result = self.pull(f"{reg}/{path}:{r.tag or 'latest'}", progress=progress)
+        target = parse(name)
+        with self._errors(ref=ref):
+            self.api.tag(result.image_id, target.repository, target.tag or "latest")
+            self.api.remove_image(result.ref, noprune=True)  # only the address name: the image keeps ``name``
+        return dataclasses.replace(result, ref=name)
 
     def _pull(self, r: Reference, state: PullProgress, listener: Callable[[PullProgress], None] | None) -> PullResult:
         ref, repo, tag = state.ref, r.repository, r.digest or r.tag or "latest"
@@ -131,6 +151,7 @@ class Lab:
 
     def image(self, ref: str) -> dict[str, Any]:
         """The engine's inspect data for ``ref`` (raises ImageNotFound)."""
+        ref = own(ref)
         if not is_image_id(ref):
             parse(ref)
         with self._errors(ref=ref):
@@ -187,6 +208,7 @@ class Lab:
             detach: bool = True, ports: dict[str, Any] | None = None, remove: bool = False,
             **kwargs: Any) -> Any:
         """``docker run``; returns the container (``detach=False``: its output, as text)."""
+        image, name = own(image), (own(name) if name else name)
         parse(image) if not is_image_id(image) else None
         labels = {**kwargs.pop("labels", {}), **self.labels}
         with self._errors(ref=image, name=name or ""):
@@ -201,6 +223,7 @@ class Lab:
         return result
 
     def container(self, name: str) -> Any:
+        name = own(name)
         with self._errors(name=name):
             try:
                 return self.client.containers.get(name)
@@ -221,12 +244,14 @@ class Lab:
     def commit(self, container: Any, ref: str, author: str | None = None, message: str | None = None,
                changes: list[str] | None = None) -> Any:
         c = self.container(container) if isinstance(container, str) else container
+        ref = own(ref)
         r = parse(ref)
         with self._errors(ref=ref, name=c.name):
             return c.commit(repository=r.repository, tag=r.tag or "latest", author=author, message=message,
                             changes=[*(changes or []), f"LABEL {next(iter(self.labels))}={self.session}"])
 
     def history(self, ref: str) -> _c.HistoryTable:
+        ref = own(ref)
         if not is_image_id(ref):
             parse(ref)
         with self._errors(ref=ref):

@@ -22,6 +22,7 @@ from . import lab as _lab
 from .connection import SESSION_LABEL
 from .errors import LabError
 from .messages import t
+from .names import aliases, own, rewrite_args, rewrite_shell
 
 __all__ = ["MAGICS", "DockerLabMagics", "load", "unload", "with_session_label"]
 
@@ -95,6 +96,9 @@ class DockerLabMagics(Magics):  # type: ignore[misc]
                 args = shlex.split(line)
             except ValueError as e:
                 raise UsageError(str(e)) from e
+        held = [a for a in args[1:] if a in aliases] if args[:1] == ["pull"] else []
+        if held:  # the learner's own image holds the name: the course's copy goes under its own
+            args = ["pull", held[0]]
         if args and args[0] == "pull" and len(args) == 2 and not args[1].startswith("-"):
             from IPython.display import display
 
@@ -103,11 +107,13 @@ class DockerLabMagics(Magics):  # type: ignore[misc]
             display(_guard(lambda: _get_lab().pull(args[1])))
             return None
         if args[0] == "__shell__":
+            line = rewrite_shell(line)  # the book's names the learner's own objects hold (kernel_ext.names)
             m = _LABELLED_RE.match(line)
             if m:  # the label goes right after the subcommand; the rest keeps its shell syntax
                 line = f"{m.group(0)} --label {SESSION_LABEL}={_guard(_get_lab).session}{line[m.end():]}"
             code = _guard(lambda: cli.run_shell(line))
         else:
+            args = rewrite_args(args)
             if any(tuple(args[:len(sub)]) == sub for sub in _LABELLED):
                 args = with_session_label(args, _guard(_get_lab).session)
             code = _guard(lambda: cli.run(args))
@@ -122,7 +128,7 @@ class DockerLabMagics(Magics):  # type: ignore[misc]
         """Draw the layer graph: ``%layers`` (all images) or ``%layers nginx redis``."""
         from .views.graph import layer_graph
 
-        refs = _parse(self.layers, line).images or None
+        refs = [own(r) for r in _parse(self.layers, line).images] or None
         return _guard(lambda: layer_graph(_get_lab(), refs))
 
     @magic_arguments()

@@ -94,14 +94,19 @@ def install_kernel(state: State, p: LabPaths) -> Path:
     return kdir
 
 
+COURSE_LOCALE = "zh_CN"  # jupyterlab-language-pack-zh-CN (pyproject's dependencies)
+
+
 def _course_settings(p: LabPaths) -> None:
     """JupyterLab defaults for the course (user settings, so a learner can still change them):
-    no news or update checks (offline), every cell rendered."""
+    no news or update checks (offline), every cell rendered, menus and dialogs in Simplified Chinese
+    (the zh-CN language pack; 设置 → 语言 → English switches back, and is kept)."""
     base = p.jupyter / "lab" / "user-settings" / "@jupyterlab"
     for rel, value in (
         ("apputils-extension/notification.jupyterlab-settings", {"fetchNews": "false", "checkForUpdates": False}),
         # Render every cell (no virtual scrolling): stored views are all there, and find-in-page works.
         ("notebook-extension/tracker.jupyterlab-settings", {"windowingMode": "none"}),
+        ("translation-extension/plugin.jupyterlab-settings", {"locale": COURSE_LOCALE}),
     ):
         f = base / rel
         if not f.exists():

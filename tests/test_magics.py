@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
+from IPython.testing import globalipapp
 
 pytestmark = pytest.mark.engine
 
 
 @pytest.fixture(scope="module")
 def ip():  # type: ignore[no-untyped-def]
-    shell = start_ipython()
+    shell = globalipapp.start_ipython() or globalipapp.get_ipython()  # another test may have started it
     shell.run_line_magic("load_ext", "kernel_ext")
     yield shell
     shell.run_line_magic("unload_ext", "kernel_ext")

@@ -7,6 +7,8 @@ Building the graph is pure (:func:`build_layer_graph` on a :class:`~kernel_ext.g
 
 from __future__ import annotations
 
+import html
+import re
 from collections import defaultdict
 from collections.abc import Container
 from typing import Any
@@ -19,7 +21,7 @@ from ..graph import GraphSnapshot, graph_snapshot, image_parents
 from ..messages import t
 from ..display import bundle
 
-__all__ = ["LayerGraph", "build_layer_graph", "layer_graph"]
+__all__ = ["LayerGraph", "accessible_svg", "build_layer_graph", "layer_graph"]
 
 
 class LayerGraph(graphviz.Digraph):  # type: ignore[misc]
@@ -37,13 +39,32 @@ class LayerGraph(graphviz.Digraph):  # type: ignore[misc]
         except graphviz.ExecutableNotFound as e:
             raise ToolMissing("graph.dot_missing") from e
         drawn.pop("text/plain", None)  # graphviz's own is the DOT source; ours is one sentence
+        if "image/svg+xml" in drawn:
+            drawn["image/svg+xml"] = accessible_svg(drawn["image/svg+xml"], self.summary)
         return {**bundle({"text/plain": lambda: self.summary}, include, exclude), **drawn}
 
     def svg(self) -> str:
         try:
-            return str(self.pipe(format="svg", encoding="utf-8"))
+            return accessible_svg(str(self.pipe(format="svg", encoding="utf-8")), self.summary)
         except graphviz.ExecutableNotFound as e:
             raise ToolMissing("graph.dot_missing") from e
+
+
+def accessible_svg(svg: str, text: str) -> str:
+    """The picture's text alternative inside the SVG: ``role="img"`` and ``aria-label`` on ``<svg>``,
+    and a ``<title>`` as its first child (what a screen reader and a tooltip read).
+
+    >>> accessible_svg('<svg width="8pt"><g/></svg>', 'a & b')
+    '<svg role="img" aria-label="a &amp; b" width="8pt"><title>a &amp; b</title><g/></svg>'
+    """
+    if not text:
+        return svg
+    m = re.search(r"<svg\b[^>]*>", svg)
+    if not m:
+        return svg
+    safe = html.escape(text, quote=True)
+    tag = m.group(0).replace("<svg", f'<svg role="img" aria-label="{safe}"', 1)
+    return f"{svg[:m.start()]}{tag}<title>{safe}</title>{svg[m.end():]}"
 
 
 def build_layer_graph(snap: GraphSnapshot) -> LayerGraph:

@@ -13,12 +13,13 @@ from ..messages import language, t
 from ..display import bundle
 from .results import Comparison
 
-__all__ = ["ChartView", "cjk_font", "comparison_figure"]
+__all__ = ["ChartView", "chart_caption", "cjk_font", "comparison_figure"]
 
 
 class ChartView:
     """A figure as a notebook shows it: PNG (rendered by ``savefig``, no pyplot backend needed)
-    and a text/plain line for exports and nbval. ``.figure`` is the matplotlib Figure."""
+    and a text/plain caption that says what the picture shows (its text alternative, also stored in
+    the PNG as its Title and Description). ``.figure`` is the matplotlib Figure."""
 
     def __init__(self, figure: Any, caption: str, rc: dict[str, Any] | None = None) -> None:
         self.figure = figure
@@ -35,7 +36,9 @@ class ChartView:
 
         buf = io.BytesIO()
         with matplotlib.rc_context(self.rc):  # type: ignore[arg-type]  # text is laid out when drawn: the CJK font must apply then
-            self.figure.savefig(buf, format="png", dpi=100)
+            title = self.figure.get_suptitle() if hasattr(self.figure, "get_suptitle") else ""
+            self.figure.savefig(buf, format="png", dpi=100,
+                                metadata={"Title": title or self.caption, "Description": self.caption})
         return buf.getvalue()
 
     def _repr_mimebundle_(self, include: Container[str] | None = None, exclude: Container[str] | None = None,
@@ -63,6 +66,29 @@ def _lang(c: Comparison) -> tuple[str, str | None]:
     lang = c.lang or language()
     font = cjk_font() if lang == "zh" else None
     return (lang if lang != "zh" or font else "en"), font
+
+
+def _num(v: float | None, fmt: str) -> str:
+    return "—" if v is None else format(v, fmt)
+
+
+def chart_caption(c: Comparison) -> str:
+    """What the chart shows, in words (its text alternative): the title, then each panel's medians.
+
+    The same numbers as the bars and boxes, so a learner who cannot see the picture reads it too.
+    """
+    lang, _ = _lang(c)
+    parts = c.container.mem_parts
+    cg = parts["cgroup"].median if parts.get("cgroup") else None
+    shim = parts["shim_pss"].median if parts.get("shim_pss") else None
+    ct_mem = cg + (shim or 0.0) if cg is not None else c.container.mem_mib.median
+    return t("vm.chart.alt", lang=lang, title=t("vm.p.title", lang=lang), accel=(c.accel or "—").upper(),
+             n=c.runs, start=t("vm.m.chart_start", lang=lang), mem=t("vm.m.chart_mem", lang=lang),
+             cpu=t("vm.m.chart_cpu", lang=lang), ct=t("vm.t.container", lang=lang),
+             vm=t("vm.t.vm_short", lang=lang),
+             ct_start=_num(c.container.start_s.median, ".2f"), vm_start=_num(c.vm.start_s.median, ".2f"),
+             ct_mem=_num(ct_mem, ".1f"), vm_mem=_num(c.vm.mem_mib.median, ".0f"),
+             ct_cpu=_num(c.ratio(c.container), ".2f"), vm_cpu=_num(c.ratio(c.vm), ".2f"))
 
 
 def comparison_figure(c: Comparison) -> Any:

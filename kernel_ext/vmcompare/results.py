@@ -133,7 +133,6 @@ class Comparison(Displayable):
 
     def chart(self) -> Any:
         """Start-up, memory and CPU as one chart (PNG in a notebook; ``.figure`` is the Figure)."""
-        from .charts import ChartView, comparison_figure
+        from .charts import ChartView, chart_caption, comparison_figure
 
-        fig = comparison_figure(self)
-        return ChartView(fig, fig._suptitle.get_text() if fig._suptitle else "chart")
+        return ChartView(comparison_figure(self), chart_caption(self))

@@ -3,6 +3,7 @@ course server the fixtures start, and a small page object (open, Run All, save, 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -42,6 +43,22 @@ VIEWPORT = {"width": 1400, "height": 900}
 NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the active main-area tab
 
 not_run: list[str] = []  # why the browser tests were skipped, for the terminal summary
+
+
+@functools.cache
+def _course_translations() -> dict[str, list[str]]:
+    """JupyterLab's own strings in the course's default locale (the zh-CN pack), as its pages show them."""
+    from jupyterlab_server.translation_utils import get_language_pack
+
+    from labctl.jupyter import COURSE_LOCALE
+
+    return dict(get_language_pack(COURSE_LOCALE)[0].get("jupyterlab", {})) if COURSE_LOCALE != "en" else {}
+
+
+def ui(text: str, context: str = "") -> str:
+    """``text`` of JupyterLab's interface as the learner sees it (Chinese by default): ``ui("File", "menu")``."""
+    found = _course_translations().get(f"{context}\x04{text}" if context else text)
+    return found[0] if found else text
 
 
 def browser_missing() -> str | None:
@@ -183,7 +200,7 @@ class LabPage:
             s = page.evaluate(_STATUS_JS, NOTEBOOK)
             if s["dialogs"]:
                 raise AssertionError(f"opening {name} shows a dialog: {s['dialogs'][0]}")
-            if s["kernel"].endswith("| Idle") and s["status"] == "idle":
+            if s["kernel"].endswith(f"| {ui('Idle')}") and s["status"] == "idle":
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(f"the kernel of {name} is not idle after {timeout_s:.0f} s: {s['kernel']!r}")
@@ -198,7 +215,7 @@ class LabPage:
         loc = self.page.locator(f"{NOTEBOOK} .jp-KernelName")
         deadline = time.monotonic() + timeout_s
         name = str(loc.inner_text()).strip()
-        while name in ("No Kernel", "Kernel", "") and time.monotonic() < deadline:
+        while name in (ui("No Kernel"), "No Kernel", "Kernel", "") and time.monotonic() < deadline:
             time.sleep(0.25)
             name = str(loc.inner_text()).strip()
         return name
@@ -225,8 +242,8 @@ class LabPage:
         the condition) until no cell is queued and the kernel is idle. Raises KernelDied or
         RunAllStopped naming the cell (1-based, as JupyterLab's status bar counts)."""
         page = self.page
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-item:visible", has_text="Run All Cells").first.click()
+        page.locator(".lm-MenuBar-itemLabel", has_text=ui("Run", "menu")).first.click()
+        page.locator(".lm-Menu-item:visible", has_text=ui("Run All Cells")).first.click()
         t0 = time.monotonic()
         seen_queue = False
         partial = 0
@@ -297,10 +314,11 @@ class LabPage:
     def dismiss_news_prompt(self) -> None:
         """JupyterLab's 'get notified about official Jupyter news?' toast covers the views; answer No
         as a learner would (the lab should switch it off: see issue 7's closing note)."""
-        toast = self.page.locator(".Toastify__toast", has_text="Jupyter news")
+        toast = self.page.locator(".Toastify__toast",
+                                  has_text=ui("Would you like to get notified about official Jupyter news?"))
         if toast.count():
             self.news_prompt_seen = True
-            toast.get_by_role("button", name="No").first.click()
+            toast.get_by_role("button", name=ui("No")).first.click()
             toast.first.wait_for(state="detached", timeout=5000)
 
     def shot(self, name: str, cell: int | None = None) -> Path:

@@ -25,6 +25,7 @@ from lab_browser import (
     LabPage,
     RunAllStopped,
     browser_missing,
+    ui,
     notebook_sources,
     skip_or_fail,
 )
@@ -102,6 +103,12 @@ def test_opens_on_the_index_with_the_course_kernel(lab: LabPage) -> None:
     assert not lab.dialogs(), f"a dialog greets the learner: {lab.dialogs()}"
     lab.shot("00-index")
     assert lab.cjk_renders(), NO_CJK_FONT
+    # JupyterLab's own menus in Chinese (the zh-CN language pack, the course's default locale)
+    menus = page.locator("#jp-MainMenu .lm-MenuBar-itemLabel").all_inner_texts()
+    assert "文件" in menus and "File" not in menus, f"the menu bar is not in Chinese: {menus}"
+    page.locator(".lm-MenuBar-itemLabel", has_text="文件").first.click()
+    lab.shot("menus-zh")
+    page.keyboard.press("Escape")
     link = page.locator(f"{NOTEBOOK} .jp-RenderedMarkdown a[href*='06-images.ipynb']").first
     assert link.count(), "the index has no link to chapter 6 (06-images.ipynb)"
     link.click()
@@ -304,9 +311,9 @@ def test_terminal_exercise_typed_in_jupyterlab_terminal_passes_its_check(lab: La
         assert any("✘" in t for t in before["texts"]), f"the check passes before the learner acts: {before['texts']}"
 
         page = lab.page
-        page.locator(".lm-MenuBar-itemLabel", has_text="File").first.click()
-        page.locator(".lm-Menu-item:visible", has_text="New").first.hover()
-        page.locator(".lm-Menu-item:visible .lm-Menu-itemLabel", has_text="Terminal").first.click()
+        page.locator(".lm-MenuBar-itemLabel", has_text=ui("File", "menu")).first.click()
+        page.locator(".lm-Menu-item:visible", has_text=ui("New", "menu")).first.hover()
+        page.locator(".lm-Menu-item:visible .lm-Menu-itemLabel", has_text=ui("Terminal")).first.click()
         term = page.locator(".jp-Terminal:visible .xterm").first
         term.wait_for(timeout=30_000)
         term.click()

@@ -1,0 +1,95 @@
+"""The book's names, and the name the course uses instead when the learner's own object holds one.
+
+A chapter uses the book's names (a container ``webserver``, an image ``nginx:v2``, a volume
+``ch03-notes``). When the learner made an object of that name themselves (no session label, not a
+course image), the chapter's reset (:func:`kernel_ext.reset.reset`) leaves it alone, says so in one
+sentence and picks a name of the course's own (``webserver-lab``, ``nginx:v2-lab``; ``-lab2``… if
+that is taken too). From then on the kernel uses that name wherever the chapter says the book's:
+``%docker`` arguments, ``%layers``/``%diff``, ``lab.container``/``lab.commit``/``lab.run`` and the
+exercise checks. A chapter's reset forgets the names it no longer needs.
+
+Plain Python, no engine: the table is per kernel (one learner, one lab).
+
+>>> aliases.clear(); aliases.use("webserver", "webserver-lab")
+>>> own("webserver"), own("web2")
+('webserver-lab', 'web2')
+>>> rewrite_args(["run", "--name", "webserver", "-d", "nginx:1.22"])
+['run', '--name', 'webserver-lab', '-d', 'nginx:1.22']
+>>> rewrite_args(["run", "--name=webserver", "busybox"])
+['run', '--name=webserver-lab', 'busybox']
+>>> rewrite_shell("docker rm $(docker ps -q -f name=webserver) webserver2")
+'docker rm $(docker ps -q -f name=webserver-lab) webserver2'
+>>> aliases.clear()
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+__all__ = ["Aliases", "aliases", "candidates", "own", "rewrite_args", "rewrite_shell"]
+
+
+class Aliases(dict[str, str]):
+    """book name -> the course's own name (only names the learner's objects hold)."""
+
+    def use(self, book: str, mine: str) -> None:
+        if book == mine:
+            self.pop(book, None)
+        else:
+            self[book] = mine
+
+
+aliases = Aliases()
+
+
+def own(name: str) -> str:
+    """The name the course uses for the book's ``name`` (the same name unless the learner holds it)."""
+    return aliases.get(name, name)
+
+
+def candidates(name: str, kind: str, limit: int = 20) -> list[str]:
+    """The course's names for ``name``, in the order tried: ``webserver-lab``, ``webserver-lab2``…;
+    an image keeps its repository and changes its tag (``nginx:v2`` -> ``nginx:v2-lab``).
+
+    >>> candidates("webserver", "container", 3)
+    ['webserver-lab', 'webserver-lab2', 'webserver-lab3']
+    >>> candidates("nginx:v2", "image", 2), candidates("127.0.0.1:5100/course/busybox", "image", 1)
+    (['nginx:v2-lab', 'nginx:v2-lab2'], ['127.0.0.1:5100/course/busybox:latest-lab'])
+    """
+    if kind == "image":
+        slash = name.rfind("/")
+        colon = name.rfind(":")
+        repo, tag = (name[:colon], name[colon + 1:]) if colon > slash else (name, "latest")
+        return [f"{repo}:{tag}-lab{'' if i == 1 else i}" for i in range(1, limit + 1)]
+    return [f"{name}-lab{'' if i == 1 else i}" for i in range(1, limit + 1)]
+
+
+def rewrite_args(args: list[str]) -> list[str]:
+    """Each argument that is a book name the learner holds becomes the course's (also ``--name=X``)."""
+    if not aliases:
+        return args
+    out = []
+    for a in args:
+        if a in aliases:
+            a = aliases[a]
+        elif a.startswith("-") and "=" in a:
+            opt, _, val = a.partition("=")
+            if val in aliases:
+                a = f"{opt}={aliases[val]}"
+        out.append(a)
+    return out
+
+
+_EDGE = r"[\w./:@-]"
+
+
+def rewrite_shell(line: str) -> str:
+    """The same for a shell line: whole words only (``webserver2`` stays ``webserver2``)."""
+    for book in sorted(aliases, key=len, reverse=True):
+        line = re.sub(rf"(?<!{_EDGE}){re.escape(book)}(?!{_EDGE})", _const(aliases[book]), line)
+    return line
+
+
+def _const(value: str) -> Callable[[re.Match[str]], str]:
+    return lambda _m: value
