@@ -126,6 +126,18 @@ def test_feedback_per_learner_and_lab(graded):
     assert "8082" in (graded["out"] / "feedback" / "bob" / "lab3" / "lab3.html").read_text()
 
 
+def test_results_are_the_instructors_alone_and_this_batchs_only(graded):
+    """Grades and every learner's feedback are owner-only wherever --out points (they were 0644: any class
+    member read the whole class's), and only this batch's learners' feedback is there (review 19.2, 19.4;
+    hidden tests left out of feedback: tests/test_grading_robust.py)."""
+    out = graded["out"]
+    for path in [out, *out.rglob("*")]:
+        mode = path.stat().st_mode & 0o777
+        assert path.stat().st_uid == 0 and mode & 0o077 == 0, f"{path} is {oct(mode)}"
+    students = {p.name for p in (out / "feedback").iterdir()}
+    assert students == {student for student, _ in EXPECTED}, students
+
+
 def test_submissions_ran_two_at_a_time(graded):
     spans = sorted((r["started"], r["started"] + r["autograde_s"]) for r in
                    (json.loads(p.read_text()) for p in (graded["course"] / "grading").glob("*/result.json")))
