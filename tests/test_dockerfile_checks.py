@@ -39,7 +39,6 @@ def _as_it_was(client):  # type: ignore[no-untyped-def]
     before = engine_objects(client)
     yield
     restore(client, before)
-    client.api.prune_builds(all=True)
 
 
 @pytest.fixture

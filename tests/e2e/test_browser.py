@@ -367,9 +367,9 @@ def test_dockerfile_exercise_built_in_the_terminal_passes_its_check(lab: LabPage
         assert any("✘" in t for t in before["texts"]), f"the check passes before the learner acts: {before['texts']}"
 
         page = lab.page
-        page.locator(".lm-MenuBar-itemLabel", has_text="File").first.click()
-        page.locator(".lm-Menu-item:visible", has_text="New").first.hover()
-        page.locator(".lm-Menu-item:visible .lm-Menu-itemLabel", has_text="Terminal").first.click()
+        page.locator(".lm-MenuBar-itemLabel", has_text=ui("File", "menu")).first.click()
+        page.locator(".lm-Menu-item:visible", has_text=ui("New", "menu")).first.hover()
+        page.locator(".lm-Menu-item:visible .lm-Menu-itemLabel", has_text=ui("Terminal")).first.click()
         term = page.locator(".jp-Terminal:visible .xterm").first
         term.wait_for(timeout=30_000)
         term.click()

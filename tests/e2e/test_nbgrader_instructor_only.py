@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_browser import CourseServer, LabPage
+from lab_browser import CourseServer, LabPage, ui
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -124,7 +124,7 @@ def test_a_learners_jupyterlab_loads_no_nbgrader(course_server: CourseServer) ->
 def test_a_learners_menu_bar_has_no_nbgrader(lab: LabPage) -> None:
     labels = open_lab(lab.page, lab.server)
     lab.shot("learner-menu-bar")
-    assert "File" in labels and "Kernel" in labels, f"the menu bar was not read: {labels}"
+    assert ui("File", "menu") in labels and ui("Kernel", "menu") in labels, f"the menu bar was not read: {labels}"
     assert "Nbgrader" not in labels, f"a learner's menu bar has nbgrader's menu: {labels}"
     shown = lab.page.inner_text("body")
     assert "Create Assignment" not in shown and "Formgrader" not in shown, "a learner sees nbgrader's panels"

@@ -36,3 +36,4 @@ def restore(c: docker.DockerClient, before: Objects) -> None:
             c.api.remove_image(image_id, force=True)
         except docker.errors.APIError:
             pass
+    c.api.prune_builds(all=True)  # BuildKit's cache keeps its bases' layers: a chapter's first pull would find them
