@@ -403,7 +403,7 @@ def test_in_chromium_a_learner_logs_in_and_runs_the_index_and_the_instructor_see
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
-    from lab_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, browser_missing
+    from lab_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, browser_missing, ui
 
     if browser_missing():
         pytest.fail(browser_missing())
@@ -434,8 +434,8 @@ def test_in_chromium_a_learner_logs_in_and_runs_the_index_and_the_instructor_see
                                        timeout=120_000)
                 for attempt in range(3):
                     page.keyboard.press("Escape")
-                    page.get_by_role("menuitem", name="Run", exact=True).click(timeout=30_000)
-                    page.get_by_role("menuitem", name="Run All Cells", exact=True).click(timeout=30_000)
+                    page.get_by_role("menuitem", name=ui("Run", "menu"), exact=True).click(timeout=30_000)
+                    page.get_by_role("menuitem", name=ui("Run All Cells"), exact=True).click(timeout=30_000)
                     try:
                         page.wait_for_function(ran, timeout=60_000 * (attempt + 1))
                         break
