@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from labctl.images import DEBIAN_SOURCES
+from grader.course import LABS
 from labcore.errors import LabFailure
 from labcore.state import REPO, LabPaths
 
@@ -123,7 +124,7 @@ def _stage(stage: Path, lab: LabPaths, engine_root: Path, engine_version: str) -
         raise LabFailure(f"The course registry {upstream} is empty: run ./lab up --no-jupyter first.")
     shutil.copytree(upstream, opt / "seed" / "registry" / "upstream", symlinks=True)
     release = lab.home / "grading" / "release"
-    if not all((release / lab_ / f"{lab_}.ipynb").is_file() for lab_ in ("lab1", "lab2", "lab3", "lab4")):
+    if not all((release / lab_ / f"{lab_}.ipynb").is_file() for lab_ in LABS):
         raise LabFailure(f"The labs' student versions are missing in {release}: run ./lab grade generate first.")
     shutil.copytree(release, opt / "seed" / "grading" / "release")
     # The engine: the same unpacked Debian packages ./lab up runs, where the learner's engine cache
