@@ -15,10 +15,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LEARNER_COMMAND", "NOTEBOOK", "Docker", "JupyterServer", "first_exercise", "wait_for_url"]
+__all__ = ["CHECK_STARTS", "LEARNER_COMMAND", "NOTEBOOK", "Docker", "JupyterServer", "first_exercise", "wait_for_url"]
 
 NOTEBOOK = "notebooks/01-what-is-docker.ipynb"
 LEARNER_COMMAND = "!docker run -d --name ch01-box busybox:1.35 sleep 600"
+CHECK_STARTS = ('checks.container("ch01-box"', 'checks.ex(1).container("ch01-box"')  # chapter 1's first check
 
 URL_LINE = re.compile(r"JupyterLab: (http://127\.0\.0\.1:8888/\S+\?token=([0-9a-f]+))")
 
@@ -135,7 +136,7 @@ def first_exercise(server: JupyterServer) -> tuple[str, str, str]:
     command, in the course kernel: (check before, check after, ``user uid`` of the kernel)."""
     nb = server.api("GET", f"/api/contents/{NOTEBOOK}")
     cells = [c["source"] for c in nb["content"]["cells"]]
-    check = next(s for s in cells if s.startswith('checks.container("ch01-box"'))
+    check = next(s for s in cells if s.startswith(CHECK_STARTS))
     setup = [s for s in cells if s.startswith("%load_ext kernel_ext") or "exercises.start(lab" in s]
     assert len(setup) == 2, "chapter 1's set-up cells are not where the test expects them"
     kernel = server.start_kernel(NOTEBOOK)

@@ -17,7 +17,7 @@ from labcore import proc
 
 from e2e.lab_browser import CHROMIUM, CHROMIUM_ARGS, NOTEBOOK, VIEWPORT, CourseServer, LabPage, browser_missing
 from .conftest import IMAGE
-from .imageutil import LEARNER_COMMAND, Docker, wait_for_url
+from .imageutil import CHECK_STARTS, LEARNER_COMMAND, Docker, wait_for_url
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="starts a rootful dockerd: run as root")
 
@@ -74,7 +74,7 @@ def test_first_exercise_in_chromium(desktop: Docker, page: Any) -> None:
         sources = [c.inner_text() for c in page.locator(f"{NOTEBOOK} .jp-Cell .jp-InputArea-editor").all()]
         setup = [i for i, s in enumerate(sources)
                  if s.startswith("%load_ext kernel_ext") or "exercises.start(lab" in s]
-        check = next(i for i, s in enumerate(sources) if s.startswith('checks.container("ch01-box"'))
+        check = next(i for i, s in enumerate(sources) if s.startswith(CHECK_STARTS))
         assert len(setup) == 2, setup
         for i in setup:
             _run(lab, i)
