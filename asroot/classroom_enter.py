@@ -114,7 +114,11 @@ def command(argv: list[str]) -> tuple[pwd.struct_passwd, list[str]]:
     else:
         if rest:
             raise Refused("progress takes no arguments")
-        program = [str(VENV_BIN / "python"), "-I", "-m", "classroom.progress", "--classroom"]
+        # the course from root's release (as the member's server runs it), never the clone: -I drops
+        # PYTHONPATH, so the release goes first on sys.path here
+        run = (f"import runpy, sys; sys.path.insert(0, {str(CODE)!r}); "
+               "runpy.run_module('classroom.progress', run_name='__main__')")
+        program = [str(VENV_BIN / "python"), "-I", "-c", run, "--classroom"]
     ns = netns_path(BASE.name, pw.pw_name)
     if not ns.exists():
         raise Refused(f"{pw.pw_name} has no network namespace: run 'sudo ./lab classroom up' again")
