@@ -19,7 +19,7 @@ from pathlib import Path
 from asroot import system
 from labcore.errors import LabFailure
 from labcore.state import REPO, paths
-from labctl.__main__ import parse, say
+from labctl.__main__ import failed, parse, say
 from labengine import cgroups
 
 __all__ = ["main"]
@@ -152,12 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "grade":
             return cmd_grade(args)
         return as_root(args, argv)
-    except (LabFailure, RuntimeError) as e:
-        print(f"\033[1;31m[lab]\033[0m {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\n[lab] interrupted", file=sys.stderr)
-        return 130
+    except (LabFailure, RuntimeError, KeyboardInterrupt) as e:
+        return failed(e)
 
 
 if __name__ == "__main__":

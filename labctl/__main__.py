@@ -323,6 +323,16 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 
+def failed(e: BaseException) -> int:
+    """The exit code for an error ``./lab`` expects (one sentence, no traceback), said on stderr; shared
+    with root's ``asroot.__main__``."""
+    if isinstance(e, KeyboardInterrupt):
+        print("\n[lab] interrupted", file=sys.stderr)
+        return 130
+    print(f"\033[1;31m[lab]\033[0m {e}", file=sys.stderr)
+    return 1
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """``./lab``'s arguments. Everything after ``grade`` is the grader's (its own ``--help`` included) and
     everything after ``test`` is pytest's (``--fast`` or a selection): argparse's REMAINDER would take
@@ -393,12 +403,8 @@ def main(argv: list[str] | None = None) -> int:
             raise LabFailure("As root, ./lab runs through root's wing (python -m asroot), which does the one-time "
                              "step and then runs this as the lab's account: use ./lab, not python -m labctl.")
         return int(handlers[args.cmd](args))
-    except LabFailure as e:
-        print(f"\033[1;31m[lab]\033[0m {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\n[lab] interrupted", file=sys.stderr)
-        return 130
+    except (LabFailure, KeyboardInterrupt) as e:
+        return failed(e)
 
 
 if __name__ == "__main__":
