@@ -525,6 +525,13 @@ class Exercises:
             if body is None:  # a failed CheckResult is falsy: no `or` here
                 gone = exited()
                 return gone if gone is not None else _r(False, "ex7.page.down", ref=ref, port=port, why=why)
+            # a server that goes to the background (nginx without `daemon off;`) can answer once in the
+            # moment before its PID 1 exits and takes it along: it must still be up a moment later
+            for _ in range(4):
+                time.sleep(0.25)
+                gone = exited()
+                if gone is not None:
+                    return gone
             for want in (page,) if isinstance(page, str) else page:
                 if want not in body:
                     got = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)).strip()[:60]
