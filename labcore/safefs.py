@@ -332,27 +332,58 @@ def remove_tree(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _kernel_path(path: Path | str) -> str:
+_KERNEL_TOPS = ("/sys", "/proc", "/run/netns")  # /run/netns: iproute2's bind mounts of namespaces
+# /proc/<pid>/ entries that are magic links (or directories of them): opening through one reaches another
+# process's root, working directory, program or open files, wherever they are
+_MAGIC = frozenset({"root", "cwd", "exe", "fd", "map_files"})
+
+
+def _under(path: str, tops: tuple[str, ...]) -> str:
+    return next((t for t in tops if path == t or path.startswith(t + "/")), "")
+
+
+def _kernel_path(path: Path | str, tops: tuple[str, ...] = _KERNEL_TOPS, namespace: bool = False) -> str:
+    """``path`` resolved, if it is a kernel file under ``tops`` reached without a magic link of /proc
+    (``/proc/<pid>/root``, ``cwd``, ``exe``, ``fd/*``, ``map_files/*``); a namespace file
+    (``/proc/<pid>/ns/*``, ``/run/netns/*``) only with ``namespace`` (opened for ``setns``, never read)."""
     p = os.path.abspath(path)
-    if not p.startswith(("/sys/", "/proc/", "/run/netns/")):  # /run/netns: iproute2's bind mounts of namespaces
-        raise Refused(f"{p} is not a kernel file (/sys, /proc, /run/netns)")
-    return p
+    top = _under(p, tops)
+    if not top or p == top:
+        raise Refused(f"{p} is not a kernel file ({', '.join(tops)})")
+    parts = p.split("/")
+    if top == "/proc" and len(parts) > 3:  # "", "proc", "<pid>|self|thread-self", ...
+        rest = parts[3:]
+        if rest[0] == "task" and len(rest) > 2:
+            rest = rest[2:]
+        if rest[0] in _MAGIC:
+            raise Refused(f"{p} is a link of /proc to another place, not a kernel file")
+        if rest[0] == "ns" and not namespace:
+            raise Refused(f"{p} is a namespace, not a kernel file to read or write")
+    if top == "/run/netns" and not namespace:
+        raise Refused(f"{p} is a namespace, not a kernel file to read or write")
+    head, name = os.path.split(p)
+    real = os.path.join(os.path.realpath(head), name) if namespace else os.path.realpath(p)
+    if _under(real, tops) != top:  # an ordinary link that leaves its place (cgroup v1's cpu -> cpu,cpuacct stays)
+        raise Refused(f"{p} leads to {real}, outside {top}")
+    return real
 
 
 def open_kernel(path: Path | str) -> int:
-    """An fd of a kernel file (``/proc/<pid>/ns/net`` for ``setns``), read-only."""
-    return os.open(_kernel_path(path), os.O_RDONLY | os.O_CLOEXEC)
+    """An fd of a namespace file (``/proc/<pid>/ns/net``, ``/run/netns/NAME``) for ``setns``, read-only."""
+    return os.open(_kernel_path(path, namespace=True), os.O_RDONLY | os.O_CLOEXEC)
 
 
 def read_kernel(path: Path | str, limit: int = 1 << 20) -> str:
     """A file of the kernel's (``/sys``, ``/proc``), text, at most ``limit`` bytes."""
-    with open(_kernel_path(path), "rb") as f:  # noqa: SIM115 -- the one open of a kernel file
+    fd = os.open(_kernel_path(path, ("/sys", "/proc")), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
         return f.read(limit).decode(errors="replace")
 
 
 def write_kernel(path: Path | str, value: object) -> None:
-    """Write ``value`` to a kernel file (a cgroup knob)."""
-    with open(_kernel_path(path), "w") as f:
+    """Write ``value`` to a kernel file that exists (a cgroup knob): never created, no link followed."""
+    fd = os.open(_kernel_path(path, ("/sys", "/proc")), os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "w") as f:
         f.write(str(value))
 
 

@@ -190,6 +190,36 @@ def test_kernel_files_only_under_sys_and_proc(tmp_path: Path) -> None:
         safefs.write_kernel(tmp_path / "x", 1)
 
 
+@pytest.mark.parametrize("path", ["/proc/self/root/etc/passwd", "/proc/1/cwd", "/proc/self/exe", "/proc/self/fd/0",
+                                  "/proc/thread-self/root", "/proc/self/task/1/cwd/x", "/proc/self/map_files/x",
+                                  "/proc/../etc/passwd", "/proc", "/sysx/y", "/run/netnsx", "/etc/passwd"])
+def test_kernel_files_refuse_magic_links_and_other_places(path: str) -> None:
+    """/proc/<pid>/root, cwd, exe, fd/* lead anywhere (another process's root, its open files): refused
+    for reading and writing, as is a path that only starts with a kernel directory's name."""
+    for call in (safefs.read_kernel, lambda p: safefs.write_kernel(p, "1")):
+        with pytest.raises(safefs.Refused):
+            call(path)
+
+
+def test_namespaces_are_opened_only_for_setns() -> None:
+    fd = safefs.open_kernel("/proc/self/ns/net")
+    os.close(fd)
+    for path in ("/proc/self/ns/net", "/run/netns/x"):
+        with pytest.raises(safefs.Refused):
+            safefs.read_kernel(path)
+        with pytest.raises(safefs.Refused):
+            safefs.write_kernel(path, "1")
+    with pytest.raises(safefs.Refused):
+        safefs.open_kernel("/proc/self/root")
+
+
+def test_write_kernel_never_creates_a_file() -> None:
+    """A knob that does not exist is not made (the "w" of open() would create it where it could)."""
+    with pytest.raises(FileNotFoundError):
+        safefs.write_kernel("/proc/self/no-such-knob", "1")
+    assert safefs.read_kernel("/proc/mounts", 1 << 20).strip()  # an ordinary link of /proc still reads
+
+
 def test_remove_tree_unlinks_a_link_without_following_it(tmp_path: Path) -> None:
     (tmp_path / "keep").mkdir()
     (tmp_path / "keep" / "f").write_text("1")
