@@ -28,6 +28,7 @@ import os
 import pwd
 import secrets
 import shutil
+import stat
 import subprocess
 import time
 import urllib.request
@@ -43,7 +44,7 @@ from labcore.state import REPO, paths
 from classroom.config import (BASE, CODE, COMMENT, CONFIG, ENTER, GROUP, HUB, HUB_DIR, INSTRUCTOR, PASSWORDS,
                               PROXY_VERSION, SERVER, VENV_BIN, ClassConfig, _hash, learner_names, tag)
 
-__all__ = ["BASE", "GROUP", "HUB", "INSTRUCTOR", "ClassConfig", "add", "down", "status", "up"]
+__all__ = ["BASE", "GROUP", "HUB", "INSTRUCTOR", "ClassConfig", "add", "down", "root_alone", "status", "up"]
 
 # -- accounts ---------------------------------------------------------------------------------
 
@@ -235,17 +236,80 @@ def _spawner_scripts() -> None:
         os.chmod(f, 0o755)
 
 
+PACKAGES = ("labcore", "labengine", "kernel_ext", "labs", "labctl", "classroom", "grader", "courseimage", "asroot")
+
+
 def _code_is_roots() -> None:
-    """The gate runs this project's Python as root: nobody else may be able to change it."""
+    """The gate runs this project's Python as root: nobody else may be able to change a file it could
+    import (the packages, the venv with its ``.pth`` files and byte code, the standard library), a
+    directory above them, or a link they hold (:func:`root_alone`)."""
     import sysconfig
 
-    packages = [REPO / name for name in ("labcore", "labengine", "kernel_ext", "labs", "labctl", "classroom", "grader",
-                                         "asroot")]
-    for d in (REPO, *packages, VENV_BIN.parent, VENV_BIN, Path(sysconfig.get_paths()["purelib"])):
-        st = d.stat()
-        if st.st_uid != 0 or st.st_mode & 0o022:
-            raise LabFailure(f"{d} must belong to root and be writable by root alone: the classroom's gate runs "
-                             "this code as root (chown -R root: it, chmod -R go-w it), then ./lab classroom up again.")
+    paths = sysconfig.get_paths()
+    trees = [VENV_BIN.parent, *(REPO / name for name in PACKAGES if (REPO / name).exists()),
+             *{Path(paths[k]) for k in ("stdlib", "platstdlib", "purelib", "platlib")}]
+    if why := root_alone(trees):
+        raise LabFailure(f"{why}: the classroom's gate runs this code as root, so only root may change it "
+                         f"(chown -R root: it, chmod -R go-w it), then ./lab classroom up again.")
+
+
+def _not_roots_alone(path: str, st: os.stat_result, sticky_ok: bool = False) -> str:
+    if st.st_uid != 0:
+        return f"{path} belongs to uid {st.st_uid}, not root"
+    if st.st_mode & 0o022 and not (sticky_ok and stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
+        return f"{path} is writable by its group or others"
+    return ""
+
+
+def _above_is_roots(path: str) -> str:
+    """Every directory above ``path`` (resolved) root's and writable by root alone (a sticky one, like /tmp,
+    is fine: nobody else can rename root's entry in it)."""
+    d = os.path.dirname(path)
+    while True:
+        if why := _not_roots_alone(d, os.lstat(d), sticky_ok=True):
+            return why
+        if d == "/":
+            return ""
+        d = os.path.dirname(d)
+
+
+def root_alone(trees: list[Path]) -> str:
+    """Empty if every file and directory in ``trees`` (walked without following a link), every directory
+    above them, and the target of every link among them is root's and writable by root alone; else the
+    first that is not, in a few words. A link may point inside the trees, or to such a file outside
+    them (Debian's ``sitecustomize.py`` -> ``/etc``); a link to a directory outside is refused."""
+    tops = [os.path.realpath(t) for t in trees]
+    inside = tuple(t.rstrip("/") + "/" for t in tops)
+    for top in tops:
+        if why := _above_is_roots(top) or _not_roots_alone(top, os.lstat(top)):
+            return why
+        for d, dirs, files in os.walk(top, onerror=_raise):
+            for name in dirs + files:
+                path = os.path.join(d, name)
+                st = os.lstat(path)
+                if why := _not_roots_alone(path, st) if not stat.S_ISLNK(st.st_mode) else _link_is_roots(
+                        path, st, inside):
+                    return why
+    return ""
+
+
+def _link_is_roots(path: str, st: os.stat_result, inside: tuple[str, ...]) -> str:
+    if st.st_uid != 0:
+        return f"{path} belongs to uid {st.st_uid}, not root"
+    target = os.path.realpath(path)
+    if (target + "/").startswith(inside):
+        return ""  # walked as part of the trees
+    try:
+        tst = os.stat(target)
+    except OSError:  # whoever may make it could put code there
+        return f"{path} is a link to {target}, which is missing, outside the code"
+    if not stat.S_ISREG(tst.st_mode):
+        return f"{path} is a link to {target}, a directory outside the code"
+    return _not_roots_alone(target, tst) or _above_is_roots(target)
+
+
+def _raise(e: OSError) -> None:
+    raise e
 
 
 def _sudoers() -> None:

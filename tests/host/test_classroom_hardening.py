@@ -378,3 +378,57 @@ def test_one_learners_answer_cannot_break_the_progress_page(tmp_path, monkeypatc
                    "shape": {}}
     page = progress_service.render(data, "en")
     assert page.count("✔") == 2 and "<th>shape</th>" in page  # one in the legend
+
+
+# -- the code root's gate imports -----------------------------------------------------------------
+
+def _clone(tmp: Path) -> Path:
+    """A clone's packages with one deep module and its byte code, root's, as `classroom up` wants them."""
+    from asroot import classroom
+
+    for name in classroom.PACKAGES:
+        deep = tmp / "clone" / name / "a" / "b"
+        (deep / "__pycache__").mkdir(parents=True)
+        (deep / "deep.py").write_text("X = 1\n")
+        (deep / "__pycache__" / "deep.cpython-311.pyc").write_bytes(b"\0")
+    site = tmp / "venv" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "extra.pth").write_text("import os\n")
+    (tmp / "venv" / "bin").mkdir()
+    subprocess.run(["chmod", "-R", "go-w,a+rX", str(tmp)], check=True)
+    return tmp
+
+
+@pytest.mark.parametrize("abuse", ["deep file a member owns", "byte code anyone may write", ".pth file a member owns",
+                                   "link to a directory outside", "link to a missing file outside"])
+def test_the_gate_refuses_code_anyone_but_root_could_change(tmp_path: Path, monkeypatch, abuse: str) -> None:  # type: ignore[no-untyped-def]
+    """The gate imports the packages, the venv's .pth files and byte code as root: one file deep inside
+    that someone else could change is enough to refuse, in one sentence."""
+    from asroot import classroom
+    from labcore.errors import LabFailure
+
+    tmp = _clone(tmp_path)
+    monkeypatch.setattr(classroom, "REPO", tmp / "clone")
+    monkeypatch.setattr(classroom, "VENV_BIN", tmp / "venv" / "bin")
+    classroom._code_is_roots()  # noqa: SLF001 -- root's alone (and this machine's venv and stdlib too)
+    os.symlink("/etc/hostname", tmp / "clone" / "labcore" / "a" / "etc-file")  # a root-only file: fine
+    classroom._code_is_roots()  # noqa: SLF001
+    deep = tmp / "clone" / "labcore" / "a" / "b"
+    nobody = 65534
+    target = {"deep file a member owns": deep / "deep.py",
+              "byte code anyone may write": deep / "__pycache__" / "deep.cpython-311.pyc",
+              ".pth file a member owns": tmp / "venv" / "lib" / "python3.11" / "site-packages" / "extra.pth",
+              "link to a directory outside": deep / "elsewhere",
+              "link to a missing file outside": deep / "later.py"}[abuse]
+    if abuse.startswith("link to a directory"):
+        os.symlink("/var/tmp", target)
+    elif abuse.startswith("link to a missing"):
+        os.symlink("/var/tmp/later.py", target)
+    elif abuse.startswith("byte code"):
+        os.chmod(target, 0o666)
+    else:
+        os.chown(target, nobody, nobody)
+    with pytest.raises(LabFailure) as e:
+        classroom._code_is_roots()  # noqa: SLF001
+    msg = str(e.value)
+    assert str(target) in msg and "\n" not in msg and msg.count(". ") == 0, msg
