@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -432,3 +434,76 @@ def test_the_gate_refuses_code_anyone_but_root_could_change(tmp_path: Path, monk
         classroom._code_is_roots()  # noqa: SLF001
     msg = str(e.value)
     assert str(target) in msg and "\n" not in msg and msg.count(". ") == 0, msg
+
+
+# -- a member's own server log -----------------------------------------------------------------------
+
+@pytest.fixture
+def member_home() -> Iterator[Path]:
+    """A home of ``nobody``'s (a member stands in: the mediator runs as the member)."""
+    import shutil
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="dltest-home-", dir="/tmp"))
+    os.chown(home, 65534, 65534)
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def _spawn_as_nobody(home: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """The real mediator as ``nobody``, starting ``sh -c script`` as the member's "server"."""
+    import json
+
+    mediator = Path(__file__).resolve().parents[2] / "classroom" / "mediator.py"
+    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+                           sys.executable, "-I", "-S", str(mediator), "/bin/sh"],
+                          input=json.dumps({"action": "spawn", "args": ["-c", script], "env": {}}),
+                          env={"HOME": str(home), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                          timeout=20)
+
+
+def _log_when_done(home: Path) -> str:
+    from classroom.mediator import SERVER_LOG
+
+    log = home / SERVER_LOG
+    for _ in range(200):
+        if log.is_file() and log.read_bytes().rstrip().endswith(b"END"):
+            break
+        time.sleep(0.05)
+    st = os.lstat(log)
+    assert stat.S_ISREG(st.st_mode) and st.st_uid == 65534 and st.st_mode & 0o077 == 0
+    return log.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("planted", ["fifo", "link", "directory"])
+def test_what_a_member_plants_at_their_log_neither_hangs_nor_redirects_their_spawn(member_home: Path,
+                                                                                   planted: str) -> None:
+    """A FIFO at ``~/.dockerlab-server.log`` used to hang the member's own spawn (the open waited for a
+    reader); a link or a directory there is replaced, never followed: the log is their regular file."""
+    from classroom.mediator import SERVER_LOG
+
+    log = member_home / SERVER_LOG
+    elsewhere = member_home / "elsewhere"
+    elsewhere.write_text("keep\n")
+    if planted == "fifo":
+        os.mkfifo(log)
+    elif planted == "link":
+        log.symlink_to(elsewhere)
+    else:
+        log.mkdir()
+    for p in (log, elsewhere):
+        os.lchown(p, 65534, 65534)
+    r = _spawn_as_nobody(member_home, "echo started; sleep 1.2; echo END")
+    assert '"ok": true' in r.stdout, (r.stdout, r.stderr)
+    assert "started" in _log_when_done(member_home)
+    assert elsewhere.read_text() == "keep\n"
+
+
+def test_a_servers_flood_keeps_its_log_bounded(member_home: Path) -> None:
+    """24 MiB of output: the log starts again at its cap and says so; the end is there."""
+    from classroom.mediator import MAX_LOG
+
+    r = _spawn_as_nobody(member_home, "sleep 1.2; head -c 25165824 /dev/zero | tr '\\0' x; echo; echo END")
+    assert '"ok": true' in r.stdout, (r.stdout, r.stderr)
+    text = _log_when_done(member_home)
+    assert len(text) <= MAX_LOG and "it starts again here" in text and text.rstrip().endswith("END")
