@@ -15,8 +15,8 @@ from pathlib import Path
 from labcore import safefs
 from labcore.errors import LabFailure
 
-__all__ = ["LabFailure", "cmdline", "free_port", "kill_matching", "mem_available_kib", "memory_kib", "parent_and_state",
-           "pids", "port_free", "remove_tree", "running_pid", "start", "stop", "unmount_below",
+__all__ = ["LabFailure", "cmdline", "free_port", "identity", "kill_matching", "mem_available_kib", "memory_kib",
+           "parent_and_state", "pids", "port_free", "remove_tree", "running_pid", "start", "stop", "unmount_below",
            "wait_for"]
 
 PROC = Path("/proc")
@@ -44,6 +44,18 @@ def parent_and_state(pid: int) -> tuple[int, str]:
     stat = (PROC / str(pid) / "stat").read_text()
     fields = stat[stat.rindex(")") + 2:].split()
     return int(fields[1]), fields[0]
+
+
+def identity(pid: int) -> tuple[int, int, str, int]:
+    """(pid, start time in clock ticks since boot, command name, real uid) of a running process, from
+    ``/proc/<pid>/stat`` and ``status``: a pid can be taken again by another process, a pid with its
+    start time names one process. OSError if it is gone."""
+    stat = safefs.read_kernel(f"/proc/{pid}/stat", 4096)
+    name = stat[stat.index("(") + 1:stat.rindex(")")]
+    start = int(stat[stat.rindex(")") + 2:].split()[19])  # field 22
+    status = safefs.read_kernel(f"/proc/{pid}/status", 16384)
+    uid = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:"))
+    return pid, start, name, uid
 
 
 def memory_kib(pid: int) -> tuple[int, int]:

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from asroot.grading import checkd
+from labcore.proc import identity
 
 # A stand-in for the engine that answers docker-py's /_ping: in the test it plays the impostor (a process
 # the submission started) and, with its own pid expected, the genuine engine.
@@ -64,16 +65,23 @@ def test_a_server_that_is_not_the_engine_is_not_asked(impostor, monkeypatch) -> 
 
     proc, sock = impostor
     monkeypatch.setattr(unixconn.UnixHTTPConnection, "connect", unixconn.UnixHTTPConnection.connect)
-    want: list[int | None] = [proc.pid + 100000]  # the dockerd the sandbox started (not this server)
-    checkd.guard_engine_connections(lambda: want[0])
+    start = identity(proc.pid)[1]
+    want: list[tuple[int, int] | None] = [(proc.pid + 100000, start)]  # the dockerd the sandbox started (not this)
+    heard: list[str] = []
+    checkd.guard_engine_connections(lambda: want[0], heard.append)
     api = docker.APIClient(base_url=f"unix://{sock}", version="1.41", timeout=10)
     refused = (docker.errors.DockerException, requests.exceptions.ConnectionError)
     with pytest.raises(refused, match="another process") as e:
         api.ping()
-    assert str(proc.pid) in str(e.value)
+    assert str(proc.pid) in str(e.value) and str(proc.pid) in heard[-1]
     want[0] = None  # the engine's pid unknown: nothing is asked either
     with pytest.raises(refused):
         docker.APIClient(base_url=f"unix://{sock}", version="1.41", timeout=10).ping()
-    want[0] = proc.pid  # the control: the process that was started answers
+    # the engine's pid, taken again by another process after the engine ended: its start time differs
+    want[0] = (proc.pid, start + 1)
+    with pytest.raises(refused, match="another process now"):
+        docker.APIClient(base_url=f"unix://{sock}", version="1.41", timeout=10).ping()
+    assert "another process now" in heard[-1]
+    want[0] = (proc.pid, start)  # the control: the process that was started answers
     assert docker.APIClient(base_url=f"unix://{sock}", version="1.41", timeout=10).ping() is True
     assert os.getpid() != proc.pid

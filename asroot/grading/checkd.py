@@ -7,8 +7,10 @@ published ports, the mirror's relay) with ``LAB_HOME`` pointing at a state file 
 cell's ``independently(name, *answers)`` sends ``{"check": name, "answers": [...]}`` over the unix
 ``SOCKET``; this process runs the check against the submission's engine through its socket, appends
 the verdict to ``RECORD`` (root's file: the grade is taken from there, not from the notebook) and
-answers with it. Before each check it makes sure the socket is still served by the engine's
-``dockerd`` (``SO_PEERCRED``), not by something the submission put in its place.
+answers with it. Before each check, and on every connection a check opens, it makes sure the socket is
+served by the very ``dockerd`` the sandbox started (``SO_PEERCRED``'s pid, with that process's start
+time: ``dockerd.expected`` beside the record, written by the grader), not by something the submission
+put in its place; if it is not, the submission is "not graded" with the reason (:data:`FULL`).
 
 Only the sandbox's own account (``UID``, by ``SO_PEERCRED``) is answered: another sandbox's
 submission cannot send it answers or use up its :data:`MAX_CHECKS`, which count requests that parse
@@ -27,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from labcore import safefs
+from labcore import proc, safefs
 
 MAX_REQUEST = 64 << 10  # bytes of one request (a check's name and answers: a few hundred bytes in practice)
 MAX_REASON = 2000  # characters of a verdict's reason kept in the reply and the record
@@ -35,7 +37,7 @@ MAX_NAME = 100  # characters of a check's name
 CHECK_SECONDS = 90
 MAX_CHECKS = 500  # requests answered; then the service stops and the submission is "not graded"
 MAX_RECORD = 2 << 20  # bytes: the record under /run never grows past it (an honest lab: a few KiB)
-FULL = "checkd.full"  # beside the record: why the service stopped early (the grader reads it)
+FULL = "checkd.full"  # beside the record: why the submission is not graded (the grader reads it)
 
 
 def _peer_pid(sock_path: str) -> int:
@@ -51,31 +53,48 @@ def _peer_uid(conn: socket.socket) -> int:
     return int(uid)
 
 
+Expected = tuple[int, int]  # the engine's pid and start time (labcore.proc.identity)
+
+
 def _engine_is_genuine(docker_host: str, expected: Path) -> str:
     """Empty if the engine's socket is served by the dockerd that was started; else why not."""
-    try:
-        want = int(safefs.read_private(expected, 64))
-    except (OSError, ValueError):
-        return "the engine's process is not known"
     try:
         got = _peer_pid(docker_host.removeprefix("unix://"))
     except OSError as e:
         return f"the engine does not answer ({e})"
-    return "" if got == want else f"the engine's socket is served by another process (pid {got}, not {want})"
+    return not_the_engine(got, _expected(expected))
 
 
-def _expected_pid(expected: Path) -> int | None:
+def _expected(expected: Path) -> Expected | None:
     try:
-        return int(safefs.read_private(expected, 64))
+        pid, start = safefs.read_private(expected, 64).split()
+        return int(pid), int(start)
     except (OSError, ValueError):
         return None
 
 
-def guard_engine_connections(expected_pid: Callable[[], int | None]) -> None:
+def not_the_engine(pid: int, want: Expected | None) -> str:
+    """Empty if ``pid`` is the engine's process (its pid and its start time); else why not."""
+    if want is None:
+        return "the engine's process is not known"
+    if pid != want[0]:
+        return f"the engine's socket is served by another process (pid {pid}, not the engine's {want[0]})"
+    try:
+        start = proc.identity(pid)[1]
+    except (OSError, ValueError, IndexError):
+        return f"the engine's process (pid {pid}) is gone"
+    if start != want[1]:
+        return f"the engine's pid {pid} is another process now (started at tick {start}, the engine at {want[1]})"
+    return ""
+
+
+def guard_engine_connections(expected: Callable[[], Expected | None],
+                             impostor: Callable[[str], None] = lambda why: None) -> None:
     """Check every connection docker-py opens here on that very connection: its peer (``SO_PEERCRED``)
-    must be the dockerd the sandbox started. Checking the socket's path first and connecting again for
-    the check would leave a moment to put another server in its place (the submission owns that
-    directory); a connection already made cannot change its peer."""
+    must be the dockerd the sandbox started (pid and start time). Checking the socket's path first and
+    connecting again for the check would leave a moment to put another server in its place (the
+    submission owns that directory); a connection already made cannot change its peer. ``impostor``
+    hears why a connection was refused."""
     from docker.transport import unixconn
 
     plain = unixconn.UnixHTTPConnection.connect
@@ -83,17 +102,18 @@ def guard_engine_connections(expected_pid: Callable[[], int | None]) -> None:
     def connect(self: unixconn.UnixHTTPConnection) -> None:
         plain(self)
         pid, _, _ = struct.unpack("3i", self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-        want = expected_pid()
-        if want is None or pid != want:
+        if why := not_the_engine(int(pid), expected()):
             self.sock.close()
-            raise ConnectionRefusedError(f"the engine's socket is served by another process (pid {pid}, "
-                                         f"not the engine's {want})")
+            impostor(why)
+            raise ConnectionRefusedError(why)
 
     unixconn.UnixHTTPConnection.connect = connect  # type: ignore[method-assign]
 
 
 def _stop(record: Path, why: str) -> None:
-    safefs.write_private(record.with_name(FULL), why)
+    """The submission is not graded, for ``why`` (the first reason stays)."""
+    if not record.with_name(FULL).exists():
+        safefs.write_private(record.with_name(FULL), why)
 
 
 def _alarm(signum: int, frame: object) -> None:
@@ -107,7 +127,7 @@ def run(sock_path: Path, record: Path, uid: int) -> None:
     os.environ.pop("DOCKERLAB_CHECKD", None)  # self_check runs the check here, never asks a service
     state = load_state()
     expected = record.with_name("dockerd.expected")
-    guard_engine_connections(lambda: _expected_pid(expected))
+    guard_engine_connections(lambda: _expected(expected), lambda why: _stop(record, why))
     signal.signal(signal.SIGALRM, _alarm)
     sock_path.unlink(missing_ok=True)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -140,6 +160,7 @@ def run(sock_path: Path, record: Path, uid: int) -> None:
                 verdict = CheckResult(False, f"unknown check {name!r}")
             elif why := _engine_is_genuine(state.docker_host, expected):
                 verdict = CheckResult(False, why)
+                _stop(record, why)
             else:
                 signal.alarm(CHECK_SECONDS)
                 try:

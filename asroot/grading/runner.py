@@ -24,7 +24,7 @@ from labcore.state import REPO, LabPaths, State, save_state
 from grader.collect import Submission
 from grader.report import Outcome
 from grader.course import Course, printable
-from labcore import safefs
+from labcore import proc, safefs
 from labs.grading.messages import t
 from asroot.grading.checkd import MAX_RECORD
 from asroot.grading.sandbox import NOBODY, Limits, Sandbox
@@ -200,6 +200,17 @@ def _capped_under(top: Path, name: str) -> bytes | None:
     return data if len(data) <= MAX_LOG else data[:MAX_LOG] + f"\n[... cut at {MAX_LOG} bytes]\n".encode()
 
 
+def _engine(pid: int, uid: int) -> tuple[int, int]:
+    """(pid, start time) of the sandbox's dockerd that the worker named, or ValueError why it is not one."""
+    try:
+        _, start, name, owner = proc.identity(pid)
+    except OSError:
+        raise ValueError(f"the engine's process (pid {pid}) is gone") from None
+    if name != "dockerd" or owner != uid:
+        raise ValueError(f"pid {pid} is not the sandbox's dockerd ({name!r}, uid {owner})")
+    return pid, start
+
+
 def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
     t0 = time.monotonic()
     course = ctx.course
@@ -269,7 +280,12 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
                 if not ready and line.startswith("READY "):
                     ready = True
                     pid, secs = line.split()[1:3]
-                    safefs.write_private(box.control / "dockerd.expected", pid)
+                    try:  # the account's dockerd, named by its pid and start time (a pid may be taken again)
+                        engine = _engine(int(pid), box.pw.pw_uid)
+                    except ValueError as e:
+                        out.not_graded = printable(str(e), 300)
+                        break
+                    safefs.write_private(box.control / "dockerd.expected", f"{engine[0]} {engine[1]}")
                     result["engine_ready_s"] = float(secs)
                     result["autograde_started"] = time.time()
                     if gate is not None and held:

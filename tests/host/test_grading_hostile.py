@@ -2,7 +2,8 @@
 
 Each hostile learner (``tests/labs_submissions/hostile``, written by ``make_samples.py``) solved lab 1
 correctly and added an attack in a cell after the last test, so the score its honest part earns is
-10; ``h-shadow`` answered wrongly and made its kernel say ✔ every way it could, so it earns 0. After
+10; ``h-shadow`` answered wrongly and made its kernel say ✔ every way it could, so it earns 0;
+``h-flood`` and ``h-engine`` (its own server at its engine's socket) are not graded. After
 the batch the host is checked: no file written where it should not be, the grader's code unchanged,
 the course's upstream images unchanged, no listener of the host's reached, no process, mount or
 cgroup left, every honest neighbour at full marks.
@@ -40,6 +41,7 @@ EXPECTED = {
     ("h-shadow", "lab1"): [0, 0, 0],
 }
 FLOODED = ("h-flood", "lab1")  # asks root's side to hold too much: not graded, and root holds little
+SWAPPED = ("h-engine", "lab1")  # its own server at the engine's socket, relaying to the engine: not graded
 MARK = "PWNED"
 ACCEPT = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, " \
          "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
@@ -112,7 +114,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 def test_batch_completes(batch):
     assert batch["rc"] == 0
-    assert set(batch["report"]) == set(EXPECTED) | {FLOODED}
+    assert set(batch["report"]) == set(EXPECTED) | {FLOODED, SWAPPED}
 
 
 def test_a_flood_is_the_submissions_problem_not_roots(batch):
@@ -124,6 +126,15 @@ def test_a_flood_is_the_submissions_problem_not_roots(batch):
     assert kept < 16 << 20, f"root kept {kept >> 20} MiB of the flooding submission"
     run = Path("/run/dockerlab-grade")
     assert not run.exists() or sum(f.stat().st_size for f in run.rglob("*") if f.is_file()) < 1 << 20
+
+
+def test_a_submission_that_swaps_its_engines_socket_is_not_graded(batch):
+    """Lab 1 solved right, and before any check a server of its own at the engine's socket relays to the
+    engine: root's checks ask only the very dockerd the sandbox started (pid and start time), so the
+    submission is "not graded" with the reason instead of graded on what its stand-in relayed. (What this
+    cannot catch: a submission controls its own engine, see NOTES.md.)"""
+    r = batch["report"][SWAPPED]
+    assert r["not_graded"] and "another process" in r["problem"], r
 
 
 @pytest.mark.parametrize("who", sorted(EXPECTED))

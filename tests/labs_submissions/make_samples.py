@@ -295,6 +295,38 @@ SHADOW = (
     "PINNED = 'busybox:1.35'\n"
 )
 
+# a server of the submission's own at its engine's socket, relaying to the real engine behind it (so every
+# answer would be the engine's): root asks only the dockerd it started, so the submission is not graded
+ENGINE_SWAP = (
+    "import os, socket, threading\n"
+    "from labcore.state import load_state\n"
+    "_path = load_state().docker_host.removeprefix('unix://')\n"
+    "os.rename(_path, _path + '.real')\n"
+    "_srv = socket.socket(socket.AF_UNIX)\n"
+    "_srv.bind(_path)\n"
+    "_srv.listen(16)\n"
+    "def _pipe(a, b):\n"
+    "    try:\n"
+    "        while d := a.recv(65536):\n"
+    "            b.sendall(d)\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "    for s in (a, b):\n"
+    "        try:\n"
+    "            s.shutdown(socket.SHUT_RDWR)\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "def _serve():\n"
+    "    while True:\n"
+    "        c, _ = _srv.accept()\n"
+    "        u = socket.socket(socket.AF_UNIX)\n"
+    "        u.connect(_path + '.real')\n"
+    "        threading.Thread(target=_pipe, args=(c, u), daemon=True).start()\n"
+    "        threading.Thread(target=_pipe, args=(u, c), daemon=True).start()\n"
+    "threading.Thread(target=_serve, daemon=True).start()\n"
+    "print('SWAPPED', _path, flush=True)\n"
+)
+
 
 def _merged(*names: str) -> str:
     """Several attacks in one cell (one sandbox instead of three: the CI batch stays small)."""
@@ -326,6 +358,10 @@ def hostile(release: Path) -> None:
         "task3-answer": 'SHARED = ["sha256:' + "0" * 64 + '"]',
     })
     d = HOSTILE / "h-shadow" / "lab1"
+    d.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, d / "lab1.ipynb")
+    nb = fill(release, "lab1", {**sol, "task1-answer": ENGINE_SWAP + sol["task1-answer"]})  # before any check
+    d = HOSTILE / "h-engine" / "lab1"
     d.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, d / "lab1.ipynb")
     for lab in ("lab1", "lab3"):  # honest neighbours
