@@ -135,6 +135,8 @@ def pump(r: int, log: int, pid: int, cap: int = MAX_LOG) -> None:
     the pipe), and reap it. The log never passes ``cap``: it starts again with a line saying so."""
     import select
 
+    if not pid:  # it ended at once: what it wrote is in the pipe (anything it left running waits for no one)
+        os.set_blocking(r, False)
     written = 0
     after = 1 << 20  # bytes still taken once the server ended (its orphans may write on: not for ever)
     while after > 0:
