@@ -590,6 +590,39 @@ def test_in_chromium_a_page_a_learner_serves_cannot_act_for_another_learner_or_t
     assert not acted, f"A's page acted as the member who opened it, in their browser: {acted}"
 
 
+def test_a_third_party_holding_requests_to_a_learners_server_leaves_them_working(cls, members) -> None:  # type: ignore[no-untyped-def]
+    """Before login, anyone may send requests to ``/user/NAME/`` (the server answers them with a refusal);
+    measured before: a client holding more than the relay's share for that member (64) made A's server
+    answer 503. Here a third party at another address (127.0.0.2) holds that many requests open (a body
+    that never ends) through the Hub's real proxy; A and B still get through."""
+    import socket
+    import urllib.parse
+
+    from asroot import classroom_relay
+
+    cfg, _ = cls
+    a, b = members[A], members[B]
+    url = urllib.parse.urlsplit(a.server_url)
+    held = []
+    try:
+        for _ in range(classroom_relay.MAX_PER_NAMESPACE + 8):
+            s = socket.socket()
+            s.bind(("127.0.0.2", 0))
+            s.connect(("127.0.0.1", cfg.port))
+            s.sendall(f"POST {url.path}/api/contents/held HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                      "Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{".encode())
+            held.append(s)
+        time.sleep(2)  # the proxy has passed them on to the relay
+        for m in (a, b, a):
+            r = m.api("GET", "/status")
+            assert r.status_code == 200, f"{m.name}'s server answered {r.status_code} while a third party held requests"
+        r = a.run(a.kernel(), "print(6 * 7)")
+        assert r.stdout.strip() == "42", r.text
+    finally:
+        for s in held:
+            s.close()
+
+
 def test_adding_a_learner_while_the_class_works_stops_nobody(cls, members) -> None:  # type: ignore[no-untyped-def]
     """`classroom add` lets a late learner in without restarting the Hub (which would stop every server)
     or the class's relay (which would drop every open connection)."""
