@@ -644,6 +644,8 @@ def status() -> str:
     lines = [f"JupyterHub  {hub:<8} {cfg.url}", f"mirror      {cfg.mirror} (read-only)",
              f"relay       {relay:<8} (a network namespace per member; the proxy reaches them on "
              f"{', '.join(f'{m}:{p}' for m, p in sorted(cfg.member_ports.items()))})",
+             "origins     " + (f"one per server, e.g. {cfg.server_url(cfg.instructor)}" if cfg.host
+                                  else "one for every server (--single-origin)"),
              f"instructor  {cfg.instructor}", f"learners    {', '.join(cfg.learners)}",
              f"engine      rootless {cfg.engine_version} per learner, {cfg.memory_mb} MiB and {cfg.pids} "
              "processes each"]
