@@ -83,7 +83,8 @@ def cmd_classroom(args: argparse.Namespace) -> int:
             return 1
         if subprocess.call(_as_account(user, ["grade", "generate"])) != 0:  # the labs as learners get them
             return 1
-        _, passwords = classroom.up(args.learners, ip=args.ip, port=args.port, say=say)
+        host = "" if args.single_origin else args.host
+        _, passwords = classroom.up(args.learners, ip=args.ip, port=args.port, say=say, host=host)
     if passwords:
         say("passwords (shown once; the Hub keeps only hashes):")
         for name, pw in passwords.items():

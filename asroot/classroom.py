@@ -42,7 +42,7 @@ from labcore import proc, safefs
 from labcore.errors import LabFailure
 from labcore.state import REPO, paths
 from classroom.config import (BASE, CODE, COMMENT, CONFIG, ENTER, GROUP, HUB, HUB_DIR, INSTRUCTOR, PASSWORDS,
-                              PROXY_VERSION, SERVER, VENV_BIN, ClassConfig, _hash, learner_names, tag)
+                              PROXY_VERSION, SERVER, VENV_BIN, ClassConfig, _hash, hub_host, learner_names, tag)
 
 __all__ = ["BASE", "GROUP", "HUB", "INSTRUCTOR", "ClassConfig", "add", "down", "root_alone", "status", "up"]
 
@@ -333,6 +333,21 @@ def _sudoers() -> None:
     tmp.replace(SUDOERS)
 
 
+def _origins(cfg: ClassConfig) -> str:
+    """The lines that give each member's server (and the progress page) an origin of its own."""
+    if not cfg.subdomain_host:
+        return ("# --single-origin: every server on the Hub's origin. A page a member's server serves acts, in\n"
+                "# the browser of whoever opens it, with that person's rights (JupyterHub's security overview).\n")
+    https = cfg.subdomain_host.startswith("https://")
+    return (f"# Each member's server on an origin of its own, <name>.<host> (JupyterHub's security overview): a\n"
+            f"# page one member serves cannot read or act on the Hub, another member's server or the progress page\n"
+            f"# in the browser of whoever opens it.\n"
+            f"c.JupyterHub.subdomain_host = {cfg.subdomain_host!r}\n"
+            + ("c.JupyterHub.cookie_host_prefix_enabled = True  # __Host- cookies: no cookie tossing from a "
+               "member's host\n" if https else
+               "# (cookie_host_prefix_enabled needs HTTPS: __Host- cookies are Secure)\n"))
+
+
 def hub_config(cfg: ClassConfig, proxy: Path, hub_port: int, api_port: int, progress_port: int = 0) -> str:
     """``jupyterhub_config.py``, as text."""
     members = sorted({*cfg.learners, cfg.instructor})
@@ -350,11 +365,11 @@ c.JupyterHub.authenticator_class = "classroom.auth.ClassroomAuthenticator"
 c.ClassroomAuthenticator.password_file = {str(PASSWORDS)!r}
 c.ClassroomAuthenticator.class_config = {str(CONFIG)!r}  # members now (classroom add needs no restart)
 c.Authenticator.allowed_users = set({members!r})
-# The instructor is not a Hub admin: the Hub serves every server from one origin, so a page a learner's
-# server serves, opened by the instructor, acts with the instructor's rights (JupyterHub's security
-# docs: subdomain_host is the cure). So the instructor has what teaching needs — the admin page, the
-# class list, starting and stopping learners' servers, the progress page — and nothing that reaches into
-# another account: no tokens, no user management, no access to learners' servers.
+{_origins(cfg)}# The instructor is not a Hub admin either (a second wall, and the only one with --single-origin, where a
+# page a learner's server serves, opened by the instructor, acts with the instructor's rights): the
+# instructor has what teaching needs — the admin page, the class list, starting and stopping learners'
+# servers, the progress page — and nothing that reaches into another account: no tokens, no user
+# management, no access to learners' servers.
 c.JupyterHub.spawner_class = "classroom.spawner.ClassSpawner"
 c.ClassSpawner.enter_path = {str(ENTER)!r}  # sudo -n ENTER MEMBER spawner: the mediator as the member, \
 in their namespace
@@ -428,13 +443,15 @@ def _hub_ready(cfg: ClassConfig) -> bool:
 
 
 def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: ignore[no-untyped-def]
-       names: list[str] | None = None, instructor: str = INSTRUCTOR) -> tuple[ClassConfig, dict[str, str]]:
+       names: list[str] | None = None, instructor: str = INSTRUCTOR,
+       host: str | None = None) -> tuple[ClassConfig, dict[str, str]]:
     """Root: accounts, passwords, shared parts, then JupyterHub as ``dlhub``. Idempotent. Returns the
-    configuration and the passwords made now (the caller shows them once)."""
+    configuration and the passwords made now (the caller shows them once). ``host``: :func:`hub_host`."""
     if os.geteuid() != 0:
         raise LabFailure("A classroom makes Unix accounts: run 'sudo ./lab classroom up --learners N'.")
     if names is None and not 1 <= n <= 200:
         raise LabFailure("--learners must be between 1 and 200.")
+    host = hub_host(ip, host)
     from asroot import gradeaccounts
     from asroot.system import check_userns
 
@@ -443,7 +460,7 @@ def up(n: int, ip: str = "127.0.0.1", port: int = 8000, say=print,  # type: igno
     os.chmod(BASE, 0o755)
     old = ClassConfig.load() if CONFIG.exists() else ClassConfig(instructor=instructor)
     cfg = ClassConfig(learners=sorted(set(old.learners) | set(names or learner_names(n)), key=_order), ip=ip,
-                      instructor=old.instructor, member_ports=old.member_ports)
+                      instructor=old.instructor, member_ports=old.member_ports, host=host)
     _ensure_group()
     hub = _ensure_hub()
     for name in [cfg.instructor, *cfg.learners]:
@@ -691,6 +708,8 @@ def status() -> str:
     lines = [f"JupyterHub  {hub:<8} {cfg.url}", f"mirror      {cfg.mirror} (read-only)",
              f"relay       {relay:<8} (a network namespace per member; the proxy reaches them on "
              f"{', '.join(f'{m}:{p}' for m, p in sorted(cfg.member_ports.items()))})",
+             "origins     " + (f"one per server, e.g. {cfg.server_url(cfg.instructor)}" if cfg.host
+                                  else "one for every server (--single-origin)"),
              f"instructor  {cfg.instructor}", f"learners    {', '.join(cfg.learners)}",
              f"engine      rootless {cfg.engine_version} per learner, {cfg.memory_mb} MiB and {cfg.pids} "
              "processes each"]

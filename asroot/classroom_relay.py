@@ -22,6 +22,16 @@ each way at once (one more is closed at once, nobody waits), a connection with n
 ``ws_ping_interval``; an hour is also the Hub's idle culler's), and the process may open enough files
 for every namespace's share (``RLIMIT_NOFILE``, raised while it is root).
 
+Nor can a third party starve a member before they log in: anyone may send requests to ``/user/NAME/``
+(the member's server answers them, with a refusal), and held open (a body that never ends, a reply never
+read) they would fill that member's share. So one client may hold at most ``MAX_PER_CLIENT`` of a
+member's outward connections. The client is the address the Hub's proxy saw, the last entry of the
+``X-Forwarded-For`` it adds (configurable-http-proxy's ``xfwd``), believed only on a connection a process
+of this relay's own account opened (the proxy runs as the hub account; the owner is read from
+``/proc/thread-self/net/tcp``); any other connection is its own uid's client. Each request gets a
+connection of its own (``Connection: close`` on its way in: the proxy keeps connections open for the next
+request of any client, which would carry it under the first one's name); a websocket keeps its upgrade.
+
     python -m asroot.classroom_relay --user dlhub --inward 8081 --inward 5200 /run/netns/X=8400 ...
 """
 
@@ -41,12 +51,15 @@ from typing import Any
 
 from labcore.netns import listen_inside, splice
 
-__all__ = ["IDLE_SECONDS", "MAX_PER_NAMESPACE", "Namespace", "main", "parse_targets"]
+__all__ = ["IDLE_SECONDS", "MAX_PER_CLIENT", "MAX_PER_NAMESPACE", "Namespace", "client_of", "main", "one_request",
+           "parse_targets"]
 
 CLONE_NEWNET = 0x40000000
 LOOPBACK = "127.0.0.1"
 MAX_PER_NAMESPACE = 64  # open connections each way per member (two files each in this process)
+MAX_PER_CLIENT = 24  # of one member's outward share, what one client (one address at the proxy) may hold
 IDLE_SECONDS = 3600.0
+HEAD_SECONDS = 15.0  # for the proxy's request head (it sends it whole, at once)
 
 
 def _setns(path: str) -> None:
@@ -82,6 +95,7 @@ class Namespace:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=os.path.basename(path), initializer=_setns,
                                         initargs=(path,))
         self.open = {"out": 0, "in": 0}  # connections held now, per direction (the loop's thread only)
+        self.clients: dict[str, int] = {}  # outward connections held now, per client
 
     def call(self, fn: Any, *args: Any) -> Future[Any]:
         return self._pool.submit(fn, *args)
@@ -103,20 +117,89 @@ def _limited(ns: Namespace, way: str, handle: Any) -> Any:
     return limited
 
 
+def _tcp_owner(local: tuple[str, int], remote: tuple[str, int]) -> int | None:
+    """The uid owning the IPv4 socket bound to ``local`` and connected to ``remote`` (this thread's
+    network namespace), or None."""
+    def hexaddr(addr: tuple[str, int]) -> str:
+        return f"{socket.inet_aton(addr[0])[::-1].hex().upper()}:{addr[1]:04X}"
+
+    want = (hexaddr(local), hexaddr(remote))
+    try:
+        table = safefs.read_kernel("/proc/thread-self/net/tcp", limit=64 << 20)  # ~150 bytes a socket
+    except OSError:
+        return None
+    for line in table.splitlines()[1:]:
+        f = line.split()
+        if len(f) > 7 and (f[1], f[2]) == want:
+            return int(f[7])
+    return None
+
+
+def client_of(head: bytes, trusted: bool, fallback: str) -> str:
+    """Who sent this request: the last ``X-Forwarded-For`` entry (the one the proxy added) when the
+    connection is the proxy's (``trusted``), else ``fallback``.
+
+    >>> client_of(b"GET / HTTP/1.1\\r\\nX-Forwarded-For: 1.2.3.4, 10.0.0.7\\r\\n\\r\\n", True, "uid 0")
+    '10.0.0.7'
+    >>> client_of(b"GET / HTTP/1.1\\r\\nX-Forwarded-For: 10.0.0.7\\r\\n\\r\\n", False, "uid 1000")
+    'uid 1000'
+    """
+    if trusted:
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"x-forwarded-for" and value.strip():
+                return value.rsplit(b",", 1)[-1].strip().decode("latin-1")[:64]
+    return fallback
+
+
+def one_request(head: bytes) -> bytes:
+    """The request head with ``Connection: close`` (the connection carries this request only), unless it
+    asks for an upgrade (a websocket: the connection is then that websocket's).
+
+    >>> one_request(b"GET /x HTTP/1.1\\r\\nHost: h\\r\\nConnection: keep-alive\\r\\n\\r\\n")
+    b'GET /x HTTP/1.1\\r\\nHost: h\\r\\nConnection: close\\r\\n\\r\\n'
+    """
+    lines = head[:-4].split(b"\r\n")
+    names = [line.partition(b":")[0].strip().lower() for line in lines]
+    if b"upgrade" in names[1:]:
+        return head
+    kept = [line for line, name in zip(lines, names) if name not in (b"connection", b"keep-alive")]
+    return b"\r\n".join([*kept, b"Connection: close"]) + b"\r\n\r\n"
+
+
 async def _outward(ns: Namespace, port: int, listener: socket.socket) -> asyncio.Server:
-    """Host ``127.0.0.1:port`` -> ``127.0.0.1:port`` inside ``ns``."""
+    """Host ``127.0.0.1:port`` -> ``127.0.0.1:port`` inside ``ns``; one request per connection, at most
+    ``MAX_PER_CLIENT`` of them per client at once (a connection over that is closed at once)."""
     loop = asyncio.get_running_loop()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        s = await asyncio.wrap_future(ns.call(_new_socket))
         try:
-            await loop.sock_connect(s, (LOOPBACK, port))
-            up = await asyncio.open_connection(sock=s)
-        except OSError:
-            s.close()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_SECONDS)
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
             writer.close()
             return
-        await splice((reader, writer), up, idle_seconds=IDLE_SECONDS)
+        peer, local = writer.get_extra_info("peername"), writer.get_extra_info("sockname")
+        uid = _tcp_owner(peer, local) if peer and local else None
+        client = client_of(head, uid == os.geteuid(), f"uid {uid}")
+        if ns.clients.get(client, 0) >= MAX_PER_CLIENT:
+            writer.close()
+            return
+        ns.clients[client] = ns.clients.get(client, 0) + 1
+        try:
+            s = await asyncio.wrap_future(ns.call(_new_socket))
+            try:
+                await loop.sock_connect(s, (LOOPBACK, port))
+                up = await asyncio.open_connection(sock=s)
+            except OSError:
+                s.close()
+                writer.close()
+                return
+            up[1].write(one_request(head))
+            await splice((reader, writer), up, idle_seconds=IDLE_SECONDS)
+        finally:
+            ns.clients[client] -= 1
+            if not ns.clients[client]:
+                del ns.clients[client]
 
     return await asyncio.start_server(_limited(ns, "out", handle), sock=listener)
 

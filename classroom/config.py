@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import sys
 from dataclasses import asdict, dataclass, field
@@ -15,8 +16,8 @@ from pathlib import Path
 
 from labcore.errors import LabFailure
 
-__all__ = ["BASE", "CONFIG", "GROUP", "HUB", "INSTRUCTOR", "ClassConfig", "learner_names", "member_run", "tag",
-           "verify"]
+__all__ = ["BASE", "CONFIG", "GROUP", "HUB", "INSTRUCTOR", "ClassConfig", "hub_host", "learner_names", "member_run",
+           "tag", "verify"]
 
 # LAB_CLASSROOM_TAG gives the tests a classroom of their own (its own directory, hub account, group
 # and sudo rule), never the instructor's.
@@ -52,6 +53,13 @@ class ClassConfig:
     pids: int = 2048
     inner_ports: list[int] = field(default_factory=list)  # the Hub's own API, the proxy's API, the progress page
     member_ports: dict[str, int] = field(default_factory=dict)  # host side of the relay to each member's server
+    # The Hub's host name: each member's server is served from an origin of its own, ``<name>.<host>``
+    # (JupyterHub's ``subdomain_host``), so a page one member serves cannot act for another member or the
+    # instructor in their browser. "localhost" on this machine (browsers resolve every ``*.localhost`` name
+    # to loopback themselves); a room names a host whose ``*.<host>`` resolves to the Hub (wildcard DNS, or
+    # one record per member). A URL (``https://hub.example.org``) where TLS sits in front. Empty: every
+    # server on the Hub's one origin (``--single-origin``: only for members who trust each other).
+    host: str = ""
 
     def save(self) -> None:
         CONFIG.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
@@ -67,8 +75,69 @@ class ClassConfig:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     @property
+    def subdomain_host(self) -> str:
+        """JupyterHub's ``subdomain_host`` (``scheme://host[:port]``), or "" for one origin.
+
+        >>> ClassConfig(host="localhost", port=8000).subdomain_host
+        'http://localhost:8000'
+        >>> ClassConfig(host="https://hub.example.org", port=8000).subdomain_host
+        'https://hub.example.org'
+        """
+        if not self.host:
+            return ""
+        return self.host.rstrip("/") if "://" in self.host else f"http://{self.host}:{self.port}"
+
+    @property
     def url(self) -> str:
-        return f"http://{self.ip}:{self.port}/"
+        """Where the class opens the Hub."""
+        return f"{self.subdomain_host or f'http://{self.ip}:{self.port}'}/"
+
+    def server_url(self, name: str, kind: str = "user") -> str:
+        """Where the Hub serves a member's server (``kind`` "user") or a service (``kind`` "service",
+        e.g. the progress page): on its own origin with a host name, else on the Hub's.
+
+        >>> ClassConfig(host="localhost", port=8000).server_url("learner1")
+        'http://learner1.localhost:8000/user/learner1/'
+        >>> ClassConfig(host="localhost", port=8000).server_url("progress", "service")
+        'http://progress--service.localhost:8000/services/progress/'
+        >>> ClassConfig(ip="127.0.0.1", port=8000).server_url("learner1")
+        'http://127.0.0.1:8000/user/learner1/'
+        """
+        path = f"/{'user' if kind == 'user' else 'services'}/{name}/"
+        if not self.host:
+            return self.url.rstrip("/") + path
+        from urllib.parse import urlsplit
+
+        from jupyterhub.utils import subdomain_hook_idna  # the Hub's own naming (JupyterHub.subdomain_hook)
+
+        parts = urlsplit(self.subdomain_host)
+        domain = subdomain_hook_idna(name, parts.hostname, kind)
+        return f"{parts.scheme}://{domain}{f':{parts.port}' if parts.port else ''}{path}"
+
+
+def hub_host(ip: str, host: str | None) -> str:
+    """The Hub's host name (``ClassConfig.host``): ``host`` as given ("" for one origin), else "localhost"
+    for a Hub on this machine only; a Hub on a room's network needs a name its members resolve.
+
+    >>> hub_host("127.0.0.1", None), hub_host("0.0.0.0", "hub.lab.example"), hub_host("0.0.0.0", "")
+    ('localhost', 'hub.lab.example', '')
+    """
+    import ipaddress
+
+    if host is not None:
+        if host and not re.fullmatch(r"(https?://)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?/?", host.lower()):
+            raise LabFailure(f"--host {host!r} is not a host name: give one like hub.school.example "
+                             "(or https://hub.school.example with TLS in front).")
+        return host.lower()
+    try:
+        local = ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        local = ip == "localhost"
+    if local:
+        return "localhost"
+    raise LabFailure(f"A Hub on {ip} needs a host name its learners' browsers resolve, with every <name>.<host> "
+                     "resolving to this machine too (wildcard DNS, or one record per member): add --host NAME "
+                     "(or --single-origin, only for a class whose members trust each other).")
 
 
 def learner_names(n: int) -> list[str]:

@@ -373,6 +373,11 @@ def parser() -> argparse.ArgumentParser:
     cls.add_argument("--learners", type=int, default=3)
     cls.add_argument("--ip", default="127.0.0.1", help="address the Hub listens on (default: this machine only)")
     cls.add_argument("--port", type=int, default=8000)
+    cls.add_argument("--host", help="the Hub's host name; each member's server is served from <name>.<host>, an "
+                     "origin of its own (default: localhost, for --ip 127.0.0.1; a room: a name with wildcard DNS)")
+    cls.add_argument("--single-origin", action="store_true",
+                     help="every server on the Hub's one origin (no host names needed; only for members who trust "
+                          "each other: a page one serves acts for whoever opens it)")
     setup_p = sub.add_parser("setup", help="root, once: what a rootless lab needs from this machine")
     setup_p.add_argument("--user",
                          help="the account that will run ./lab (default: the one that ran sudo, else dockerlab)")

@@ -81,6 +81,11 @@ def members(cls) -> dict[str, Member]:  # type: ignore[no-untyped-def]
     return out
 
 
+def _progress() -> str:
+    """The progress page's URL (its own origin, like every server's)."""
+    return classroom.ClassConfig.load().server_url("progress", "service")
+
+
 def _as_hub(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["runuser", "-u", classroom.HUB, "--", *argv], capture_output=True, text=True, timeout=120,
                           cwd="/")
@@ -159,7 +164,7 @@ def test_a_learners_engine_starts_on_their_first_docker_command(members) -> None
     gate = _as_hub("sudo", "-n", str(classroom.ENTER), A, "progress")
     assert gate.returncode == 0 and json.loads(gate.stdout) == {}, gate.stdout + gate.stderr[-500:]
     teach = members[TEACH]
-    page = teach.session.get(f"{teach.base}/services/progress/?lang=en", timeout=120)
+    page = teach.session.get(f"{_progress()}?lang=en", timeout=120)
     assert page.status_code == 200 and "no Docker command yet" in page.text, page.text[-800:]
     assert not _engine_pids(A), "the progress page started the learner's engine"
     a = members[A]
@@ -306,7 +311,7 @@ def test_learners_see_the_course_and_the_instructor_sees_nbgrader(members) -> No
 
         if not m.token:
             m.make_token()
-        page = requests.get(f"{m.base}/user/{m.name}/lab", headers={"Authorization": f"token {m.token}"},
+        page = requests.get(f"{m.server_url}/lab", headers={"Authorization": f"token {m.token}"},
                             timeout=60).text  # the JupyterLab page carries its page config
         cfg = re.search(r'"disabledExtensions":\s*(\{[^}]*\}|\[[^\]]*\])', page)
         return bool(cfg and "@jupyter/nbgrader" in cfg.group(1))
@@ -317,7 +322,7 @@ def test_learners_see_the_course_and_the_instructor_sees_nbgrader(members) -> No
     def formgrader(m: Member) -> int:  # nbgrader's server side, not only its menu
         import requests
 
-        return requests.get(f"{m.base}/user/{m.name}/formgrader/static/package.json",
+        return requests.get(f"{m.server_url}/formgrader/static/package.json",
                             headers={"Authorization": f"token {m.token}"}, timeout=60).status_code
 
     assert formgrader(members[A]) == 404 and formgrader(members[TEACH]) == 200
@@ -329,7 +334,7 @@ def test_the_instructors_progress_page_shows_what_each_learners_engine_says(memb
     import sys
 
     teach, a = members[TEACH], members[A]
-    r = teach.session.get(f"{teach.base}/services/progress/?format=json", timeout=120)
+    r = teach.session.get(f"{_progress()}?format=json", timeout=120)
     assert r.status_code == 200, r.text[:300]
     rows = {row["name"]: row for row in r.json()["learners"]}
     assert set(rows) == {A, B} and rows[A]["running"] and rows[B]["running"]
@@ -356,11 +361,11 @@ def test_the_instructors_progress_page_shows_what_each_learners_engine_says(memb
         assert json.loads(gate.stdout) == rows[A]["exercises"], gate.stdout[-500:]
     finally:
         state.write_text(saved)
-    page = teach.session.get(f"{teach.base}/services/progress/", timeout=120).text
+    page = teach.session.get(f"{_progress()}", timeout=120).text
     assert "学习进度" in page and A in page and B in page
-    assert "Progress" in teach.session.get(f"{teach.base}/services/progress/?lang=en", timeout=120).text
+    assert "Progress" in teach.session.get(f"{_progress()}?lang=en", timeout=120).text
     # A learner cannot see the class's progress.
-    r = a.session.get(f"{a.base}/services/progress/?format=json", timeout=120)
+    r = a.session.get(f"{_progress()}?format=json", timeout=120)
     assert r.status_code == 403 or A not in r.text
 
 
@@ -375,7 +380,7 @@ def test_the_instructor_runs_the_class_but_cannot_act_as_a_learner(members) -> N
     assert token.status_code in (403, 404), token.text[:300]
     grant = teach._hub("POST", f"/users/{TEACH}/tokens", json={"note": "x", "scopes": ["access:servers"]})  # noqa: SLF001
     assert grant.status_code in (400, 403), grant.text[:300]
-    r = teach.session.get(f"{teach.base}/user/{A}/api/contents/notebooks", timeout=60, allow_redirects=True)
+    r = teach.session.get(f"{members[A].server_url}/api/contents/notebooks", timeout=60, allow_redirects=True)
     assert r.status_code in (403, 404) or "notebooks" not in r.text, (r.status_code, r.text[:300])
     assert teach._hub("POST", "/users", json={"usernames": ["dltest-x"]}).status_code == 403  # noqa: SLF001
 
@@ -455,13 +460,167 @@ def test_in_chromium_a_learner_logs_in_and_runs_the_index_and_the_instructor_see
             teach.fill("#password_input", passwords[TEACH])
             teach.click("#login_submit")
             teach.wait_for_load_state()
-            teach.goto(f"{cfg.url}services/progress/", timeout=180_000)
+            teach.goto(_progress(), timeout=180_000)
             teach.wait_for_selector("#progress", timeout=180_000)
             table = teach.inner_text("#progress")
             assert A in table and B in table and "第 6 章" in table, table
             teach.screenshot(path=str(shots / "instructor-progress.png"), full_page=True)
         finally:
             browser.close()
+
+
+# -- same origin: a page one member serves, opened by another ------------------------------------
+# Any learner serves any HTML they like: their server is theirs (its configuration, its port), and even
+# an unchanged JupyterLab serves a file they write into their own Jupyter data directory at
+# /lab/extensions/..., to anyone, without login or sandbox. What decides is the origin it comes from.
+
+EVIL_PAGE = """<!doctype html><meta charset="utf-8"><title>look at this</title><pre id="out"></pre><script>
+(async () => {
+  const q = new URLSearchParams(location.search), hub = q.get('hub'), victim = q.get('victim'),
+        server = q.get('server'), progress = q.get('progress'), got = {};
+  const attempt = async (name, fn) => {
+    try { got[name] = String(await fn()); } catch (e) { got[name] = 'refused ' + e; } };
+  let token = '';
+  const read = async (url) => {  // with the victim's cookies, and the token if one was got
+    const r = await fetch(url, {credentials: 'include', headers: token ? {Authorization: 'token ' + token} : {}});
+    return r.status + ' ' + (await r.text()).slice(0, 300); };
+  await attempt('token', async () => {  // the Hub's page carries its XSRF token; with it, a token for the victim
+    const home = await (await fetch(hub + 'hub/home', {credentials: 'include'})).text();
+    const xsrf = (home.match(/xsrf_token:\\s*"([^"]+)"/) || [null, ''])[1];
+    const r = await fetch(hub + 'hub/api/users/' + victim + '/tokens', {method: 'POST', credentials: 'include',
+      headers: {'X-XSRFToken': xsrf, 'Content-Type': 'application/json'},
+      body: JSON.stringify({note: 'stolen by a page'})});
+    token = (await r.json()).token || '';
+    return r.status + (token ? ' got a token' : '');
+  });
+  await attempt('files', () => read(server + 'api/contents/notebooks'));
+  await attempt('users', () => read(hub + 'hub/api/users'));
+  await attempt('progress', () => read(progress + '?format=json'));
+  await attempt('code', async () => {  // code in the victim's server: a kernel, and a cell that leaves a file
+    const auth = token ? {Authorization: 'token ' + token} : {};
+    const r = await fetch(server + 'api/kernels', {method: 'POST', credentials: 'include',
+      headers: {...auth, 'Content-Type': 'application/json'}, body: '{}'});
+    const k = await r.json();
+    if (!k.id) return r.status + ' no kernel';
+    const ws = new WebSocket(server.replace(/^http/, 'ws') + 'api/kernels/' + k.id + '/channels'
+                             + (token ? '?token=' + token : ''));
+    return await new Promise((done) => {
+      setTimeout(() => done('kernel ' + k.id + ': no reply'), 30000);
+      ws.onerror = () => done('kernel ' + k.id + ': websocket refused');
+      ws.onopen = () => ws.send(JSON.stringify({channel: 'shell', metadata: {}, parent_header: {}, buffers: [],
+        header: {msg_id: 'x1', msg_type: 'execute_request', session: 's1', username: '', version: '5.3'},
+        content: {code: "import os; open(os.path.expanduser('~/pwned-by-a-page'), 'w').write('x')", silent: false,
+                  store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: true}}));
+      ws.onmessage = (m) => { const msg = JSON.parse(m.data);
+        if (msg.msg_type === 'execute_reply') done('ran: ' + msg.content.status); };
+    });
+  });
+  document.getElementById('out').textContent = JSON.stringify(got, null, 1);
+  window.__report = got;
+})();
+</script>
+"""
+
+
+def _served_by(member: Member, name: str) -> str:
+    """``member`` puts ``EVIL_PAGE`` where their own server serves it to anyone; its URL."""
+    r = member.run(member.kernel(), "import os, pathlib\n"
+                   "d = pathlib.Path(os.environ['JUPYTER_DATA_DIR'], 'labextensions', 'look', 'static')\n"
+                   f"d.mkdir(parents=True, exist_ok=True)\n(d / {name!r}).write_text({EVIL_PAGE!r})\nprint('served')")
+    assert "served" in r.stdout, r.text
+    return f"{member.server_url}/lab/extensions/look/static/{name}"
+
+
+def _logged_in(browser, cfg, name: str, password: str):  # type: ignore[no-untyped-def]
+    """A browser of ``name``'s, logged in at the Hub and in their own server (what a class member has open)."""
+    from tests.e2e.lab_browser import VIEWPORT
+
+    page = browser.new_context(viewport=VIEWPORT).new_page()
+    page.goto(f"{cfg.url}hub/login", timeout=60_000)
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    page.wait_for_url(f"**/user/{name}/lab/**", timeout=120_000, wait_until="commit")
+    return page
+
+
+def test_in_chromium_a_page_a_learner_serves_cannot_act_for_another_learner_or_the_instructor(cls, members) -> None:  # type: ignore[no-untyped-def]
+    """A serves a page that, opened in B's logged-in browser, tries B's files, a Hub token for B and code in
+    B's server; opened in the instructor's, the class list, the progress page, a token and the instructor's
+    server. Each member's server has an origin of its own (``<name>.<host>``): every try is refused."""
+    import urllib.parse
+
+    from tests.e2e.lab_browser import CHROMIUM, CHROMIUM_ARGS, browser_missing
+
+    if browser_missing():
+        pytest.fail(browser_missing())
+    from playwright.sync_api import sync_playwright
+
+    cfg, passwords = cls
+    a = members[A]
+    url = _served_by(a, "look.html")
+    acted: dict[str, dict[str, str]] = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            for victim in (B, TEACH):
+                m = members[victim]
+                page = _logged_in(browser, cfg, victim, passwords[victim])
+                mine = page.goto(f"{m.server_url}/api/contents/notebooks", timeout=60_000)
+                assert mine is not None and mine.status == 200 and "00-index" in mine.text(), \
+                    f"{victim}'s browser is not logged in to their own server (the test proves nothing)"
+                query = urllib.parse.urlencode({"hub": cfg.url, "victim": victim, "server": m.server_url + "/",
+                                                "progress": _progress()})
+                page.goto(f"{url}?{query}", timeout=60_000)
+                page.wait_for_function("window.__report !== undefined", timeout=90_000)
+                got = page.evaluate("window.__report")
+                print(f"A's page in {victim}'s browser: {got}")
+                home = Path(pwd.getpwnam(victim).pw_dir)
+                tokens = m._hub("GET", f"/users/{victim}/tokens").json()  # noqa: SLF001
+                stolen = [t for t in tokens.get("api_tokens", []) if t.get("note") == "stolen by a page"]
+                ran = (home / "pwned-by-a-page").exists()
+                for t in stolen:  # a failing run leaves the victim as it found them
+                    m._hub("DELETE", f"/users/{victim}/tokens/{t['id']}")  # noqa: SLF001
+                (home / "pwned-by-a-page").unlink(missing_ok=True)
+                readable = [k for k in ("files", "users", "progress") if got[k].startswith("200")]
+                if readable or "got a token" in got["token"] or stolen or ran:
+                    acted[victim] = got
+        finally:
+            browser.close()
+    assert not acted, f"A's page acted as the member who opened it, in their browser: {acted}"
+
+
+def test_a_third_party_holding_requests_to_a_learners_server_leaves_them_working(cls, members) -> None:  # type: ignore[no-untyped-def]
+    """Before login, anyone may send requests to ``/user/NAME/`` (the server answers them with a refusal);
+    measured before: a client holding more than the relay's share for that member (64) made A's server
+    answer 503. Here a third party at another address (127.0.0.2) holds that many requests open (a body
+    that never ends) through the Hub's real proxy; A and B still get through."""
+    import socket
+    import urllib.parse
+
+    from asroot import classroom_relay
+
+    cfg, _ = cls
+    a, b = members[A], members[B]
+    url = urllib.parse.urlsplit(a.server_url)
+    held = []
+    try:
+        for _ in range(classroom_relay.MAX_PER_NAMESPACE + 8):
+            s = socket.socket()
+            s.bind(("127.0.0.2", 0))
+            s.connect(("127.0.0.1", cfg.port))
+            s.sendall(f"POST {url.path}/api/contents/held HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                      "Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{".encode())
+            held.append(s)
+        time.sleep(2)  # the proxy has passed them on to the relay
+        for m in (a, b, a):
+            r = m.api("GET", "/status")
+            assert r.status_code == 200, f"{m.name}'s server answered {r.status_code} while a third party held requests"
+        r = a.run(a.kernel(), "print(6 * 7)")
+        assert r.stdout.strip() == "42", r.text
+    finally:
+        for s in held:
+            s.close()
 
 
 def test_adding_a_learner_while_the_class_works_stops_nobody(cls, members) -> None:  # type: ignore[no-untyped-def]

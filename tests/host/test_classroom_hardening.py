@@ -38,16 +38,32 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     writer.close()
 
 
-async def _talks(port: int) -> bool:
-    """A connection through the relay that gets its bytes back."""
+def _head(client: str = "") -> bytes:
+    """A request head as the Hub's proxy sends it (``client``: the address it adds as X-Forwarded-For)."""
+    xff = f"X-Forwarded-For: 192.0.2.1, {client}\r\n" if client else ""
+    return f"GET /user/x/ HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n{xff}\r\n".encode()
+
+
+async def _held(port: int, client: str = "") -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    """A connection through the relay whose request reached the member's side (echoed back), kept open;
+    None if the relay closed it."""
     try:
         r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
-        w.write(b"ping")
-        got = await asyncio.wait_for(r.read(4), 10)
-    except (OSError, asyncio.TimeoutError):
-        return False
-    w.close()
-    return got == b"ping"
+        w.write(_head(client))
+        got = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 10)
+    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+        return None
+    assert got.startswith(b"GET /user/x/ HTTP/1.1\r\n") and b"Connection: close\r\n" in got, got
+    assert b"keep-alive" not in got, "the relay passed on a request that would keep its connection for others"
+    return r, w
+
+
+async def _talks(port: int, client: str = "") -> bool:
+    """A connection through the relay that gets its request back."""
+    held = await _held(port, client)
+    if held:
+        held[1].close()
+    return held is not None
 
 
 def test_relay_one_members_held_connections_leave_the_others_working(two_namespaces, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -65,22 +81,69 @@ def test_relay_one_members_held_connections_leave_the_others_working(two_namespa
             ports.append(port)
         a, b = ports
         held = []
-        for _ in range(8):  # member A holds their whole share open
-            r, w = await asyncio.open_connection("127.0.0.1", a)
-            w.write(b"x")
-            assert await asyncio.wait_for(r.read(1), 10) == b"x"
-            held.append((r, w))
-        r, w = await asyncio.open_connection("127.0.0.1", a)  # one more: closed at once, nobody waits
-        assert await asyncio.wait_for(r.read(1), 10) == b""
+        for i in range(8):  # member A holds their whole share open (from several addresses)
+            conn = await _held(a, f"198.51.100.{i}")
+            assert conn is not None
+            held.append(conn)
+        assert await _held(a, "198.51.100.99") is None  # one more: closed at once, nobody waits
         assert all([await _talks(b) for _ in range(5)]), "member B's connections failed while A held theirs"
         held[0][1].close()
         await asyncio.sleep(0.2)
         assert await _talks(a), "a slot A freed is not usable again"
         monkeypatch.setattr(classroom_relay, "IDLE_SECONDS", 0.5)
-        r, w = await asyncio.open_connection("127.0.0.1", b)  # idle: the relay closes it
-        w.write(b"y")
-        assert await asyncio.wait_for(r.read(1), 10) == b"y"
-        assert await asyncio.wait_for(r.read(1), 10) == b"", "an idle connection stayed open"
+        idle = await _held(b)  # idle: the relay closes it
+        assert idle is not None
+        assert await asyncio.wait_for(idle[0].read(1), 10) == b"", "an idle connection stayed open"
+
+    asyncio.run(run())
+
+
+def test_relay_one_client_cannot_hold_a_members_share_and_only_the_proxys_word_counts(two_namespaces,  # type: ignore[no-untyped-def]
+                                                                                       monkeypatch) -> None:
+    """A third party holding requests to ``/user/NAME/`` (measured before: 64 held, that member's server
+    answered 503): one client (the address the proxy names in X-Forwarded-For) holds at most
+    MAX_PER_CLIENT of the member's share, the member still gets through. An X-Forwarded-For from a
+    connection another account opened (not the proxy's, which runs as the relay's own account) is not
+    believed: that connection is its uid's."""
+    import pwd
+
+    monkeypatch.setattr(classroom_relay, "MAX_PER_NAMESPACE", 8)
+    monkeypatch.setattr(classroom_relay, "MAX_PER_CLIENT", 3)
+
+    async def run() -> None:
+        path = two_namespaces[0]
+        ns = classroom_relay.Namespace(path)
+        host = classroom_relay._listener(0)  # noqa: SLF001
+        port = host.getsockname()[1]
+        inner = netns.listen_inside(path, [port])[0][port]
+        await asyncio.start_server(_echo, sock=inner)
+        await classroom_relay._outward(ns, port, host)  # noqa: SLF001
+        third = [await _held(port, "203.0.113.9") for _ in range(6)]
+        assert [c is not None for c in third] == [True] * 3 + [False] * 3, "one client held more than its part"
+        assert await _talks(port, "198.51.100.7"), "the member could not get through while a third party held theirs"
+        # Another account on the machine names the member's address: its connections are its own uid's.
+        nobody = pwd.getpwnam("nobody")
+        code = ("import socket, sys, time\nheld, ok = [], 0\nfor _ in range(5):\n"
+                f"    s = socket.create_connection(('127.0.0.1', {port}))\n"
+                f"    s.sendall({_head('198.51.100.7')!r})\n"
+                "    s.settimeout(10)\n    try:\n        ok += s.recv(4) == b'GET '\n"
+                "    except OSError:\n        pass\n"
+                "    held.append(s)\nprint(ok, flush=True)\ntime.sleep(30)\n")
+        child = await asyncio.create_subprocess_exec(
+            "setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", sys.executable, "-c",
+            code, stdout=asyncio.subprocess.PIPE)
+        try:
+            assert child.stdout is not None
+            line = await asyncio.wait_for(child.stdout.readline(), 60)
+            assert line.strip() == b"3", f"another account's connections got {line!r} through (its uid's part is 3)"
+            assert ns.clients == {"203.0.113.9": 3, f"uid {nobody.pw_uid}": 3}, ns.clients
+            assert await _talks(port, "198.51.100.7"), "a forged X-Forwarded-For used up the member's part"
+        finally:
+            child.kill()
+            await child.wait()
+        for c in third:
+            if c:
+                c[1].close()
 
     asyncio.run(run())
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -13,7 +14,22 @@ from typing import Any
 
 import requests
 
-__all__ = ["KernelChannel", "Member", "RunResult"]
+__all__ = ["KernelChannel", "Member", "RunResult", "resolve_localhost_names"]
+
+_getaddrinfo = socket.getaddrinfo
+
+
+def _loopback_for_localhost(host, *args, **kw):  # type: ignore[no-untyped-def]
+    if isinstance(host, (str, bytes)) and (host.decode() if isinstance(host, bytes) else host).endswith(".localhost"):
+        host = "127.0.0.1"
+    return _getaddrinfo(host, *args, **kw)
+
+
+def resolve_localhost_names() -> None:
+    """Every ``*.localhost`` name to 127.0.0.1 in this process, as browsers do by themselves (RFC 6761
+    6.3; Chromium, Firefox): the classroom serves each member from ``<name>.localhost``, and glibc
+    resolves ``localhost`` alone unless nss-myhostname is installed."""
+    socket.getaddrinfo = _loopback_for_localhost
 
 
 @dataclass
@@ -39,6 +55,14 @@ class Member:
     session: requests.Session = field(default_factory=requests.Session)
     token: str = ""
     spawn_seconds: float = 0.0
+    server: str = ""  # the server's URL as the Hub gives it (its own origin with subdomain_host), "/" last
+
+    def __post_init__(self) -> None:
+        resolve_localhost_names()
+
+    @property
+    def server_url(self) -> str:
+        return (self.server or f"{self.base}/user/{self.name}/").rstrip("/")
 
     def login(self) -> bool:
         """True if the Hub accepted the name and password (and so started the server)."""
@@ -72,6 +96,8 @@ class Member:
             u = self._hub("GET", f"/users/{self.name}").json()
             srv = u.get("servers", {}).get("", {})
             if srv.get("ready"):
+                url = str(srv.get("url") or "")
+                self.server = url if "://" in url else self.base + url
                 self.spawn_seconds = time.monotonic() - t0
                 return self.spawn_seconds
             time.sleep(0.5)
@@ -90,7 +116,7 @@ class Member:
         """The member's own JupyterLab server's REST API (``/user/NAME/api/...``)."""
         if not self.token:
             self.make_token()
-        return requests.request(method, f"{self.base}/user/{self.name}/api{path}",
+        return requests.request(method, f"{self.server_url}/api{path}",
                                 headers={"Authorization": f"token {self.token}"}, timeout=60, **kw)
 
     def terminal(self, command: str, until: str, timeout: float = 60) -> str:
@@ -108,8 +134,8 @@ class Member:
         from tornado.httpclient import HTTPRequest
         from tornado.websocket import websocket_connect
 
-        ws_base = self.base.replace("http", "ws", 1)
-        conn = await websocket_connect(HTTPRequest(f"{ws_base}/user/{self.name}/terminals/websocket/{name}",
+        ws_base = self.server_url.replace("http", "ws", 1)
+        conn = await websocket_connect(HTTPRequest(f"{ws_base}/terminals/websocket/{name}",
                                                    headers={"Authorization": f"token {self.token}"}))
         conn.write_message(json.dumps(["stdin", command + "\r"]))
         out, deadline = "", time.monotonic() + timeout
@@ -164,8 +190,8 @@ class KernelChannel:
         from tornado.websocket import websocket_connect
 
         m = self.member
-        ws_base = m.base.replace("http", "ws", 1)
-        req = HTTPRequest(f"{ws_base}/user/{m.name}/api/kernels/{self.kernel_id}/channels",
+        ws_base = m.server_url.replace("http", "ws", 1)
+        req = HTTPRequest(f"{ws_base}/api/kernels/{self.kernel_id}/channels",
                           headers={"Authorization": f"token {m.token}"})
         return await websocket_connect(req)
 
