@@ -45,3 +45,22 @@ def test_candidates_are_valid_names() -> None:
         for c in candidates(ref, "image", 3):
             assert parse(c).tag and parse(c).tag.endswith(("-lab", "-lab2", "-lab3"))
     assert candidates("ch03-notes", "volume", 1) == ["ch03-notes-lab"]
+
+
+def test_bang_docker_lines_use_the_course_names() -> None:
+    """`!docker` lines are rewritten as `%docker` lines are, through IPython's own input transformation
+    (the same cleanup stage a kernel runs), and nothing else in the cell is."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    aliases.use("webserver", "webserver-lab")
+    tm = TransformerManager()
+    tm.cleanup_transforms.append(names.rewrite_bang_lines)
+    cell = ("!docker logs webserver\nout = !docker inspect webserver --format json\n"
+            "!docker exec {webserver} true\n!echo webserver\nname = 'webserver'\n")
+    code = tm.transform_cell(cell)
+    assert "system('docker logs webserver-lab')" in code
+    assert "getoutput('docker inspect webserver-lab --format json')" in code
+    assert "docker exec {webserver} true" in code  # a Python expression, expanded by `!` itself
+    assert "system('echo webserver')" in code and "name = 'webserver'" in code
+    aliases.clear()
+    assert tm.transform_cell(cell) == TransformerManager().transform_cell(cell)
