@@ -33,7 +33,7 @@ from typing import Any
 from .check import CheckResult
 from .messages import t
 
-__all__ = ["OwnEngine", "refusal", "start_engine"]
+__all__ = ["OwnEngine", "refusal", "running_engines", "start_engine", "stop_all"]
 
 _REFUSED = re.compile(r"unable to configure the Docker daemon[^\n]*")
 
@@ -123,6 +123,22 @@ def _destroy(engine: Any, run: Path) -> None:
     shutil.rmtree(run, ignore_errors=True)
 
 
+_LIVE: weakref.WeakSet[OwnEngine] = weakref.WeakSet()
+
+
+def running_engines() -> list[OwnEngine]:
+    """The learner's own engines of this kernel that answer now (the checks read them, not a variable)."""
+    return [e for e in list(_LIVE) if e.running]
+
+
+def stop_all() -> int:
+    """Stop every engine of the learner's own this kernel started (a chapter's last cell); how many."""
+    engines = [e for e in list(_LIVE) if e._finalizer.alive]
+    for e in engines:
+        e.stop()
+    return len(engines)
+
+
 class OwnEngine:
     """A rootless engine of the learner's own that reads ``daemon_json`` and stays up until ``stop()``.
 
@@ -142,6 +158,7 @@ class OwnEngine:
                                      binaries=_binaries(self.lab.config.docker_cli), start_timeout=timeout)
         self.engine.data_root.mkdir()
         self._finalizer = weakref.finalize(self, _destroy, self.engine, self.run)
+        _LIVE.add(self)
         self.status = self.start()
 
     @property
@@ -150,7 +167,17 @@ class OwnEngine:
 
     @property
     def running(self) -> bool:
-        return bool(self.engine.pid()) and self.engine.ready()
+        return self._finalizer.alive and bool(self.engine.pid()) and self.engine.ready()
+
+    def mirrors(self) -> list[str]:
+        """What ``docker info`` lists under Registry Mirrors (without the trailing slash)."""
+        import docker
+
+        client = docker.DockerClient(base_url=self.host, timeout=10)
+        try:
+            return [str(m).rstrip("/") for m in client.info()["RegistryConfig"].get("Mirrors") or []]
+        finally:
+            client.close()
 
     def start(self) -> CheckResult:
         """Start with the file as it is now: ✔ and the version, or ✘ with dockerd's own reason."""
