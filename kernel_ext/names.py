@@ -22,6 +22,8 @@ Plain Python, no engine: the table is per kernel (one learner, one lab).
 'docker rm $(docker ps -q -f name=webserver-lab) webserver2'
 >>> rewrite_bang_lines(["lines = !docker inspect webserver --format json", "print('webserver')"])
 ['lines = !docker inspect webserver-lab --format json', "print('webserver')"]
+>>> aliases.use("nginx:1.22", "nginx:1.22-lab"); rewrite_bang_lines(["!docker pull -q nginx:1.22 >/dev/null"])
+['%docker pull nginx:1.22']
 >>> aliases.clear()
 """
 
@@ -112,7 +114,26 @@ def rewrite_bang_lines(lines: list[str]) -> list[str]:
     for line in lines:
         m = _BANG_DOCKER.match(line)
         if m:
-            parts = _PY_EXPR.split(m.group(2))
-            line = m.group(1) + "".join(p if i % 2 else rewrite_shell(p) for i, p in enumerate(parts))
+            held = _pulled_and_held(m.group(2))
+            if held:  # a pull would move the learner's name: `%docker pull` pulls the course's copy under its own
+                end = "\n" if line.endswith("\n") else ""
+                line = m.group(1).rstrip("!") + f"%docker pull {held}{end}"
+            else:
+                parts = _PY_EXPR.split(m.group(2))
+                line = m.group(1) + "".join(p if i % 2 else rewrite_shell(p) for i, p in enumerate(parts))
         out.append(line)
     return out
+
+
+def _pulled_and_held(command: str) -> str | None:
+    """The book name a ``docker pull`` / ``docker image pull`` command names that the learner holds."""
+    import shlex
+
+    try:
+        args = shlex.split(command)
+    except ValueError:
+        return None
+    sub = args[1:3] if args[1:2] == ["image"] else args[1:2]
+    if sub[-1:] != ["pull"]:
+        return None
+    return next((a for a in args[1 + len(sub):] if a in aliases), None)

@@ -64,3 +64,17 @@ def test_bang_docker_lines_use_the_course_names() -> None:
     assert "system('echo webserver')" in code and "name = 'webserver'" in code
     aliases.clear()
     assert tm.transform_cell(cell) == TransformerManager().transform_cell(cell)
+
+
+def test_a_bang_docker_pull_of_a_held_name_pulls_the_course_copy() -> None:
+    """`!docker pull X` would move the learner's name X: it becomes `%docker pull X`, which pulls the
+    course's copy under the course's own name (Lab.pull), as a `%docker pull` line does."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    aliases.use("busybox:1.35", "busybox:1.35-lab")
+    tm = TransformerManager()
+    tm.cleanup_transforms.append(names.rewrite_bang_lines)
+    code = tm.transform_cell("!docker pull -q busybox:1.35 >/dev/null\nout = !docker image pull busybox:1.35\n"
+                             "!docker pull busybox:latest\n")
+    assert code.count("run_line_magic('docker', 'pull busybox:1.35')") == 2 and "out = get_ipython()" in code
+    assert "system('docker pull busybox:latest')" in code
