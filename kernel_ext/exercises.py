@@ -51,7 +51,7 @@ _AUTO_NAME = re.compile(r"^[a-z]+_[a-z]+\d*$")  # the names the engine makes up 
 OPEN = frozenset({
     "ex.ctr.missing", "ex.file.missing", "ex.img.missing", "ex.img.other_tag", "ex.img.same_as",
     "ex.img.tag_of", "ex.img.nofile", "ex.img.content", "ex.img.notpulled", "ex.rm.none", "ex.vol.missing",
-    "ex.vol.nofile", "ex.json.missing",
+    "ex.vol.nofile", "ex.json.missing", "ex.own.none",
 })
 
 
@@ -459,6 +459,22 @@ class Exercises:
         if mirror not in [m.rstrip("/") for m in got]:
             return _r(False, "ex.json.mirror", got=got, want=mirror)
         return _r(True, "ex.json.ok", want=mirror)
+
+    def own_engine_mirror(self, mirror: str) -> CheckResult:
+        """An engine of the learner's own (``OwnEngine``) answers and its ``docker info`` lists ``mirror``
+        under Registry Mirrors (read from that engine, not from a file or a variable)."""
+        from .throwaway import running_engines
+
+        engines = running_engines()
+        if not engines:
+            return _r(False, "ex.own.none")
+        seen: list[str] = []
+        for engine in engines:
+            got = engine.mirrors()
+            if mirror.rstrip("/") in got:
+                return _r(True, "ex.own.ok", want=mirror)
+            seen += got
+        return _r(False, "ex.own.mirror", got=", ".join(seen) or "—", want=mirror)
 
 
     # == 第七章 · images built from a Dockerfile ======================================================

@@ -22,7 +22,7 @@ from . import lab as _lab
 from .connection import SESSION_LABEL
 from .errors import LabError
 from .messages import t
-from .names import aliases, own, rewrite_args, rewrite_shell
+from .names import aliases, own, rewrite_args, rewrite_bang_lines, rewrite_shell
 
 __all__ = ["MAGICS", "DockerLabMagics", "load", "unload", "with_session_label"]
 
@@ -191,6 +191,8 @@ def load(ipython: Any) -> None:
     _lab.default_pull_listener[0] = live_pull_view
     _STATE["previous_vm_progress"] = vmcompare.default_progress[0]
     vmcompare.default_progress[0] = vmcompare.LiveProgress
+    if rewrite_bang_lines not in ipython.input_transformers_cleanup:  # `!docker` lines: the course's names too
+        ipython.input_transformers_cleanup.append(rewrite_bang_lines)
 
 
 def unload(ipython: Any) -> None:
@@ -206,4 +208,6 @@ def unload(ipython: Any) -> None:
     ipython.custom_exceptions, ipython.CustomTB = _STATE.pop("previous_exc", ((), ipython.CustomTB))
     _lab.default_pull_listener[0] = _STATE.pop("previous_listener", None)
     vmcompare.default_progress[0] = _STATE.pop("previous_vm_progress", None)
+    while rewrite_bang_lines in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.remove(rewrite_bang_lines)
     _STATE.pop("lab", None)

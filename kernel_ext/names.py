@@ -5,8 +5,9 @@ A chapter uses the book's names (a container ``webserver``, an image ``nginx:v2`
 course image), the chapter's reset (:func:`kernel_ext.reset.reset`) leaves it alone, says so in one
 sentence and picks a name of the course's own (``webserver-lab``, ``nginx:v2-lab``; ``-lab2``… if
 that is taken too). From then on the kernel uses that name wherever the chapter says the book's:
-``%docker`` arguments, ``%layers``/``%diff``, ``lab.container``/``lab.commit``/``lab.run`` and the
-exercise checks. A chapter's reset forgets the names it no longer needs.
+``%docker`` arguments, ``!docker`` lines (:func:`rewrite_bang_lines`, an IPython input transformer),
+``%layers``/``%diff``, ``lab.container``/``lab.commit``/``lab.run`` and the exercise checks. A
+chapter's reset forgets the names it no longer needs.
 
 Plain Python, no engine: the table is per kernel (one learner, one lab).
 
@@ -19,6 +20,10 @@ Plain Python, no engine: the table is per kernel (one learner, one lab).
 ['run', '--name=webserver-lab', 'busybox']
 >>> rewrite_shell("docker rm $(docker ps -q -f name=webserver) webserver2")
 'docker rm $(docker ps -q -f name=webserver-lab) webserver2'
+>>> rewrite_bang_lines(["lines = !docker inspect webserver --format json", "print('webserver')"])
+['lines = !docker inspect webserver-lab --format json', "print('webserver')"]
+>>> aliases.use("nginx:1.22", "nginx:1.22-lab"); rewrite_bang_lines(["!docker pull -q nginx:1.22 >/dev/null"])
+['%docker pull nginx:1.22']
 >>> aliases.clear()
 """
 
@@ -27,7 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-__all__ = ["Aliases", "aliases", "candidates", "own", "rewrite_args", "rewrite_shell"]
+__all__ = ["Aliases", "aliases", "candidates", "own", "rewrite_args", "rewrite_bang_lines", "rewrite_shell"]
 
 
 class Aliases(dict[str, str]):
@@ -93,3 +98,42 @@ def rewrite_shell(line: str) -> str:
 
 def _const(value: str) -> Callable[[re.Match[str]], str]:
     return lambda _m: value
+
+
+# A shell escape that runs docker: `!docker …`, `!!docker …`, `x = !docker …`.
+_BANG_DOCKER = re.compile(r"^(\s*(?:[\w.]+\s*=\s*)?!!?)(\s*docker\b.*)$", re.S)
+_PY_EXPR = re.compile(r"(\{[^{}]*\})")  # `!` expands {expr} from Python: those are not names
+
+
+def rewrite_bang_lines(lines: list[str]) -> list[str]:
+    """IPython input transformer (``input_transformers_cleanup``): the book's names in a cell's
+    ``!docker`` lines become the course's, as in ``%docker`` lines. A ``{python}`` expression stays."""
+    if not aliases:
+        return lines
+    out = []
+    for line in lines:
+        m = _BANG_DOCKER.match(line)
+        if m:
+            held = _pulled_and_held(m.group(2))
+            if held:  # a pull would move the learner's name: `%docker pull` pulls the course's copy under its own
+                end = "\n" if line.endswith("\n") else ""
+                line = m.group(1).rstrip("!") + f"%docker pull {held}{end}"
+            else:
+                parts = _PY_EXPR.split(m.group(2))
+                line = m.group(1) + "".join(p if i % 2 else rewrite_shell(p) for i, p in enumerate(parts))
+        out.append(line)
+    return out
+
+
+def _pulled_and_held(command: str) -> str | None:
+    """The book name a ``docker pull`` / ``docker image pull`` command names that the learner holds."""
+    import shlex
+
+    try:
+        args = shlex.split(command)
+    except ValueError:
+        return None
+    sub = args[1:3] if args[1:2] == ["image"] else args[1:2]
+    if sub[-1:] != ["pull"]:
+        return None
+    return next((a for a in args[1 + len(sub):] if a in aliases), None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import kernel_ext
@@ -207,3 +209,41 @@ def test_throwaway_engine_refuses_a_malformed_daemon_json_then_starts(lab, tmp_p
     assert started, started.reason
     assert set(glob.glob("/tmp/dl-*")) == before  # both engines deleted, with their data
     assert not start_engine(tmp_path / "nothing.json", lab)
+
+
+def test_own_engine_lives_the_edit_restart_info_loop(lab, state, tmp_path) -> None:
+    """Chapter 5's loop on an engine of the learner's own (never the lab's): no mirror with ``{}``; the
+    file edited and the engine restarted, ``docker info`` lists the mirror and a pull goes through it;
+    a malformed edit gives dockerd's reason and no engine; stop() leaves nothing, and the check reads it."""
+    import glob
+
+    import docker
+
+    from kernel_ext.exercises import Exercises
+    from kernel_ext.progress import Progress
+    from kernel_ext.throwaway import OwnEngine, running_engines
+
+    f = tmp_path / "daemon.json"
+    f.write_text("{}\n")
+    before = set(glob.glob("/tmp/dl-*"))
+    check = Exercises(lab, chapter="05", progress=Progress(tmp_path / "progress.json"))
+    mine = OwnEngine(f, lab)
+    try:
+        assert mine.status and mine.running and mine.mirrors() == [], mine.status.reason
+        assert mine.host != lab.config.docker_host
+        assert not check.ex(4).own_engine_mirror(f"http://{state.mirror}")
+        f.write_text(json.dumps({"registry-mirrors": [f"http://{state.mirror}"]}))
+        assert mine.restart() and mine.mirrors() == [f"http://{state.mirror}"]
+        assert check.ex(4).own_engine_mirror(f"http://{state.mirror}")
+        client = docker.DockerClient(base_url=mine.host, timeout=120)
+        try:  # the lab's mirror answers inside the learner's engine at the same address (the forwarder)
+            client.images.pull("hello-world", tag="latest")
+        finally:
+            client.close()
+        f.write_text('{"registry-mirrors": [,]}')
+        refused = mine.restart()
+        assert not refused and "unable to configure the Docker daemon" in refused.reason and not mine.running
+    finally:
+        mine.stop()
+    assert not mine.running and mine not in running_engines() and not mine.start()
+    assert set(glob.glob("/tmp/dl-*")) == before

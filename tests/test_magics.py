@@ -73,7 +73,11 @@ def test_load_shadows_no_builtin_and_unload_restores_exactly(ip) -> None:  # typ
     shell.set_custom_exc((KeyError,), mine)
     before_magics = dict(shell.magics_manager.magics["line"])
     before_exc = (shell.custom_exceptions, shell.CustomTB)
+    before_cleanup = list(shell.input_transformers_cleanup)
     shell.run_line_magic("load_ext", "kernel_ext")
+    from kernel_ext.names import rewrite_bang_lines
+
+    assert shell.input_transformers_cleanup == [*before_cleanup, rewrite_bang_lines]  # `!docker` lines
     line = shell.magics_manager.magics["line"]
     assert line["history"] is builtin_history and line["hist"] is before_magics["hist"]
     assert {"docker", "layers", "diff", "lab"} <= set(line)
@@ -81,6 +85,7 @@ def test_load_shadows_no_builtin_and_unload_restores_exactly(ip) -> None:  # typ
     shell.run_line_magic("unload_ext", "kernel_ext")
     assert dict(shell.magics_manager.magics["line"]) == before_magics
     assert (shell.custom_exceptions, shell.CustomTB) == before_exc
+    assert shell.input_transformers_cleanup == before_cleanup
     shell.set_custom_exc((), None)
     shell.run_line_magic("load_ext", "kernel_ext")
 

@@ -45,3 +45,36 @@ def test_candidates_are_valid_names() -> None:
         for c in candidates(ref, "image", 3):
             assert parse(c).tag and parse(c).tag.endswith(("-lab", "-lab2", "-lab3"))
     assert candidates("ch03-notes", "volume", 1) == ["ch03-notes-lab"]
+
+
+def test_bang_docker_lines_use_the_course_names() -> None:
+    """`!docker` lines are rewritten as `%docker` lines are, through IPython's own input transformation
+    (the same cleanup stage a kernel runs), and nothing else in the cell is."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    aliases.use("webserver", "webserver-lab")
+    tm = TransformerManager()
+    tm.cleanup_transforms.append(names.rewrite_bang_lines)
+    cell = ("!docker logs webserver\nout = !docker inspect webserver --format json\n"
+            "!docker exec {webserver} true\n!echo webserver\nname = 'webserver'\n")
+    code = tm.transform_cell(cell)
+    assert "system('docker logs webserver-lab')" in code
+    assert "getoutput('docker inspect webserver-lab --format json')" in code
+    assert "docker exec {webserver} true" in code  # a Python expression, expanded by `!` itself
+    assert "system('echo webserver')" in code and "name = 'webserver'" in code
+    aliases.clear()
+    assert tm.transform_cell(cell) == TransformerManager().transform_cell(cell)
+
+
+def test_a_bang_docker_pull_of_a_held_name_pulls_the_course_copy() -> None:
+    """`!docker pull X` would move the learner's name X: it becomes `%docker pull X`, which pulls the
+    course's copy under the course's own name (Lab.pull), as a `%docker pull` line does."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    aliases.use("busybox:1.35", "busybox:1.35-lab")
+    tm = TransformerManager()
+    tm.cleanup_transforms.append(names.rewrite_bang_lines)
+    code = tm.transform_cell("!docker pull -q busybox:1.35 >/dev/null\nout = !docker image pull busybox:1.35\n"
+                             "!docker pull busybox:latest\n")
+    assert code.count("run_line_magic('docker', 'pull busybox:1.35')") == 2 and "out = get_ipython()" in code
+    assert "system('docker pull busybox:latest')" in code

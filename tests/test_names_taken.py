@@ -28,7 +28,7 @@ from tests.support.engine_objects import engine_objects, restore
 pytestmark = pytest.mark.engine
 
 # images the lab's registry serves (images/catalogue.toml) among the chapters' names
-REGISTRY_IMAGES = {"nginx:1.22", "busybox:1.35", "hello-world:latest", "redis:7.0", "debian:bookworm"}
+REGISTRY_IMAGES = {"nginx:1.22", "busybox:1.35", "hello-world:latest", "redis:7.0", "debian:bookworm", "registry:2"}
 SRC = Path(__file__).resolve().parents[1] / "notebooks" / "src"
 CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.S | re.M)
 
