@@ -50,7 +50,11 @@ PACKAGES = ["python3", "python3-venv", "docker-registry", "uidmap", "slirp4netns
 INCLUDE = ("labcore/", "labengine/", "kernel_ext/", "labs/", "grader/", "labctl/", "courseimage/", "images/",
            "notebooks/", "README.md",
            "pyproject.toml", "lab")
-FORBIDDEN = ("labs/source/", "labs/src/", ".git/", "tests/", "notebooks/src/", "bench/", "deploy/")
+# labs/README.md is the instructors' (the grading workflow, the hidden tests' markers).
+FORBIDDEN = ("labs/source/", "labs/src/", "labs/README.md", ".git/", "tests/", "notebooks/src/", "bench/", "deploy/")
+# nbgrader's markers of what the student version leaves out: in no file of the course (nbgrader's own
+# package in the venv defines them, and is not the course).
+MARKERS = (b"BEGIN SOLUTION", b"BEGIN HIDDEN TESTS")
 
 
 def _say_default(msg: str) -> None:
@@ -81,8 +85,11 @@ def course_files() -> list[str]:
 
 
 def _requirements() -> list[str]:
-    """The course's runtime dependencies (pyproject's, not the dev extras)."""
-    return list(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])
+    """The course's runtime dependencies (pyproject's, not the dev extras), and JupyterHub's
+    ``jupyterhub-singleuser`` for the image's notebook role in a Kubernetes pod (``courseimage.pod``)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    hub = [r for r in project["optional-dependencies"]["classroom"] if r.startswith("jupyterhub>")]
+    return [*project["dependencies"], *hub]
 
 
 def image_labels(engine_version: str) -> dict[str, str]:
@@ -146,7 +153,7 @@ def _ca_bundle() -> str:
     raise LabFailure("No CA bundle for PyPI: install ca-certificates, then build again.")
 
 
-def _hooks(stage: Path) -> list[str]:
+def _hooks(stage: Path, engine_root: str) -> list[str]:
     venv = f"{OPT}/.venv"
     build_tmp = stage.with_name("build-tmp")
     return [
@@ -157,6 +164,8 @@ def _hooks(stage: Path) -> list[str]:
         '--customize-hook=chroot "$1" chown root:root /opt && chmod 0755 "$1"/opt',
         f'--customize-hook=chroot "$1" chown -R root:root {OPT}',
         f'--customize-hook=chroot "$1" chmod -R go-w,a+rX {OPT}',
+        # the engine's CLI on PATH (the pod's engine probe, a terminal); the kernel's own comes first anyway
+        f'--customize-hook=chroot "$1" ln -s {OPT}/engine/{engine_root}/usr/bin/docker /usr/local/bin/docker',
         f'--customize-hook=chroot "$1" useradd --create-home --uid {LEARNER_UID} --shell /bin/bash {LEARNER}',
         # File capabilities instead of setuid root (as Fedora and Arch ship them): newuidmap then writes
         # the map as the learner with CAP_SETUID alone, so the container needs no CAP_SYS_ADMIN.
@@ -197,7 +206,7 @@ def build(lab: LabPaths, say: Callable[[str], None] = _say_default) -> Path:
     rootfs = work / "rootfs.tar"
     log = lab.logs / "course-image-mmdebstrap.log"
     # the host image build's options (minbase, no docs, no /dev in the tar), plus our packages and hooks
-    argv = ["mmdebstrap", *MMDEBSTRAP_ARGS, f"--include={','.join(PACKAGES)}", *_hooks(stage),
+    argv = ["mmdebstrap", *MMDEBSTRAP_ARGS, f"--include={','.join(PACKAGES)}", *_hooks(stage, Path(binaries.root).name),
             "bookworm", str(rootfs), *DEBIAN_SOURCES]
     say(f"mmdebstrap: Debian bookworm + {len(PACKAGES)} packages + the course's PyPI packages (log: {log})")
     t1 = time.monotonic()
@@ -219,10 +228,20 @@ def build(lab: LabPaths, say: Callable[[str], None] = _say_default) -> Path:
 
 def _check_layer(rootfs: Path) -> None:
     """Refuse an image that holds a solution (or the git history)."""
-    with tarfile.open(rootfs) as tf:
-        members = {m.name.removeprefix("./"): m for m in tf}
     prefix = OPT.lstrip("/") + "/"
-    bad = [n for n in members if n.startswith(prefix) and n[len(prefix):].startswith(FORBIDDEN)]
+    marked = []
+    with tarfile.open(rootfs) as tf:
+        members: dict[str, tarfile.TarInfo] = {}
+        for m in tf:
+            name = m.name.removeprefix("./")
+            members[name] = m
+            rel = name[len(prefix):] if name.startswith(prefix) else None
+            if rel is not None and m.isfile() and not rel.startswith((".venv/", "seed/registry/")):
+                f = tf.extractfile(m)
+                data = f.read() if f else b""
+                if any(marker in data for marker in MARKERS):
+                    marked.append(name)
+    bad = [n for n in members if n.startswith(prefix) and n[len(prefix):].startswith(FORBIDDEN)] + marked
     if bad:
         raise LabFailure(f"The image would hold what learners must not see: {bad[:3]}")
     wrong = [f"{n} {oct(members[n].mode)} uid {members[n].uid}" for n, mode in (("tmp", 0o1777), ("opt", 0o755))
