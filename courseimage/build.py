@@ -57,7 +57,7 @@ INCLUDE = ("labcore/", "labengine/", "kernel_ext/", "labs/", "grader/", "labctl/
 FORBIDDEN = ("labs/source/", "labs/src/", "labs/README.md", ".git/", "tests/", "notebooks/src/", "bench/", "deploy/")
 # nbgrader's markers of what the student version leaves out: in no file of the course (nbgrader's own
 # package in the venv defines them, and is not the course).
-MARKERS = (b"BEGIN SOLUTION", b"BEGIN HIDDEN TESTS")
+MARKERS = tuple(b"BEGIN " + what for what in (b"SOLUTION", b"HIDDEN TESTS"))  # not spelt out: this file is in it
 
 
 def host_arch() -> str:
