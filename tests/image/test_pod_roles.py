@@ -153,7 +153,7 @@ def test_notebook_role_reaches_the_engine_role_through_the_shared_socket(
                 "--add-host", f"{mirror_host}:{mirror_ip}", "-p", f"127.0.0.1:{port}:8888",
                 *security_flags(pod, engine), *env_flags(engine, pod_ip), *mount_flags(pod, engine, top, ""),
                 IMAGE, *args)
-        probe = engine.startup_probe.exec.command
+        probe = engine.startup_probe._exec.command  # the client names the field "_exec"
         deadline = time.monotonic() + 180
         while desktop("exec", "dlpod-engine", *probe, check=False).returncode != 0:
             running = desktop("inspect", "-f", "{{.State.Running}}", "dlpod-engine").stdout.strip()
@@ -185,6 +185,9 @@ def test_notebook_role_reaches_the_engine_role_through_the_shared_socket(
         for name in ("dlpod-engine", "dlpod-notebook"):
             host = desktop("inspect", "-f", "{{.HostConfig.Privileged}} {{.HostConfig.NetworkMode}}", name).stdout
             assert host.split()[0] == "false" and host.split()[1] != "host", (name, host)
+        caps = desktop("inspect", "-f", "{{json .HostConfig.CapDrop}} {{json .HostConfig.CapAdd}} {{.Config.User}}",
+                       "dlpod-engine").stdout.split()
+        assert caps == ['["ALL"]', '["SETUID","SETGID"]', "1000:1000"], caps
         ps = desktop("exec", "dlpod-engine", "ps", "-eo", "uid,comm").stdout
         engine_procs = [line.split() for line in ps.splitlines()[1:]]
         assert any(comm == "dockerd" for _, comm in engine_procs), ps
@@ -195,4 +198,38 @@ def test_notebook_role_reaches_the_engine_role_through_the_shared_socket(
             desktop("stop", "-t", "30", name, check=False, timeout=90)
             desktop("rm", "-f", "-v", name, check=False)
         desktop("volume", "rm", "dlpod-home", check=False)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+# Each item of the engine's security context that the README says is needed, taken away in turn.
+WITHOUT = {
+    "SETUID": lambda f: _drop(f, "--cap-add=SETUID"),
+    "SETGID": lambda f: _drop(f, "--cap-add=SETGID"),
+    "seccomp-unconfined": lambda f: _drop(f, "--security-opt", "seccomp=unconfined"),
+    "procMount-unmasked": lambda f: _drop(f, "--security-opt", "systempaths=unconfined"),
+    "tun": lambda f: _drop(f, "--device", "/dev/net/tun"),
+    "allowPrivilegeEscalation": lambda f: [*f, "--security-opt", "no-new-privileges"],
+}
+
+
+def _drop(flags: list[str], *item: str) -> list[str]:
+    for i in range(len(flags)):
+        if tuple(flags[i:i + len(item)]) == item:
+            return flags[:i] + flags[i + len(item):]
+    raise AssertionError(f"{item} is not in the pod's flags {flags}")
+
+
+@pytest.mark.parametrize("missing", list(WITHOUT))
+def test_the_engine_role_needs_each_item_of_its_security_context(desktop: Docker, values: dict, missing: str) -> None:
+    pod = learner_pod(values)
+    engine = next(c for c in pod.spec.init_containers if c.name == "engine")
+    top = Path(tempfile.mkdtemp(prefix="dlpod-", dir="/var/tmp"))
+    try:
+        flags = WITHOUT[missing](security_flags(pod, engine))
+        r = desktop("run", "--rm", *flags, *mount_flags(pod, engine, top, ""), IMAGE,
+                    "engine", "--socket=/dockerlab/sock/docker.sock", "--data=/dockerlab/engine",
+                    check=False, timeout=300)
+        out = r.stdout + r.stderr
+        assert r.returncode != 0 and "the engine did not start" in out and "Traceback" not in out, out[-3000:]
+    finally:
         shutil.rmtree(top, ignore_errors=True)
