@@ -187,7 +187,7 @@ def test_notebook_role_reaches_the_engine_role_through_the_shared_socket(
             assert host.split()[0] == "false" and host.split()[1] != "host", (name, host)
         caps = desktop("inspect", "-f", "{{json .HostConfig.CapDrop}} {{json .HostConfig.CapAdd}} {{.Config.User}}",
                        "dlpod-engine").stdout.split()
-        assert caps == ['["ALL"]', '["SETUID","SETGID"]', "1000:1000"], caps
+        assert caps == ['["ALL"]', '["CAP_SETGID","CAP_SETUID"]', "1000:1000"], caps  # as dockerd records them
         ps = desktop("exec", "dlpod-engine", "ps", "-eo", "uid,comm").stdout
         engine_procs = [line.split() for line in ps.splitlines()[1:]]
         assert any(comm == "dockerd" for _, comm in engine_procs), ps
