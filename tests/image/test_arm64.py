@@ -16,6 +16,7 @@ import json
 import os
 import tarfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,35 +60,75 @@ def _tag() -> str:
         return str(json.load(f)[0]["RepoTags"][0])
 
 
-def test_arm64_image_under_emulation(desktop: Docker) -> None:
+@pytest.fixture(scope="module")
+def arm64(desktop: Docker) -> Iterator[str]:
     tag = _tag()
     desktop("load", "-i", str(ARM64), timeout=900)
-    assert desktop("image", "inspect", "-f", "{{.Architecture}} {{.Os}}", tag).stdout.split() == ["arm64", "linux"]
-    name = "dlimg-arm64"
+    try:
+        yield tag
+    finally:
+        desktop("rmi", tag, check=False)
+
+
+def test_arm64_image_is_arm64_and_its_kernel_imports_kernel_ext(desktop: Docker, arm64: str) -> None:
+    assert desktop("image", "inspect", "-f", "{{.Architecture}} {{.Os}}", arm64).stdout.split() == ["arm64", "linux"]
+    out = json.loads(desktop("run", "--rm", "--platform", "linux/arm64", "--entrypoint", "python", arm64,
+                             "-c", KERNEL, timeout=900).stdout.strip().splitlines()[-1])
+    assert out.strip().splitlines()[0] == "aarch64 kernel_ext", out
+
+
+# The host's capability bounding set may lack some (this machine's lacks CAP_SYS_RESOURCE), so not
+# --privileged: what a rootful dockerd needs to start and answer, as root in the container.
+ROOTFUL = ["--user", "0:0", "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined",
+           "--security-opt", "systempaths=unconfined", "--mount", "type=tmpfs,dst=/var/lib/docker"]
+ENGINE_SH = ('R=$(ls -d /opt/dockerlab/engine/*/); export PATH=$R/usr/bin:$R/usr/sbin:$PATH; '
+             'mkdir -p /home/learner/sock; exec dockerd --iptables=false --ip-forward=false --bridge=none '
+             f'-G learner -H unix://{SOCK}')
+
+
+def _wait_for_engine(desktop: Docker, name: str) -> tuple[list[str], float]:
     t0 = time.monotonic()
-    desktop("run", "-d", "--name", name, "--platform", "linux/arm64", "--privileged", tag,
+    while True:
+        r = desktop("exec", name, "docker", "-H", f"unix://{SOCK}", "version", "--format",
+                    "{{.Server.Version}} {{.Server.Arch}} {{.Client.Arch}}", check=False, timeout=300)
+        if r.returncode == 0:
+            return r.stdout.split(), time.monotonic() - t0
+        running = desktop("inspect", "-f", "{{.State.Running}}", name).stdout.strip()
+        if running != "true" or time.monotonic() - t0 > 900:
+            logs = desktop("logs", name, check=False)
+            raise AssertionError(f"the arm64 engine in {name} did not answer:\n" + (logs.stdout + logs.stderr)[-4000:])
+        time.sleep(3)
+
+
+def test_arm64_engine_answers_and_the_kernel_reaches_it(desktop: Docker, arm64: str) -> None:
+    """The image's arm64 engine (Debian's dockerd and containerd, the image's runc) and CLI answer
+    ``docker version`` under emulation, and the course kernel reaches it. Run as root (rootful): see
+    the next test for why the rootless engine cannot run under qemu-user."""
+    name = "dlimg-arm64"
+    desktop("run", "-d", "--name", name, "--platform", "linux/arm64", *ROOTFUL, "--entrypoint", "sh", arm64,
+            "-c", ENGINE_SH)
+    try:
+        (version, server_arch, client_arch), took = _wait_for_engine(desktop, name)
+        assert version.startswith("28.") and server_arch == client_arch == "arm64", (version, server_arch)
+        # the kernel as the learner (the socket's group is the learner's: dockerd -G)
+        out = json.loads(desktop("exec", "--user", "learner", name, "python", "-c", KERNEL,
+                                 timeout=900).stdout.strip().splitlines()[-1])
+        lines = out.strip().splitlines()
+        assert lines[0] == "aarch64 kernel_ext" and lines[1].split() == [version, "arm64"], out
+        print(f"\narm64 under emulation: engine {version} answered after {took:.0f} s; the kernel said {out!r}")
+    finally:
+        desktop("rm", "-f", "-v", name, check=False, timeout=120)
+
+
+@pytest.mark.xfail(strict=True, reason="qemu-user (Debian 12's 7.2, trixie's 10.0) answers RootlessKit's "
+                   "clone(CLONE_NEWUSER|CLONE_NEWNS) with EINVAL: the rootless engine role runs on arm64 "
+                   "hardware only")
+def test_arm64_rootless_engine_role_under_emulation(desktop: Docker, arm64: str) -> None:
+    name = "dlimg-arm64-rootless"
+    desktop("run", "-d", "--name", name, "--platform", "linux/arm64", "--privileged", arm64,
             "engine", f"--socket={SOCK}", "--data=/home/learner/engine")
     try:
-        deadline = time.monotonic() + 900
-        while True:
-            r = desktop("exec", name, "docker", "-H", f"unix://{SOCK}", "version", "--format",
-                        "{{.Server.Version}} {{.Server.Arch}} {{.Client.Arch}}", check=False, timeout=300)
-            if r.returncode == 0:
-                break
-            running = desktop("inspect", "-f", "{{.State.Running}}", name).stdout.strip()
-            if running != "true" or time.monotonic() > deadline:
-                logs = desktop("logs", name, check=False)
-                raise AssertionError("the arm64 engine role did not answer:\n" + (logs.stdout + logs.stderr)[-4000:])
-            time.sleep(5)
-        engine_up = time.monotonic() - t0
-        version, server_arch, client_arch = r.stdout.split()
-        assert version.startswith("28.") and server_arch == client_arch == "arm64", r.stdout
-        out = json.loads(desktop("exec", name, "python", "-c", KERNEL, timeout=900).stdout.strip().splitlines()[-1])
-        lines = out.strip().splitlines()
-        assert lines[0] == "aarch64 kernel_ext", out
-        assert lines[1].split() == [version, "arm64"], out
-        print(f"\narm64 under emulation: engine {version} answered after {engine_up:.0f} s; kernel: {out!r}")
+        (version, server_arch, _), _ = _wait_for_engine(desktop, name)
+        assert version.startswith("28.") and server_arch == "arm64"
     finally:
-        desktop("stop", "-t", "30", name, check=False, timeout=120)
-        desktop("rm", "-f", "-v", name, check=False)
-        desktop("rmi", tag, check=False)
+        desktop("rm", "-f", "-v", name, check=False, timeout=120)
