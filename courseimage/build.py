@@ -31,9 +31,12 @@ from grader.course import LABS
 from labcore.errors import LabFailure
 from labcore.state import REPO, LabPaths
 
-__all__ = ["ARCHIVE", "FORBIDDEN", "PACKAGES", "build", "course_files", "image_labels", "save"]
+__all__ = ["ARCHIVE", "FORBIDDEN", "PACKAGES", "archive_name", "build", "course_files", "host_arch", "image_labels",
+           "save"]
 
-ARCHIVE = "course-image.tar"  # under <lab home>/image/
+ARCHIVE = "course-image.tar"  # under <lab home>/image/ (the host's architecture; another's: archive_name)
+# Debian architecture -> qemu-user-static's binfmt_misc entry (a foreign build runs the image's programs)
+QEMU = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64"}
 NAME = "dockerlab/course"
 # In the image: the course (root's, read-only to the learner), its venv, the engine, what a new
 # volume is seeded with.
@@ -50,7 +53,31 @@ PACKAGES = ["python3", "python3-venv", "docker-registry", "uidmap", "slirp4netns
 INCLUDE = ("labcore/", "labengine/", "kernel_ext/", "labs/", "grader/", "labctl/", "courseimage/", "images/",
            "notebooks/", "README.md",
            "pyproject.toml", "lab")
-FORBIDDEN = ("labs/source/", "labs/src/", ".git/", "tests/", "notebooks/src/", "bench/", "deploy/")
+# labs/README.md is the instructors' (the grading workflow, the hidden tests' markers).
+FORBIDDEN = ("labs/source/", "labs/src/", "labs/README.md", ".git/", "tests/", "notebooks/src/", "bench/", "deploy/")
+# nbgrader's markers of what the student version leaves out: in no file of the course (nbgrader's own
+# package in the venv defines them, and is not the course).
+MARKERS = tuple(b"BEGIN " + what for what in (b"SOLUTION", b"HIDDEN TESTS"))  # not spelt out: this file is in it
+
+
+def host_arch() -> str:
+    return subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def archive_name(arch: str | None = None) -> str:
+    """The image archive's name under <lab home>/image/: ARCHIVE for the host's architecture."""
+    return ARCHIVE if arch in (None, host_arch()) else f"course-image-{arch}.tar"
+
+
+def _check_emulation(arch: str) -> None:
+    """A foreign build runs the new root's programs (dpkg's scripts, pip) through qemu-user-static."""
+    entry = Path("/proc/sys/fs/binfmt_misc") / QEMU.get(arch, f"qemu-{arch}")
+    text = entry.read_text() if entry.exists() else ""
+    flags = next((line.split(":", 1)[1] for line in text.splitlines() if line.startswith("flags:")), "")
+    if arch not in QEMU or not text.startswith("enabled") or "F" not in flags or not shutil.which("arch-test"):
+        raise LabFailure(f"Building the course image for {arch} here needs emulation: as root, install "
+                         f"qemu-user-static, binfmt-support and arch-test, mount binfmt_misc on "
+                         f"/proc/sys/fs/binfmt_misc and run 'update-binfmts --enable {entry.name}'.")
 
 
 def _say_default(msg: str) -> None:
@@ -81,8 +108,11 @@ def course_files() -> list[str]:
 
 
 def _requirements() -> list[str]:
-    """The course's runtime dependencies (pyproject's, not the dev extras)."""
-    return list(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])
+    """The course's runtime dependencies (pyproject's, not the dev extras), and JupyterHub's
+    ``jupyterhub-singleuser`` for the image's notebook role in a Kubernetes pod (``courseimage.pod``)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    hub = [r for r in project["optional-dependencies"]["classroom"] if r.startswith("jupyterhub>")]
+    return [*project["dependencies"], *hub]
 
 
 def image_labels(engine_version: str) -> dict[str, str]:
@@ -146,7 +176,7 @@ def _ca_bundle() -> str:
     raise LabFailure("No CA bundle for PyPI: install ca-certificates, then build again.")
 
 
-def _hooks(stage: Path) -> list[str]:
+def _hooks(stage: Path, engine_root: str) -> list[str]:
     venv = f"{OPT}/.venv"
     build_tmp = stage.with_name("build-tmp")
     return [
@@ -157,6 +187,8 @@ def _hooks(stage: Path) -> list[str]:
         '--customize-hook=chroot "$1" chown root:root /opt && chmod 0755 "$1"/opt',
         f'--customize-hook=chroot "$1" chown -R root:root {OPT}',
         f'--customize-hook=chroot "$1" chmod -R go-w,a+rX {OPT}',
+        # the engine's CLI on PATH (the pod's engine probe, a terminal); the kernel's own comes first anyway
+        f'--customize-hook=chroot "$1" ln -s {OPT}/engine/{engine_root}/usr/bin/docker /usr/local/bin/docker',
         f'--customize-hook=chroot "$1" useradd --create-home --uid {LEARNER_UID} --shell /bin/bash {LEARNER}',
         # File capabilities instead of setuid root (as Fedora and Arch ship them): newuidmap then writes
         # the map as the learner with CAP_SETUID alone, so the container needs no CAP_SYS_ADMIN.
@@ -175,18 +207,28 @@ def _hooks(stage: Path) -> list[str]:
     ]
 
 
-def build(lab: LabPaths, say: Callable[[str], None] = _say_default) -> Path:
-    """Build the image archive ``<lab home>/image/course-image.tar``; returns its path."""
+def build(lab: LabPaths, say: Callable[[str], None] = _say_default, arch: str | None = None) -> Path:
+    """Build the image archive ``<lab home>/image/course-image.tar`` (``arch``, a Debian architecture
+    other than the host's: ``course-image-<arch>.tar``, every program of it run under qemu-user-static
+    while it is built); returns its path."""
     from labengine import enginepkgs
     from labctl.images import MMDEBSTRAP_ARGS
 
     if not shutil.which("mmdebstrap"):
         raise LabFailure("mmdebstrap is missing: run 'sudo ./lab setup' once (it installs it).")
-    binaries = enginepkgs.ensure(say)
+    native = host_arch()
+    arch = arch or native
+    foreign = arch != native
+    if foreign:
+        _check_emulation(arch)
+        binaries = enginepkgs.ensure(say, cache=enginepkgs.cache_dir().with_name(f"engine-{arch}"), arch=arch)
+    else:
+        binaries = enginepkgs.ensure(say)
     if binaries.root == "/":
         raise LabFailure("The lab runs the host's own engine, which cannot go into the image: "
                          "check access to deb.debian.org and run ./lab up again.")
-    work = lab.home / "image"
+    top = lab.home / "image"
+    work = top / arch if foreign else top  # a foreign build has its own stage (both can run at once)
     work.mkdir(parents=True, exist_ok=True)
     stage = work / "stage"
     t0 = time.monotonic()
@@ -195,11 +237,12 @@ def build(lab: LabPaths, say: Callable[[str], None] = _say_default) -> Path:
     say(f"staged the course ({len(course_files())} files), the course registry and the engine "
         f"{binaries.version} in {time.monotonic() - t0:.0f} s")
     rootfs = work / "rootfs.tar"
-    log = lab.logs / "course-image-mmdebstrap.log"
+    log = lab.logs / ("course-image-mmdebstrap.log" if not foreign else f"course-image-{arch}-mmdebstrap.log")
     # the host image build's options (minbase, no docs, no /dev in the tar), plus our packages and hooks
-    argv = ["mmdebstrap", *MMDEBSTRAP_ARGS, f"--include={','.join(PACKAGES)}", *_hooks(stage),
+    argv = ["mmdebstrap", *([f"--arch={arch}"] if foreign else []), *MMDEBSTRAP_ARGS,
+            f"--include={','.join(PACKAGES)}", *_hooks(stage, Path(binaries.root).name),
             "bookworm", str(rootfs), *DEBIAN_SOURCES]
-    say(f"mmdebstrap: Debian bookworm + {len(PACKAGES)} packages + the course's PyPI packages (log: {log})")
+    say(f"mmdebstrap: Debian bookworm ({arch}) + {len(PACKAGES)} packages + the course's PyPI packages (log: {log})")
     t1 = time.monotonic()
     with open(log, "w") as out:
         r = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT)
@@ -208,8 +251,8 @@ def build(lab: LabPaths, say: Callable[[str], None] = _say_default) -> Path:
                          "check access to deb.debian.org and PyPI, and free disk space, then try again.")
     say(f"root file system: {rootfs.stat().st_size / 2**20:.0f} MiB in {time.monotonic() - t1:.0f} s")
     _check_layer(rootfs)
-    archive = work / ARCHIVE
-    _write_archive(rootfs, archive, labels)
+    archive = top / archive_name(arch)
+    _write_archive(rootfs, archive, labels, arch, foreign)
     rootfs.unlink()
     shutil.rmtree(stage, ignore_errors=True)
     shutil.rmtree(stage.with_name("build-tmp"), ignore_errors=True)
@@ -219,10 +262,20 @@ def build(lab: LabPaths, say: Callable[[str], None] = _say_default) -> Path:
 
 def _check_layer(rootfs: Path) -> None:
     """Refuse an image that holds a solution (or the git history)."""
-    with tarfile.open(rootfs) as tf:
-        members = {m.name.removeprefix("./"): m for m in tf}
     prefix = OPT.lstrip("/") + "/"
-    bad = [n for n in members if n.startswith(prefix) and n[len(prefix):].startswith(FORBIDDEN)]
+    marked = []
+    with tarfile.open(rootfs) as tf:
+        members: dict[str, tarfile.TarInfo] = {}
+        for m in tf:
+            name = m.name.removeprefix("./")
+            members[name] = m
+            rel = name[len(prefix):] if name.startswith(prefix) else None
+            if rel is not None and m.isfile() and not rel.startswith((".venv/", "seed/registry/")):
+                f = tf.extractfile(m)
+                data = f.read() if f else b""
+                if any(marker in data for marker in MARKERS):
+                    marked.append(name)
+    bad = [n for n in members if n.startswith(prefix) and n[len(prefix):].startswith(FORBIDDEN)] + marked
     if bad:
         raise LabFailure(f"The image would hold what learners must not see: {bad[:3]}")
     wrong = [f"{n} {oct(members[n].mode)} uid {members[n].uid}" for n, mode in (("tmp", 0o1777), ("opt", 0o755))
@@ -241,10 +294,10 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def image_config(diff_id: str, labels: dict[str, str]) -> dict[str, object]:
+def image_config(diff_id: str, labels: dict[str, str], arch: str = "amd64") -> dict[str, object]:
     tag = labels["org.opencontainers.image.version"]
     return {
-        "architecture": "amd64",
+        "architecture": arch,
         "os": "linux",
         "created": labels["org.opencontainers.image.created"],
         "config": {
@@ -267,13 +320,16 @@ def image_config(diff_id: str, labels: dict[str, str]) -> dict[str, object]:
     }
 
 
-def _write_archive(rootfs: Path, archive: Path, labels: dict[str, str]) -> None:
-    """A ``docker load`` archive (the format ``docker save`` writes): manifest.json, the config, one layer."""
+def _write_archive(rootfs: Path, archive: Path, labels: dict[str, str], arch: str, foreign: bool) -> None:
+    """A ``docker load`` archive (the format ``docker save`` writes): manifest.json, the config, one layer.
+    Tagged ``<version>`` and ``latest``; another architecture's ``<version>-<arch>`` only (so loading it
+    never replaces the host's image; the multi-architecture index names both)."""
     diff_id = _sha256(rootfs)
-    config = json.dumps(image_config(diff_id, labels), sort_keys=True).encode()
+    config = json.dumps(image_config(diff_id, labels, arch), sort_keys=True).encode()
     config_name = hashlib.sha256(config).hexdigest() + ".json"
     version = labels["org.opencontainers.image.version"].split("+")[0]
-    manifest = [{"Config": config_name, "RepoTags": [f"{NAME}:{version}", f"{NAME}:latest"],
+    tags = [f"{NAME}:{version}-{arch}"] if foreign else [f"{NAME}:{version}", f"{NAME}:latest"]
+    manifest = [{"Config": config_name, "RepoTags": tags,
                  "Layers": [f"{diff_id}/layer.tar"]}]
     tmp = archive.with_suffix(".part")
     with tarfile.open(tmp, "w") as tf:
@@ -285,13 +341,15 @@ def _write_archive(rootfs: Path, archive: Path, labels: dict[str, str]) -> None:
     tmp.replace(archive)
 
 
-def save(lab: LabPaths, out: Path, say: Callable[[str], None] = _say_default) -> tuple[Path, str]:
+def save(lab: LabPaths, out: Path, say: Callable[[str], None] = _say_default,
+         arch: str | None = None) -> tuple[Path, str]:
     """The built archive, gzipped (``docker load -i`` reads it as is): the file and its sha256."""
-    archive = lab.home / "image" / ARCHIVE
+    arch = arch or host_arch()
+    archive = lab.home / "image" / archive_name(arch)
     if not archive.exists():
-        raise LabFailure("No course image built yet: run ./lab image build first.")
+        raise LabFailure(f"No course image built yet for {arch}: run ./lab image build first.")
     if out.is_dir():
-        out = out / "dockerlab-course-amd64.tar.gz"
+        out = out / f"dockerlab-course-{arch}.tar.gz"
     tmp = out.with_name(out.name + ".part")
     with open(archive, "rb") as src, open(tmp, "wb") as raw:
         # mtime 0 and no file name: the same archive gives the same bytes

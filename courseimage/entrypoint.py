@@ -5,6 +5,9 @@ the engine in the image, then runs ``./lab up`` exactly as on a host: the rootle
 registries and JupyterLab, all as ``learner``. Prints the URL, waits, and on ``docker stop``
 (SIGTERM) runs ``./lab down`` so the engine stops its containers cleanly. Everything the learner
 makes (notebooks, images, containers: the engine's data root) lives in ``/home/learner``, the volume.
+
+With an argument, one of the image's roles in a Kubernetes learner pod instead (``engine`` or
+``notebook``: :mod:`courseimage.pod`).
 """
 
 from __future__ import annotations
@@ -67,7 +70,12 @@ def lab(*args: str) -> int:
     return subprocess.call([sys.executable, "-m", "labctl", *args], cwd=OPT)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv:
+        from courseimage import pod
+
+        return pod.main(argv)
     os.umask(0o077)
     home = Path(os.environ.get("HOME", "/home/learner"))
     lab_home = Path(os.environ.get("LAB_HOME", home / ".lab"))

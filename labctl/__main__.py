@@ -382,7 +382,7 @@ def parser() -> argparse.ArgumentParser:
     setup_p.add_argument("--user",
                          help="the account that will run ./lab (default: the one that ran sudo, else dockerlab)")
     image = sub.add_parser("image", add_help=False,
-                           help="the course as one container image: build, save [FILE] (courseimage/)")
+                           help="the course as one container image: build, save [FILE], push REGISTRY (courseimage/)")
     image.add_argument("rest", nargs=argparse.REMAINDER)
     sub.add_parser("status")
     sub.add_parser("env")

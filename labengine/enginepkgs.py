@@ -97,7 +97,7 @@ def host_engine() -> EngineBinaries | None:
 class _Apt:
     """apt-get and apt-cache over a private tree: the host's sources and state are never touched."""
 
-    def __init__(self, top: Path, mirror: str, keyring: str, suite: str) -> None:
+    def __init__(self, top: Path, mirror: str, keyring: str, suite: str, arch: str | None = None) -> None:
         self.top = top
         for d in ("etc/apt/preferences.d", "etc/apt/apt.conf.d", "etc/apt/sources.list.d",
                   "state/lists/partial", "cache/archives/partial"):
@@ -107,6 +107,8 @@ class _Apt:
         self.opts = [f"-oDir::Etc={top}/etc/apt", f"-oDir::State={top}/state", f"-oDir::Cache={top}/cache",
                      f"-oDir::State::status={top}/state/status", "-oDebug::NoLocking=1",
                      "-oAcquire::Languages=none", "-oAcquire::Retries=2", "-oAcquire::http::Timeout=20"]
+        if arch:  # another architecture's packages (the course image for arm64): only these are listed
+            self.opts += [f"-oAPT::Architecture={arch}", f"-oAPT::Architectures={arch}"]
         if os.geteuid() != 0:  # apt would try to drop to _apt, which an ordinary account cannot
             import pwd
 
@@ -137,7 +139,9 @@ def _choose(apt: _Apt, pins: dict[str, str], minimum: str) -> tuple[dict[str, st
     return chosen, pinned
 
 
-def _unpack(debs: list[Path], into: Path) -> None:
+def _unpack(debs: list[Path], into: Path, run_check: bool = True) -> None:
+    """Unpack, then run dockerd --version (not for another architecture: its binaries need that
+    architecture's C library, which only the image built for it has)."""
     tmp = into.with_name(into.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -147,16 +151,17 @@ def _unpack(debs: list[Path], into: Path) -> None:
     if missing:
         raise LabFailure(f"the packages lack {', '.join(missing)}")
     # The binaries must run on this system's C library (unstable's runc does not on Debian 12).
-    r = subprocess.run([str(tmp / "usr/sbin/dockerd"), "--version"], capture_output=True, text=True)
-    if r.returncode != 0:
+    r = subprocess.run([str(tmp / "usr/sbin/dockerd"), "--version"], capture_output=True, text=True) \
+        if run_check else None
+    if r and r.returncode != 0:
         raise LabFailure(f"dockerd from these packages does not run here: {(r.stderr or r.stdout).strip()[:120]}")
     shutil.rmtree(into, ignore_errors=True)
     tmp.rename(into)
 
 
-def _fetch(cache: Path, suite: str, conf: dict[str, object]) -> EngineBinaries:
+def _fetch(cache: Path, suite: str, conf: dict[str, object], arch: str | None = None) -> EngineBinaries:
     pins: dict[str, str] = dict(conf["pins"])  # type: ignore[arg-type,call-overload]
-    apt = _Apt(cache / "apt" / suite, str(conf["mirror"]), str(conf["keyring"]), suite)
+    apt = _Apt(cache / "apt" / suite, str(conf["mirror"]), str(conf["keyring"]), suite, arch)
     r = apt.run("apt-get", "update")
     if r.returncode != 0 or "NO_PUBKEY" in r.stderr or "not signed" in r.stderr:
         raise LabFailure(f"apt-get update failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:160]}")
@@ -168,7 +173,7 @@ def _fetch(cache: Path, suite: str, conf: dict[str, object]) -> EngineBinaries:
         raise LabFailure(f"apt-get download failed: {(r.stderr.strip().splitlines() or ['?'])[-1][:160]}")
     debs = [next(debs_dir.glob(f"{p}_{v.split(':')[-1]}_*.deb")) for p, v in chosen.items()]
     root = cache / chosen["docker.io"]
-    _unpack(debs, root)
+    _unpack(debs, root, run_check=arch is None)
     for deb in debs:
         deb.unlink()
     what = "pinned" if pinned else f"the pinned versions are gone from {suite}; its current ones"
@@ -184,8 +189,10 @@ def _recorded(cache: Path) -> EngineBinaries | None:
     return found if all(Path(found.path(rel)).exists() for rel in NEEDED) else None
 
 
-def ensure(say: Callable[[str], None], cache: Path | None = None) -> EngineBinaries:
-    """The engine to run: the pinned packages (fetched once), else the fallback rule of engine.toml."""
+def ensure(say: Callable[[str], None], cache: Path | None = None, arch: str | None = None) -> EngineBinaries:
+    """The engine to run: the pinned packages (fetched once), else the fallback rule of engine.toml.
+    ``arch`` (a Debian architecture, e.g. ``arm64``): that architecture's packages, for the course
+    image, into their own ``cache``; no fallback to the host's engine then."""
     cache = cache or cache_dir()
     conf = load_pins()
     pins: dict[str, str] = dict(conf["pins"])  # type: ignore[arg-type,call-overload]
@@ -198,7 +205,7 @@ def ensure(say: Callable[[str], None], cache: Path | None = None) -> EngineBinar
     for suite in conf["suites"]:  # type: ignore[attr-defined]
         say(f"fetching Docker Engine packages from Debian {suite} (about 80 MB, once)")
         try:
-            found = _fetch(cache, str(suite), conf)
+            found = _fetch(cache, str(suite), conf, arch)
         except (LabFailure, OSError, subprocess.SubprocessError, StopIteration) as e:
             reasons.append(f"{suite}: {e}")
             continue
@@ -211,7 +218,7 @@ def ensure(say: Callable[[str], None], cache: Path | None = None) -> EngineBinar
         say(f"the pinned engine packages could not be fetched ({why}); using the copy fetched earlier, "
             f"docker.io {have.version}")
         return have
-    host = host_engine()
+    host = host_engine() if arch is None else None
     if host:
         say(f"the newer engine could not be fetched ({why}); falling back to {host.source}. "
             "Check access to deb.debian.org and run ./lab up again to get the current engine.")

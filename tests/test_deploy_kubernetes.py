@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.machinery
-import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +23,8 @@ import pytest
 import yaml
 from kubespawner.objects import make_pod
 from traitlets.config import Config
+
+from courseimage import pod as pod_role
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes"
 NAMESPACE = "dockerlab"
@@ -179,20 +179,21 @@ def test_the_pod_has_its_own_user_namespace_and_no_api_token(pod: k8s.V1Pod) -> 
     assert pod.spec.automount_service_account_token is False
 
 
-def test_engine_is_a_rootless_sidecar_with_only_what_rootless_dind_needs(pod: k8s.V1Pod, values: dict) -> None:
+def test_engine_is_a_rootless_sidecar_with_only_what_the_rootless_engine_needs(pod: k8s.V1Pod, values: dict) -> None:
     engine = next(c for c in pod.spec.init_containers if c.name == "engine")
     assert engine.restart_policy == "Always"  # a native sidecar: up before JupyterLab, down after
     assert engine.startup_probe is not None
     sc = engine.security_context
     assert sc.run_as_user == 1000 and sc.run_as_non_root is True and not sc.privileged
     assert sc.capabilities.drop == ["ALL"]
-    assert set(sc.capabilities.add) == {"SETUID", "SETGID", "DAC_OVERRIDE", "SYS_ADMIN"}
+    assert set(sc.capabilities.add) == {"SETUID", "SETGID"}  # newuidmap/newgidmap's file capabilities
     assert sc.seccomp_profile.type == "Unconfined" and sc.app_armor_profile.type == "Unconfined"
     assert sc.proc_mount == "Unmasked"  # allowed by Kubernetes only with hostUsers: false
     # One socket, shared with the notebook through a volume: no TCP listener for the engine.
-    assert not any(a.startswith("--host=tcp") for a in engine.args) and "dockerd" == engine.args[0]
+    assert engine.args[0] == "engine" and not engine.command  # the course image's engine role
+    assert not any("tcp" in a for a in engine.args)
     sock = values["singleuser"]["extraEnv"]["DOCKER_HOST"].removeprefix("unix://")
-    assert f"--host=unix://{sock}" in engine.args
+    assert f"--socket={sock}" in engine.args
     shared = {m.name: m.mount_path for m in engine.volume_mounts}
     assert shared["engine-sock"] == str(Path(sock).parent)
     assert {m.name: m.mount_path for m in _notebook(pod).volume_mounts}["engine-sock"] == shared["engine-sock"]
@@ -212,7 +213,7 @@ def test_the_engine_uses_the_course_mirror_service(values: dict, objects: list[d
     svc = _model(next(o for o in objects if o["kind"] == "Service"), "V1Service")
     addr = f"{svc.metadata.name}.{NAMESPACE}.svc.cluster.local:{svc.spec.ports[0].port}"
     engine = next(c for c in values["singleuser"]["initContainers"] if c["name"] == "engine")
-    assert f"--registry-mirror=http://{addr}" in engine["args"]
+    assert f"--registry-mirror={addr}" in engine["args"]
     assert f"--insecure-registry={addr}" in engine["args"]
     assert values["singleuser"]["extraEnv"]["DOCKERLAB_MIRROR"] == addr
 
@@ -355,14 +356,18 @@ def test_the_charts_own_learner_policy_opens_nothing_more(values: dict) -> None:
 
 # -- the image's start ------------------------------------------------------------------------
 
-def _start_module() -> Any:
-    path = DEPLOY / "dockerlab-pod-start"
-    loader = importlib.machinery.SourceFileLoader("dockerlab_pod_start", str(path))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
+def test_every_container_is_a_role_of_the_course_image(pod: k8s.V1Pod, values: dict, objects: list[dict]) -> None:
+    """One image for the notebook, the engine, the learner's registry and the course mirror
+    (./lab image build): no other image, and no Docker Hub."""
+    course = f"{values['singleuser']['image']['name']}:{values['singleuser']['image']['tag']}"
+    assert course.rsplit("/", 1)[-1].startswith("course:")
+    images = {c.name: c.image for c in [*pod.spec.init_containers, *pod.spec.containers]}
+    assert set(images.values()) == {course}, images
+    assert _notebook(pod).args == ["notebook"]
+    mirror = next(o for o in objects if o["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert [c["image"] for c in mirror] == [course]
+    config = yaml.safe_load(next(o for o in objects if o["kind"] == "ConfigMap")["data"]["config.yml"])
+    assert config["storage"]["filesystem"]["rootdirectory"] == "/opt/dockerlab/seed/registry/upstream"
 
 
 @pytest.mark.parametrize("role", ["learner", "instructor"])
@@ -371,11 +376,11 @@ def test_pod_start_writes_the_state_and_hides_nbgrader_from_learners(
     env = values["singleuser"]["extraEnv"]
     monkeypatch.setenv("LAB_HOME", str(tmp_path / "lab"))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "nowhere"))
-    for key in ("DOCKER_HOST", "DOCKERLAB_MIRROR", "DOCKERLAB_REGISTRY_PORT", "DOCKERLAB_ENGINE_VERSION"):
+    for key in ("DOCKER_HOST", "DOCKERLAB_MIRROR", "DOCKERLAB_REGISTRY_PORT"):
         monkeypatch.setenv(key, env[key])
     monkeypatch.setenv("POD_IP", "10.1.2.3")
     monkeypatch.setenv("DOCKERLAB_ROLE", role)
-    kernel_env = _start_module().prepare()
+    kernel_env = pod_role.prepare()
     state = json.loads((tmp_path / "lab" / "state.json").read_text())
     assert state["registry"] == "10.1.2.3:5102" and state["mirror"] == env["DOCKERLAB_MIRROR"]
     assert kernel_env["DOCKER_HOST"] == env["DOCKER_HOST"]

@@ -65,6 +65,16 @@ def test_labels_and_no_solutions(desktop: Docker) -> None:
     assert "source" not in found.split() and "src" not in found.split()
     assert "No such file" in found  # no .git, no tests
     assert set(LABS) <= set(found.split())
+    # nbgrader's markers of solutions and hidden tests, anywhere in the image's file system: only in
+    # nbgrader's own package (which defines them), never in a course file
+    hits = desktop("run", "--rm", "--entrypoint", "sh", IMAGE, "-c",
+                   "grep -rlI -e 'BEGIN SOLUTION' -e 'BEGIN HIDDEN TESTS' / --exclude-dir=proc --exclude-dir=sys "
+                   "--exclude-dir=dev 2>/dev/null; true", timeout=900).stdout.split()
+    nbgrader = "/opt/dockerlab/.venv/lib/python3.11/site-packages/nbgrader/"
+    assert hits and all(h.startswith(nbgrader) for h in hits), [h for h in hits if not h.startswith(nbgrader)]
+    # the instructors' grading guide (it shows the markers) is not the learner's
+    assert desktop("run", "--rm", "--entrypoint", "test", IMAGE, "-e", "/opt/dockerlab/labs/README.md",
+                   check=False).returncode == 1
 
 
 def test_first_exercise_and_the_work_survives_a_new_container(desktop: Docker) -> None:
