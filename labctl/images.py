@@ -14,10 +14,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import tomllib
 
@@ -30,6 +32,7 @@ __all__ = ["CatalogueImage", "content_hashes", "load_catalogue", "publish", "reg
 CATALOGUE = REPO / "images" / "catalogue.toml"
 CONTENT_LABEL = "org.dockerlab.content"
 SOURCE_EPOCH = 1_704_067_200  # 2024-01-01T00:00:00Z: the time every build input carries
+CONTEXT_FORM = 2  # how the build context is packed (_context_tar): a new form rebuilds every course image
 DEBIAN_SOURCES = [
     "deb http://deb.debian.org/debian bookworm main",
     "deb http://deb.debian.org/debian bookworm-updates main",
@@ -90,7 +93,7 @@ def content_hashes(images: list[CatalogueImage]) -> dict[str, str]:
     for img in images:
         h = hashlib.sha256()
         h.update(json.dumps([img.name, img.tags, img.context, img.prepare, img.base,
-                             sorted(img.buildargs.items()), SOURCE_EPOCH]).encode())
+                             sorted(img.buildargs.items()), SOURCE_EPOCH, CONTEXT_FORM]).encode())
         _hash_tree(h, REPO / "images" / img.context)
         if img.prepare == "busybox":
             h.update(Path("/bin/busybox").read_bytes())
@@ -131,6 +134,27 @@ def _prepare(img: CatalogueImage, build: Path) -> None:
                              "check access to deb.debian.org and free disk space, then run ./lab up again.")
 
 
+def _context_tar(build: Path, home: Path) -> IO[bytes]:
+    """The build context as a tar whose entries are owned by 0:0 with no names and carry SOURCE_EPOCH:
+    the classic builder's ``COPY file:<hash>`` hashes each file's tar header, uid and gid included, so a
+    context packed with the lab account's own uid (1000 on one machine, 1001 on another) gave each machine
+    its own history lines and image ids, and the chapters' stored outputs held on one machine only."""
+    f = tempfile.TemporaryFile(dir=home)
+    with tarfile.open(fileobj=f, mode="w") as tar:
+        for p in sorted(build.rglob("*")):
+            info = tar.gettarinfo(str(p), arcname=str(p.relative_to(build)))
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.mtime = SOURCE_EPOCH
+            if info.isfile():
+                with open(p, "rb") as data:
+                    tar.addfile(info, data)
+            else:
+                tar.addfile(info)
+    f.seek(0)
+    return f
+
+
 def _build(client: Any, img: CatalogueImage, upstream: str, home: Path, digest: str) -> str:
     build = home / "build" / img.key.replace("/", "_").replace(":", "_")
     shutil.rmtree(build, ignore_errors=True)
@@ -145,18 +169,20 @@ def _build(client: Any, img: CatalogueImage, upstream: str, home: Path, digest: 
         args["BASE"] = f"{upstream}/{img.base}"
     image_id = ""
     steps: list[str] = []  # each step's image: under the containerd store they stay as <none> images
-    for chunk in client.api.build(path=str(build), rm=True, forcerm=True, decode=True, buildargs=args,
-                                  network_mode="host", labels={CONTENT_LABEL: digest}, pull=False):
-        if "error" in chunk:
-            raise LabFailure(_explain(chunk["error"], f"building {img.key}"))
-        line = chunk.get("stream", "")
-        if line.startswith("Step "):
-            print(f"      {line.strip()[:110]}", file=sys.stderr, flush=True)
-        if (line.startswith(" ---> ") and len(line.split()) == 2
-                and all(c in "0123456789abcdef" for c in line.split()[1])):
-            steps.append(line.split()[1])
-        if "aux" in chunk and "ID" in chunk["aux"]:
-            image_id = chunk["aux"]["ID"]
+    with _context_tar(build, home) as context:
+        for chunk in client.api.build(fileobj=context, custom_context=True, rm=True, forcerm=True, decode=True,
+                                      buildargs=args, network_mode="host", labels={CONTENT_LABEL: digest},
+                                      pull=False):
+            if "error" in chunk:
+                raise LabFailure(_explain(chunk["error"], f"building {img.key}"))
+            line = chunk.get("stream", "")
+            if line.startswith("Step "):
+                print(f"      {line.strip()[:110]}", file=sys.stderr, flush=True)
+            if (line.startswith(" ---> ") and len(line.split()) == 2
+                    and all(c in "0123456789abcdef" for c in line.split()[1])):
+                steps.append(line.split()[1])
+            if "aux" in chunk and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
     if not image_id:
         raise LabFailure(f"Building {img.key} produced no image; see the build output above.")
     shutil.rmtree(build, ignore_errors=True)

@@ -5,6 +5,7 @@ stdout and stderr; the Hub keeps little, logs a few lines, and fails the call wi
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import resource
 import sys
@@ -35,6 +36,13 @@ def _spawner(script: str, caplog: pytest.LogCaptureFixture) -> StandIn:
     return s
 
 
+def _run(coro):  # type: ignore[no-untyped-def]
+    """``asyncio.run`` in a thread of its own: an earlier test in the same process (Playwright's sync API
+    in tests/e2e) can leave an event loop marked running in the main thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -44,7 +52,7 @@ def test_a_flood_on_stdout_fails_the_call_and_is_not_held(caplog: pytest.LogCapt
     s = _spawner("chunk = b'x' * (1 << 20)\nfor _ in range(400):\n    os.write(1, chunk)\n", caplog)
     before = _peak_mib()
     with pytest.raises(RuntimeError, match="over 64 KiB") as e:
-        asyncio.run(s.do("kill", pid=1, signal=0))
+        _run(s.do("kill", pid=1, signal=0))
     assert "\n" not in str(e.value)
     assert _peak_mib() - before < 40, f"the Hub's peak grew {_peak_mib() - before:.0f} MiB"
     assert [r for r in caplog.records if "over 64 KiB" in r.getMessage()]
@@ -57,7 +65,7 @@ def test_a_flood_on_stderr_is_a_few_lines_and_the_reply_still_counts(caplog: pyt
     s = _spawner("try:\n    for i in range(200000):\n        os.write(2, b'\\x1b[2Jline %d\\n' % i)\nexcept OSError:\n"
                  "    pass\n"
                  f"print({REPLY!r})\n", caplog)
-    reply = asyncio.run(s.do("kill", pid=1, signal=0))
+    reply = _run(s.do("kill", pid=1, signal=0))
     assert reply == {"ok": True, "alive": True}
     logged = [r.getMessage() for r in caplog.records]
     assert len(logged) <= spawner.MAX_LINES + 2, len(logged)
@@ -70,6 +78,6 @@ def test_one_endless_line_on_stderr_is_cut(caplog: pytest.LogCaptureFixture) -> 
     s = _spawner("try:\n    os.write(2, b'y' * (64 << 20))\nexcept OSError:\n    pass\n"
                  f"print({REPLY!r})\n", caplog)
     before = _peak_mib()
-    assert asyncio.run(s.do("kill", pid=1, signal=0)) == {"ok": True, "alive": True}
+    assert _run(s.do("kill", pid=1, signal=0)) == {"ok": True, "alive": True}
     assert _peak_mib() - before < 40
     assert any(f"over {spawner.MAX_LINE} bytes" in r.getMessage() for r in caplog.records)
