@@ -1,7 +1,9 @@
 """The cgroup v2 path, proven where it exists: a Debian 12 VM booted with cgroup v2 only and systemd
 as init (qemu, TCG), in which root runs the lab's one-time step and the lab's account starts the lab's
 rootless engine with labctl's own code (tests/vm/guest_check.py). Every assertion reads what the guest
-measured; nothing here talks to a mock.
+measured; nothing here talks to a mock. The guest also runs chapter 1's own ``docker run -m 64m`` line, and
+the function chapter 1 renders its cgroup sentence with is fed what the guest reported (what a learner on
+cgroup v2 reads; ``tests/vm/chapter1_view.py`` photographs it).
 
 Then, in the same boot, root grades lab 4 through the grading runner (tests/vm/guest_grade.py: what
 ``./lab grade autograde`` does but nbgrader's export and feedback; two submissions at a time, one honest,
