@@ -11,6 +11,7 @@ import io
 import json
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import sys
@@ -305,6 +306,7 @@ def account_start() -> int:
             "/sys/fs/cgroup/pids.max"])
     out("first_run_s", f"{time.monotonic() - t:.1f}")
     out("limited", r.stdout.strip() if r.returncode == 0 else f"rc={r.returncode} {r.stderr.strip()[-300:]}")
+    chapter_1(docker)
     # The limits act, not just appear: 48 MiB of buffer in a 32 MiB container (no swap) is killed...
     dd = "dd if=/dev/zero of=/dev/null bs=48M count=1"
     r = sh([*run, "-m", "32m", "--memory-swap", "32m", IMAGE, *dd.split()])
@@ -330,6 +332,33 @@ def account_start() -> int:
     spid = (inspect.get("State") or {}).get("Pid", 0)
     out("sleeper_cgroup", cgroups.engine_limits(spid)[0] if spid else "?")
     return 0
+
+
+CHAPTER_1 = "notebooks/src/01-what-is-docker.md"
+CHAPTER_1_RUN = "read = !docker run "  # 1.3's cell: what `-m 64m` reads inside the container
+
+
+def chapter_1(docker: list[str]) -> None:
+    """Chapter 1's 1.3 on this machine: the very ``docker run`` line the chapter's cell runs (read from the
+    chapter's source on the project disk, with this VM's busybox). With ``info_cgroup_version`` and
+    ``info_cgroup_driver`` (``docker info``, as the chapter's ``lab.client.info()``) it is what the next cell
+    hands to ``kernel_ext.hostfacts.memory_limit``; the host renders the sentence from these."""
+    line = next((ln for ln in (Path("/mnt/project") / CHAPTER_1).read_text().splitlines()
+                 if ln.startswith(CHAPTER_1_RUN)), "")
+    args = shlex.split(line.removeprefix("read = !docker "))
+    if not args:
+        out("ch01_read", f"no line starting {CHAPTER_1_RUN!r} in {CHAPTER_1}")
+        return
+    image = next((a for a in args[1:] if not a.startswith("-") and a[0].isalpha() and ":" in a), "")
+    if not image:
+        out("ch01_read", f"no image in {line!r}")
+        return
+    args[args.index(image)] = IMAGE  # busybox:1.35 is not in this VM (no registry); the static busybox is
+    t = time.monotonic()
+    r = sh([*docker, *args])
+    out("ch01_run_s", f"{time.monotonic() - t:.1f}")
+    out("ch01_args", " ".join(args))
+    out("ch01_read", r.stdout.strip() if r.returncode == 0 else f"rc={r.returncode} {r.stderr.strip()[-300:]}")
 
 
 def account_stop() -> int:

@@ -1,7 +1,9 @@
 """The cgroup v2 path, proven where it exists: a Debian 12 VM booted with cgroup v2 only and systemd
 as init (qemu, TCG), in which root runs the lab's one-time step and the lab's account starts the lab's
 rootless engine with labctl's own code (tests/vm/guest_check.py). Every assertion reads what the guest
-measured; nothing here talks to a mock.
+measured; nothing here talks to a mock. The guest also runs chapter 1's own ``docker run -m 64m`` line, and
+the function chapter 1 renders its cgroup sentence with is fed what the guest reported (what a learner on
+cgroup v2 reads; ``tests/vm/chapter1_view.py`` photographs it).
 
 Then, in the same boot, root grades lab 4 through the grading runner (tests/vm/guest_grade.py: what
 ``./lab grade autograde`` does but nbgrader's export and feedback; two submissions at a time, one honest,
@@ -70,6 +72,24 @@ def test_docker_run_limits_apply_and_act(vm: vmimage.VMRun) -> None:
     assert r["unlimited"].split()[0] == "max"  # and without them, no limit
     assert r["oom_rc"] == "137" and r["no_limit_dd_rc"] == "0"  # 48 MiB in a 32 MiB container is killed
     assert 0 < int(r["pids_started"]) < 10  # the shell is one of the 10 under --pids-limit 10
+
+
+def test_chapter_1_tells_a_learner_on_cgroup_v2_that_the_limit_applies(vm: vmimage.VMRun) -> None:
+    """Chapter 1's 1.3 on a cgroup v2 + systemd host: the chapter's own ``docker run -m 64m … cat memory.max``
+    line ran in the guest, and the function the chapter's next cell calls renders what a learner there reads."""
+    from kernel_ext.hostfacts import memory_limit
+    from kernel_ext.messages import t
+
+    r = vm.results
+    assert r["ch01_args"].startswith("run --rm -m 64m "), r.get("ch01_args")
+    assert r["ch01_read"] == "67108864", r["ch01_read"]  # memory.max, the v2 file (no v1 memory.limit_in_bytes)
+    said = memory_limit(r["info_cgroup_version"], r["info_cgroup_driver"], r["ch01_read"], lang="zh")
+    assert said.startswith("这台机器：cgroup v2，驱动 systemd。"), said
+    assert "容器里读到 67108864，正是 64 MiB：上限生效了" in said
+    v1 = t("host.cg.ignored", lang="zh", read="9223372036854771712", want=64 << 20)
+    assert v1.split("：")[0] not in said and "忽略" not in said  # not the v1 host's sentence
+    assert memory_limit(r["info_cgroup_version"], r["info_cgroup_driver"], r["ch01_read"], lang="en") \
+        .startswith("This machine: cgroup v2, driver systemd.")
 
 
 def test_the_engine_and_its_containers_run_inside_the_labs_limited_cgroup_never_as_root(vm: vmimage.VMRun) -> None:
