@@ -36,6 +36,7 @@ _CONTEXT = re.compile(r"^#(\d+) transferring context: ([\d.]+)([kMG]?B)")
 _STEP = re.compile(r"^\[(?:(\S+) )?(\d+)/(\d+)\] (.*)$")      # "[build 2/3] RUN …" / "[2/3] RUN …"
 _FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$", re.I | re.M)
 _UNIT = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
+_SNAPSHOT_RACE = re.compile(r"failed to prepare extraction snapshot .*parent snapshot \S+ does not exist")
 
 PLAIN_EXAMPLE = """#0 building with "default" instance using docker driver
 #3 [internal] load .dockerignore
@@ -87,6 +88,7 @@ class Build:
     code: int = 0
     error: list[str] = field(default_factory=list)
     tag: str = ""
+    retried: bool = False  # the engine's known unpacking race hit the first attempt (see ``build``)
 
     @property
     def ok(self) -> bool:
@@ -101,7 +103,7 @@ class Build:
         return [s.text for s in self.steps if not s.cached and not s.text.startswith("FROM ")]
 
     def __str__(self) -> str:
-        lines = []
+        lines = [t("build.retried")] if self.retried else []
         if self.context is not None:
             lines.append(t("build.context", size=_about(self.context)))
         for s in self.steps:
@@ -214,6 +216,15 @@ def build(lab: Any, *args: str) -> Build:
     except FileNotFoundError as e:
         raise ToolMissing("cli.missing") from e
     out = r.stdout + r.stderr
+    retried = False
+    if r.returncode and _SNAPSHOT_RACE.search(out):
+        # moby/buildkit#6521 (open): now and then unpacking the finished image finds a parent snapshot
+        # gone ("failed to prepare extraction snapshot ... parent snapshot ... does not exist"); the same
+        # build again succeeds from the cache. Once, and said in one line.
+        r = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), stdin=subprocess.DEVNULL)
+        out, retried = r.stdout + r.stderr, True
     if r.returncode and not _VERTEX.search(out) and "#" not in out[:3]:  # refused before building
-        return Build([], None, r.returncode, [line for line in out.splitlines() if line.strip()][-3:], tag)
-    return parse(out, _stages(argv), r.returncode, tag)
+        return Build([], None, r.returncode, [line for line in out.splitlines() if line.strip()][-3:], tag, retried)
+    b = parse(out, _stages(argv), r.returncode, tag)
+    b.retried = retried
+    return b
