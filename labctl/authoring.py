@@ -159,14 +159,19 @@ def read_source(ch: Chapter) -> Any:
     return nb
 
 
-def _inputs(nb: Any) -> list[tuple[str, str, str, tuple[str, ...], str]]:
+_FIELDS = ("id", "type", "text", "tags", "nbgrader", "jupyter")  # what _inputs compares, in order
+
+
+def _inputs(nb: Any) -> list[tuple[str, str, str, tuple[str, ...], str, str]]:
     return [(c.get("id", ""), c.cell_type, c.source, tuple(c.metadata.get("tags", ())),
-             json.dumps(c.metadata.get("nbgrader"), sort_keys=True)) for c in nb.cells]
+             json.dumps(c.metadata.get("nbgrader"), sort_keys=True),
+             json.dumps(c.metadata.get("jupyter"), sort_keys=True)) for c in nb.cells]
 
 
 def drift(ch: Chapter) -> list[str]:
     """Where the executed notebook differs from its source (ids, cell kinds, text, tags, nbgrader's
-    metadata): one line per difference, empty when they agree."""
+    metadata, JupyterLab's ``jupyter`` metadata: an input shown collapsed): one line per difference,
+    empty when they agree."""
     import nbformat
 
     if not ch.notebook.exists():
@@ -176,7 +181,7 @@ def drift(ch: Chapter) -> list[str]:
     out = []
     for i, (w, h) in enumerate(zip(want, have)):
         if w != h:
-            what = next(name for name, a, b in zip(("id", "type", "text", "tags", "nbgrader"), w, h) if a != b)
+            what = next(name for name, a, b in zip(_FIELDS, w, h) if a != b)
             out.append(f"{ch.notebook.name} cell {i + 1} ({w[0]}): {what} differs from {ch.source.name}")
     if len(want) != len(have):
         out.append(f"{ch.notebook.name} has {len(have)} cells, {ch.source.name} {len(want)}")
