@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import io
-import re
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import pytest
 
 from kernel_ext.names import aliases, candidates
 from kernel_ext.reset import COURSE_IMAGE_LABEL, reset
+from labctl import authoring
 from tests.support.engine_objects import engine_objects, restore
 
 pytestmark = pytest.mark.engine
@@ -30,11 +30,13 @@ pytestmark = pytest.mark.engine
 # images the lab's registry serves (images/catalogue.toml) among the chapters' names
 REGISTRY_IMAGES = {"nginx:1.22", "busybox:1.35", "hello-world:latest", "redis:7.0", "debian:bookworm", "registry:2"}
 SRC = Path(__file__).resolve().parents[1] / "notebooks" / "src"
-CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.S | re.M)
 
 
 def _cells(md: Path) -> list[str]:
-    return CELL.findall(md.read_text())
+    """The chapter's code cells as its kernel runs them: jupytext reads the source, so a cell's options
+    (its tags, a collapsed input's ``jupyter:`` block) are not part of its code."""
+    nb = authoring.read_source(authoring.Chapter(md, md.parent.parent / f"{md.stem}.ipynb"))
+    return [c.source for c in nb.cells if c.cell_type == "code"]
 
 
 def chapter_names(md: Path, lab: Any) -> dict[str, list[str]]:
