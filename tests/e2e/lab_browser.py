@@ -142,8 +142,12 @@ _STATUS_JS = """(sel) => ({
       .map(e => e.textContent.trim()).find(t => t.includes(' | ')) || ''),
   dialogs: [...document.querySelectorAll('.jp-Dialog')].map(d => d.innerText.replace(/\\s+/g, ' ').trim()),
   prompts: [...document.querySelectorAll(sel + ' .jp-Cell')].map(c =>
-      c.classList.contains('jp-CodeCell') ? (c.querySelector('.jp-InputArea-prompt')?.textContent || '').trim() : null),
+      !c.classList.contains('jp-CodeCell') || !c.querySelector('.jp-InputArea-prompt') ? null
+      : c.querySelector('.jp-InputArea-prompt').textContent.trim()),
 })"""
+# A code cell whose input is collapsed (jupyter.source_hidden: the course's machinery) has no prompt
+# on the page, so, like a Markdown cell, it is None in ``prompts``; whether it ran is in the saved
+# notebook's execution_count (tests/e2e/test_browser.py reads it after Run All).
 
 _PARTIAL_BARS_JS = """(sel) => [...document.querySelectorAll(sel + ' .jupyter-widgets .progress-bar')]
   .filter(b => b.style.width && b.style.width !== '100%').length"""

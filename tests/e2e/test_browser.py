@@ -159,6 +159,8 @@ def test_chapter6_run_all_renders_every_view(lab: LabPage) -> None:
 
     saved = lab.save(CH6)
     cells = lab.cells()
+    unrun = [c.get("id") for c in saved["cells"] if c["cell_type"] == "code" and c.get("execution_count") is None]
+    assert not unrun, f"code cells Run All did not run (a collapsed input shows no prompt on the page): {unrun}"
     code = [i for i, c in enumerate(cells) if c["code"]]
     pulls = [i for i in code if PULL_LINE.search(sources[i])]
     layers = [i for i in code if sources[i].lstrip().startswith("%layers")]
@@ -232,6 +234,8 @@ def test_chapter2_charts_render_as_images(lab: LabPage) -> None:
     print(f"\n[e2e] Run All of {rel} in Chromium: {run.seconds:.1f} s", file=sys.stderr)
     saved = lab.save(rel)
     cells = lab.cells()
+    unrun = [c.get("id") for c in saved["cells"] if c["cell_type"] == "code" and c.get("execution_count") is None]
+    assert not unrun, f"code cells Run All did not run (a collapsed input shows no prompt on the page): {unrun}"
     charts = [i for i, c in enumerate(cells) if c["code"] and (".chart(" in sources[i] or c["pngs"])]
     for n, i in enumerate(charts[:3]):
         lab.shot(f"02-chart-{n + 1}", i)
