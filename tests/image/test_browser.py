@@ -71,7 +71,13 @@ def test_first_exercise_in_chromium(desktop: Docker, page: Any) -> None:
         lab = LabPage(page, CourseServer(url=url, root=Path("/nonexistent"), preferred_port=port, startup_s=0))
         lab.open(CHAPTER)
         assert "Docker Lab" in lab.kernel_name()
+        # A collapsed input (the course's machinery: jupyter.source_hidden) has no editor on the page; open
+        # each as a learner does, with a click on its 「•••」 line, so that editor i is cell i.
+        collapsed = page.locator(f"{NOTEBOOK} .jp-InputPlaceholder .jp-Placeholder-content")
+        for _ in range(collapsed.count()):
+            collapsed.first.click()
         sources = [c.inner_text() for c in page.locator(f"{NOTEBOOK} .jp-Cell .jp-InputArea-editor").all()]
+        assert len(sources) == page.locator(f"{NOTEBOOK} .jp-Cell").count(), "a cell's input is still collapsed"
         setup = [i for i, s in enumerate(sources)
                  if s.startswith("%load_ext kernel_ext") or "exercises.start(lab" in s]
         check = next(i for i, s in enumerate(sources) if s.startswith(CHECK_STARTS))
