@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import ctypes
 import os
 import pwd
@@ -59,7 +60,8 @@ LOOPBACK = "127.0.0.1"
 MAX_PER_NAMESPACE = 64  # open connections each way per member (two files each in this process)
 MAX_PER_CLIENT = 24  # of one member's outward share, what one client (one address at the proxy) may hold
 IDLE_SECONDS = 3600.0
-HEAD_SECONDS = 15.0  # for the proxy's request head (it sends it whole, at once)
+HEAD_SECONDS = 3.0  # for the proxy's request head (it sends it whole, at once)
+MAX_WAITING = 64  # per member: connections whose request head has not come yet; a new one pushes out the oldest
 
 
 def _setns(path: str) -> None:
@@ -96,6 +98,7 @@ class Namespace:
                                         initargs=(path,))
         self.open = {"out": 0, "in": 0}  # connections held now, per direction (the loop's thread only)
         self.clients: dict[str, int] = {}  # outward connections held now, per client
+        self.waiting: collections.deque[asyncio.StreamWriter] = collections.deque()  # outward, before their head
 
     def call(self, fn: Any, *args: Any) -> Future[Any]:
         return self._pool.submit(fn, *args)
@@ -172,14 +175,10 @@ async def _outward(ns: Namespace, port: int, listener: socket.socket) -> asyncio
     ``MAX_PER_CLIENT`` of them per client at once (a connection over that is closed at once)."""
     loop = asyncio.get_running_loop()
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_SECONDS)
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
-            writer.close()
-            return
+    async def handle(head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer, local = writer.get_extra_info("peername"), writer.get_extra_info("sockname")
-        uid = _tcp_owner(peer, local) if peer and local else None
+        # the table's scan grows with the host's sockets: off the loop that carries every member's traffic
+        uid = await loop.run_in_executor(None, _tcp_owner, peer, local) if peer and local else None
         client = client_of(head, uid == os.geteuid(), f"uid {uid}")
         if ns.clients.get(client, 0) >= MAX_PER_CLIENT:
             writer.close()
@@ -201,7 +200,32 @@ async def _outward(ns: Namespace, port: int, listener: socket.socket) -> asyncio
             if not ns.clients[client]:
                 del ns.clients[client]
 
-    return await asyncio.start_server(_limited(ns, "out", handle), sock=listener)
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A connection counts against the member's share only once its head is in and names its client:
+        # heads that do not come (a request whose body never follows is held back by the proxy) wait in a
+        # pool of their own, where a new one pushes out the oldest, so stalled requests cannot fill the share.
+        if len(ns.waiting) >= MAX_WAITING:
+            ns.waiting.popleft().transport.abort()
+        ns.waiting.append(writer)
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_SECONDS)
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+            writer.close()
+            return
+        finally:
+            if writer in ns.waiting:
+                ns.waiting.remove(writer)
+        if ns.open["out"] >= MAX_PER_NAMESPACE:
+            writer.close()
+            return
+        ns.open["out"] += 1
+        try:
+            await handle(head, reader, writer)
+        finally:
+            ns.open["out"] -= 1
+            writer.close()
+
+    return await asyncio.start_server(accept, sock=listener)
 
 
 async def _inward(ns: Namespace, port: int, listener: socket.socket) -> asyncio.Server:
@@ -218,8 +242,9 @@ async def _inward(ns: Namespace, port: int, listener: socket.socket) -> asyncio.
 
 
 def nofile_needed(namespaces: int, inward: int) -> int:
-    """Files for every namespace's full share of connections (two each), its listeners, and some spare."""
-    return 2 * MAX_PER_NAMESPACE * 2 * namespaces + namespaces * (1 + inward) + 256
+    """Files for every namespace's full share of connections (two each), those waiting for their head, its
+    listeners, and some spare."""
+    return (2 * MAX_PER_NAMESPACE * 2 + MAX_WAITING) * namespaces + namespaces * (1 + inward) + 256
 
 
 def raise_nofile(want: int) -> int:

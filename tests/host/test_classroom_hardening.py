@@ -148,6 +148,37 @@ def test_relay_one_client_cannot_hold_a_members_share_and_only_the_proxys_word_c
     asyncio.run(run())
 
 
+def test_relay_requests_whose_head_never_comes_cannot_fill_a_members_share(two_namespaces,  # type: ignore[no-untyped-def]
+                                                                           monkeypatch) -> None:
+    """Review, session 7: a connection counted against the member's share before its head came let anyone
+    fill the share with requests that never send their head (the proxy holds a head back until the body's
+    first byte: a POST whose body never follows), each counted as nobody's client. Heads that do not come
+    wait in a pool of their own, the oldest pushed out by a new one; the member still gets through."""
+    monkeypatch.setattr(classroom_relay, "MAX_PER_NAMESPACE", 8)
+    monkeypatch.setattr(classroom_relay, "MAX_WAITING", 4)
+
+    async def run() -> None:
+        path = two_namespaces[0]
+        ns = classroom_relay.Namespace(path)
+        host = classroom_relay._listener(0)  # noqa: SLF001
+        port = host.getsockname()[1]
+        inner = netns.listen_inside(path, [port])[0][port]
+        await asyncio.start_server(_echo, sock=inner)
+        await classroom_relay._outward(ns, port, host)  # noqa: SLF001
+        silent = []
+        for _ in range(20):  # no head at all, and a head cut short
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(b"POST /user/x/api/contents HTTP/1.1\r\nContent-Length: 9" if len(silent) % 2 else b"")
+            silent.append(w)
+        await asyncio.sleep(0.3)
+        assert len(ns.waiting) <= 4 and ns.open["out"] == 0, (len(ns.waiting), ns.open)
+        assert await _talks(port, "198.51.100.7"), "requests without a head kept the member out"
+        for w in silent:
+            w.close()
+
+    asyncio.run(run())
+
+
 def test_relay_raises_its_open_files_limit_for_every_namespaces_share() -> None:
     """From a soft limit of 128 (the probe's starving relay): as many as 200 namespaces need, or as
     many as this machine lets root have (a container may cap the hard limit)."""
