@@ -199,6 +199,10 @@ def _stages(args: list[str]) -> list[str]:
     return [m.group(2) or f"stage-{i}" for i, m in enumerate(_FROM.finditer(text))]
 
 
+def _cli(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), stdin=subprocess.DEVNULL)
+
+
 def build(lab: Any, *args: str) -> Build:
     """``docker build ARGS`` on the lab's engine (labelled with the session, as ``%docker build``),
     its steps listed as BuildKit's terminal display lists them, without the times."""
@@ -206,12 +210,12 @@ def build(lab: Any, *args: str) -> Build:
     tag = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-t", "--tag")), "")
     cmd = [lab_config().docker_cli, "build", "--progress=plain", "--label", f"{SESSION_LABEL}={lab.session}", *argv]
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), stdin=subprocess.DEVNULL)
+        r = _cli(cmd)
         if r.returncode and "unknown flag: --progress" in r.stderr:
             # A CLI without the buildx plugin (the host's docker.io alone, a grading sandbox) builds with
             # the engine's classic builder, which has no --progress: its "Step N/M : …" lines are read.
             cmd.remove("--progress=plain")
-            r = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), stdin=subprocess.DEVNULL)
+            r = _cli(cmd)
             return parse_classic(r.stdout + r.stderr, r.returncode, tag)
     except FileNotFoundError as e:
         raise ToolMissing("cli.missing") from e
@@ -221,7 +225,7 @@ def build(lab: Any, *args: str) -> Build:
         # moby/buildkit#6521 (open): now and then unpacking the finished image finds a parent snapshot
         # gone ("failed to prepare extraction snapshot ... parent snapshot ... does not exist"); the same
         # build again succeeds from the cache. Once, and said in one line.
-        r = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), stdin=subprocess.DEVNULL)
+        r = _cli(cmd)
         out, retried = r.stdout + r.stderr, True
     if r.returncode and not _VERTEX.search(out) and "#" not in out[:3]:  # refused before building
         return Build([], None, r.returncode, [line for line in out.splitlines() if line.strip()][-3:], tag, retried)

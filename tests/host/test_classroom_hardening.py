@@ -66,6 +66,18 @@ async def _talks(port: int, client: str = "") -> bool:
     return held is not None
 
 
+async def _relayed_echo(path: str) -> tuple[classroom_relay.Namespace, int]:
+    """An echo server inside the namespace ``path`` (the member's "JupyterLab") behind the relay's outward
+    side: the relay's namespace state and the host port to reach it."""
+    ns = classroom_relay.Namespace(path)
+    host = classroom_relay._listener(0)  # noqa: SLF001
+    port = host.getsockname()[1]
+    inner = netns.listen_inside(path, [port])[0][port]
+    await asyncio.start_server(_echo, sock=inner)
+    await classroom_relay._outward(ns, port, host)  # noqa: SLF001
+    return ns, port
+
+
 def test_relay_one_members_held_connections_leave_the_others_working(two_namespaces, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(classroom_relay, "MAX_PER_NAMESPACE", 8)
 
@@ -111,13 +123,7 @@ def test_relay_one_client_cannot_hold_a_members_share_and_only_the_proxys_word_c
     monkeypatch.setattr(classroom_relay, "MAX_PER_CLIENT", 3)
 
     async def run() -> None:
-        path = two_namespaces[0]
-        ns = classroom_relay.Namespace(path)
-        host = classroom_relay._listener(0)  # noqa: SLF001
-        port = host.getsockname()[1]
-        inner = netns.listen_inside(path, [port])[0][port]
-        await asyncio.start_server(_echo, sock=inner)
-        await classroom_relay._outward(ns, port, host)  # noqa: SLF001
+        ns, port = await _relayed_echo(two_namespaces[0])
         third = [await _held(port, "203.0.113.9") for _ in range(6)]
         assert [c is not None for c in third] == [True] * 3 + [False] * 3, "one client held more than its part"
         assert await _talks(port, "198.51.100.7"), "the member could not get through while a third party held theirs"
@@ -158,13 +164,7 @@ def test_relay_requests_whose_head_never_comes_cannot_fill_a_members_share(two_n
     monkeypatch.setattr(classroom_relay, "MAX_WAITING", 4)
 
     async def run() -> None:
-        path = two_namespaces[0]
-        ns = classroom_relay.Namespace(path)
-        host = classroom_relay._listener(0)  # noqa: SLF001
-        port = host.getsockname()[1]
-        inner = netns.listen_inside(path, [port])[0][port]
-        await asyncio.start_server(_echo, sock=inner)
-        await classroom_relay._outward(ns, port, host)  # noqa: SLF001
+        ns, port = await _relayed_echo(two_namespaces[0])
         silent = []
         for _ in range(20):  # no head at all, and a head cut short
             r, w = await asyncio.open_connection("127.0.0.1", port)
