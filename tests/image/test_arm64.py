@@ -17,20 +17,22 @@ import os
 import tarfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from .conftest import ARCHIVE
+from .conftest import ARM64, need_arm64
 from .imageutil import Docker
 
-ARM64 = ARCHIVE.with_name("course-image-arm64.tar")
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="starts a rootful dockerd: run as root"),
-    pytest.mark.skipif(not ARM64.exists(), reason=f"no {ARM64}: run 'sudo ./lab image build --arch arm64' first"),
-    pytest.mark.skipif(not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists(),
-                       reason="no qemu-aarch64 binfmt_misc entry (courseimage/README.md)"),
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _arm64() -> None:
+    """Before the module's other fixtures (autouse first within a scope): skip, or fail in ./lab test."""
+    need_arm64()
+
 
 SOCK = "/home/learner/sock/docker.sock"
 # The course kernel's start (labctl.jupyter.install_kernel: ipykernel_launcher in the image's venv),

@@ -2,15 +2,13 @@
 against the throwaway engine that plays Docker Desktop (as VS Code and Codespaces use the file):
 ``devcontainer up``, then chapter 1's first exercise passes in the course kernel.
 
-Opt-in like the rest of tests/image; the CLI is found at ``LAB_DEVCONTAINER_CLI`` or on PATH
-(``npm install --prefix /var/tmp/devc @devcontainers/cli``).
+The CLI is ``LAB_DEVCONTAINER_CLI``, one on PATH, or installed from npm for the run (``conftest.py``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
@@ -21,15 +19,10 @@ from .imageutil import Docker, JupyterServer, first_exercise, wait_for_url
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="starts a rootful dockerd: run as root")
 
-CLI = os.environ.get("LAB_DEVCONTAINER_CLI") or shutil.which("devcontainer") or ""
 
-
-def test_devcontainer_up_then_the_first_exercise_passes(desktop: Docker) -> None:
-    if not CLI:
-        pytest.fail("The Dev Containers CLI is missing: npm install --prefix /var/tmp/devc @devcontainers/cli, "
-                    "then LAB_DEVCONTAINER_CLI=/var/tmp/devc/node_modules/.bin/devcontainer")
+def test_devcontainer_up_then_the_first_exercise_passes(desktop: Docker, devcontainer_cli: str) -> None:
     env = {**os.environ, "DOCKER_HOST": desktop.host}
-    r = subprocess.run([CLI, "up", "--workspace-folder", str(REPO), "--remove-existing-container"],
+    r = subprocess.run([devcontainer_cli, "up", "--workspace-folder", str(REPO), "--remove-existing-container"],
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     result = json.loads(r.stdout.strip().splitlines()[-1])

@@ -25,14 +25,18 @@ from labcore import distribution, proc
 from labcore.state import LabPaths
 from labengine.registry import Registry
 
-from .conftest import ARCHIVE
+from .conftest import ARCHIVE, ARM64, need_arm64
 from .imageutil import Docker
 
-ARM64 = ARCHIVE.with_name("course-image-arm64.tar")
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="starts a rootful dockerd: run as root"),
-    pytest.mark.skipif(not ARM64.exists(), reason=f"no {ARM64}: run 'sudo ./lab image build --arch arm64' first"),
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _arm64() -> None:
+    """Before the module's other fixtures (autouse first within a scope): skip, or fail in ./lab test."""
+    need_arm64()
 
 
 def _config_digest(archive: Path) -> str:
