@@ -57,6 +57,11 @@ SUBID = "100000:65536"  # the inner engine's containers' uids; Debian images nee
 PACKAGES = ["python3", "python3-venv", "docker-registry", "uidmap", "slirp4netns", "iproute2", "iptables",
             "runc", "tini", "util-linux", "procps", "graphviz", "fonts-wqy-microhei", "ca-certificates",
             "busybox-static", "curl", "less", "bash-completion", "libcap2-bin"]
+# Chapter 2's virtual machine (kernel_ext.vmcompare): its kernel and benchmark are amd64's, built by the host
+# (.lab/vm) and seeded into a new volume; qemu finds /dev/kvm or runs TCG. Another architecture's image has
+# no VM part (LAB_NO_VM: chapter 2 says so and measures the container side).
+VM_ARCH = "amd64"
+VM_PACKAGES = ["qemu-system-x86"]
 # Course files: tracked files under these, minus FORBIDDEN.
 INCLUDE = ("labcore/", "labengine/", "kernel_ext/", "labs/", "grader/", "labctl/", "courseimage/", "images/",
            "notebooks/", "README.md",
@@ -152,6 +157,16 @@ def _stage(stage: Path, lab: LabPaths, engine_root: Path, engine_version: str, a
     if not (upstream / "docker" / "registry" / "v2" / "repositories").is_dir():
         raise LabFailure(f"The course registry {upstream} is empty: run ./lab up --no-jupyter first.")
     shutil.copytree(upstream, opt / "seed" / "registry" / "upstream", symlinks=True)
+    if arch == VM_ARCH:
+        vm = lab.home / "vm"
+        files = [f for f in (vm / "kernel").glob("*")] + [*vm.glob("bench-*"), *vm.glob("initramfs-*")]
+        if not (vm / "kernel" / "kernel.json").is_file() or not any(f.name.startswith("bench-") for f in files):
+            raise LabFailure(f"Chapter 2's virtual machine is not prepared in {vm}: run ./lab up --no-jupyter and "
+                             "read what it says about the virtual machine, then build again.")
+        for f in files:
+            dest = opt / "seed" / "vm" / f.relative_to(vm)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dest)
     release = lab.home / "grading" / "release"
     if not all((release / lab_ / f"{lab_}.ipynb").is_file() for lab_ in LABS):
         raise LabFailure(f"The labs' student versions are missing in {release}: run ./lab grade generate first.")
@@ -268,7 +283,7 @@ def build(lab: LabPaths, say: Callable[[str], None] = _say_default, arch: str | 
     log = lab.logs / ("course-image-mmdebstrap.log" if not foreign else f"course-image-{arch}-mmdebstrap.log")
     # the host image build's options (minbase, no docs, no /dev in the tar), plus our packages and hooks
     argv = ["mmdebstrap", *([f"--arch={arch}"] if foreign else []), *MMDEBSTRAP_ARGS,
-            f"--include={','.join(PACKAGES)}",
+            f"--include={','.join(PACKAGES + (VM_PACKAGES if arch == VM_ARCH else []))}",
             *_hooks(stage, Path(binaries.root).name, compiled=_host_python_is_the_images()),
             "bookworm", str(rootfs), *DEBIAN_SOURCES]
     say(f"mmdebstrap: Debian bookworm ({arch}) + {len(PACKAGES)} packages, then the stage (log: {log})")
@@ -334,7 +349,7 @@ def image_config(diff_id: str, labels: dict[str, str], arch: str = "amd64") -> d
             "WorkingDir": f"/home/{LEARNER}",
             "Env": [f"PATH={OPT}/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     f"HOME=/home/{LEARNER}", f"LAB_HOME=/home/{LEARNER}/.lab", "LANG=C.UTF-8",
-                    "LAB_NO_VM=1", f"PYTHONPATH={OPT}", f"DOCKERLAB_IMAGE={tag}"],
+                    *(["LAB_NO_VM=1"] if arch != VM_ARCH else []), f"PYTHONPATH={OPT}", f"DOCKERLAB_IMAGE={tag}"],
             "Entrypoint": ["/usr/bin/tini", "--", f"{OPT}/.venv/bin/python", "-m", "courseimage.entrypoint"],
             "ExposedPorts": {"8888/tcp": {}},
             # The learner's home is a volume even if the command names none: the engine's data root

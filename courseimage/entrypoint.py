@@ -31,9 +31,9 @@ def say(msg: str) -> None:
 
 def seed(home: Path, lab_home: Path) -> None:
     """What a new volume needs from the image; never overwrites anything already there."""
-    for rel in ("registry/upstream", "grading/release"):
+    for rel in ("registry/upstream", "grading/release", "vm"):  # vm: the amd64 image's (chapter 2)
         dest = lab_home / rel
-        if not dest.exists():
+        if not dest.exists() and (OPT / "seed" / rel).exists():
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copytree(OPT / "seed" / rel, dest, symlinks=True)
     # ./lab finds its engine in the account's cache (labengine.enginepkgs): here, the image's copy.

@@ -111,6 +111,38 @@ def test_first_exercise_and_the_work_survives_a_new_container(desktop: Docker) -
     print(f"\nURL printed after: cold start {cold:.1f} s (new volume), warm start {warm:.1f} s (volume reused)")
 
 
+def test_chapter_2_boots_its_vm_and_names_the_accelerator_it_found(desktop: Docker) -> None:
+    """Chapter 2's container-vs-VM measurement inside the image (qemu, and the kernel and benchmark seeded into
+    a new volume): the VM boots beside a container, and the result names the accelerator. With no /dev/kvm the
+    learner may open (Docker Desktop's VM on a Mac has none; here the host's, root's, is not the learner's),
+    that is TCG, and the note says why."""
+    name, volume = "dlimg-vm", "dockerlab-vm"
+    port = proc.free_port(18878)
+    desktop("run", "-d", "--privileged", "-v", f"{volume}:/home/learner", "--name", name,
+            "-p", f"127.0.0.1:{port}:8888", IMAGE)
+    try:
+        token, _ = wait_for_url(desktop, name)
+        server = JupyterServer(port, token)
+        kernel = server.start_kernel("notebooks/02-why-docker.ipynb")
+        out = server.execute(kernel, [
+            "from kernel_ext import connect\nfrom kernel_ext.vmcompare import compare\n"
+            "c = compare(connect(), runs=1, density=0, progress=lambda p: None)\n"
+            "print(c.accel, c.vm.start_s.median is not None, c.container.start_s.median is not None, "
+            "' '.join(n.key for n in c.notes))\nprint(c)"], timeout=600)[0]
+        first, table = out.split("\n", 1)
+        accel, vm_booted, container_started, *notes = first.split()
+        kvm_usable = desktop("exec", name, "test", "-r", "/dev/kvm", "-a", "-w", "/dev/kvm",
+                             check=False).returncode == 0
+        assert vm_booted == container_started == "True", out
+        assert accel in ("kvm", "tcg") and (accel == "tcg" or kvm_usable), out
+        if not kvm_usable:
+            assert accel == "tcg" and "vm.kvm_absent" in notes, out
+        assert accel.upper() in table and "vm.not_in_image" not in notes and "vm.qemu_missing" not in notes, out
+    finally:
+        _stop(desktop, name)
+        desktop("volume", "rm", volume, check=False)
+
+
 # What the inner rootless engine needs instead of --privileged (courseimage/README.md says why).
 NARROW = ["--device", "/dev/net/tun", "--security-opt", "seccomp=unconfined",
           "--security-opt", "systempaths=unconfined"]
