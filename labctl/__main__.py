@@ -224,7 +224,7 @@ def cmd_test(args: argparse.Namespace) -> int:
                      "tests/test_code_quality.py::test_mypy_is_clean", *selection[1:]]
     argv = [sys.executable, "-m", "pytest", *(selection or ["tests", "notebooks", "labs/source", "--nbval",
             "--nbval-sanitize-with", "tests/sanitize.cfg", "--ignore=tests/host", "--ignore=tests/vm",
-            # tests/image: the course image's, opt-in and root's (courseimage/README.md)
+            # tests/image: the course image's, root's (tests.support.suite runs it after building the image)
             "--ignore=tests/afterwards", "--ignore=tests/image",
             "--durations=15"])]
     say("running: " + " ".join(argv[2:]))

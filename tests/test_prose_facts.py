@@ -153,3 +153,21 @@ def test_chapter_1_shows_the_engines_cgroup_facts(client) -> None:  # type: igno
     stored = "".join("".join(o.get("text", "")) for o in cell["outputs"]).strip()
     info = client.info()
     assert stored == f"cgroup 版本 {info['CgroupVersion']}，驱动 {info['CgroupDriver']}"
+
+
+# -- the course image ------------------------------------------------------------------------------
+def test_chapter_4_runs_the_course_image_as_the_readme_and_the_image_say() -> None:
+    """The one command chapter 4 gives for Docker Desktop is the README's and the image's own README's,
+    which tests/image runs; the image's tag is the one the build writes."""
+    from courseimage.build import NAME
+
+    command = re.compile(r"(?m)docker run --privileged -p 127\.0\.0\.1:8888:8888 -v dockerlab-work:/home/learner "
+                         r"([^\s`]+)(?:`|$)")
+    found = {doc: command.findall(text) for doc, text in (
+        ("chapter 4", chapter("04")), ("README.md", (REPO / "README.md").read_text()),
+        ("courseimage/README.md", (REPO / "courseimage" / "README.md").read_text()))}
+    assert all(found.values()), found
+    assert {image for images in found.values() for image in images} == {NAME}, found
+    from tests.image.test_course_image import RUN, VOLUME
+
+    assert RUN[-3:] == ["--privileged", "-v", f"{VOLUME}:/home/learner"] and VOLUME == "dockerlab-work"
