@@ -14,7 +14,10 @@ bridge; removed afterwards), with the README's command (``--privileged``, a name
 - warm start: a NEW container on the SAME volume (median of ``--runs``);
 - idle memory: the container's cgroup (``docker stats``: page cache excluded), 30 s after it answered;
 - the reference: ``./lab up`` of this clone's own lab, warm (``./lab down`` first), as the lab's
-  account, until it printed its URL: the ratio warm-image / warm-host is the figure to watch.
+  account, until it printed its URL: the ratio warm-image / warm-host is the figure to watch;
+- chapter 1's first exercise's check (the notebook's own check cell, in the course kernel, over
+  JupyterLab's API; it only reads the engine): its median time in the image and in that ``./lab up``,
+  as a ratio.
 
 Results are printed and written to ``bench/results/course-image-<date>.json``. Goals (issue 20):
 ≤ 1 GiB compressed, ≤ 20 s warm start, idle ≤ 400 MiB. The machine may be busy with other work.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -38,9 +42,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from labcore import proc  # noqa: E402
 from tests.support.rootful_engine import Engine, pick_subnet  # noqa: E402
 from labcore.state import REPO  # noqa: E402
-from tests.image.imageutil import Docker, JupyterServer, wait_for_url  # noqa: E402
+from tests.image.imageutil import CHECK_STARTS, NOTEBOOK, Docker, JupyterServer, wait_for_url  # noqa: E402
 
 IMAGE = "dockerlab/course:latest"
+
+
+def _token(docker: Docker, name: str) -> str:
+    return wait_for_url(docker, name)[0]
 
 
 def _answering(docker: Docker, name: str, port: int) -> float:
@@ -54,22 +62,44 @@ def _answering(docker: Docker, name: str, port: int) -> float:
     return time.monotonic() - t0
 
 
+def _check_s(server: JupyterServer, times: int = 5) -> float:
+    """Chapter 1's set-up cells once, then its first check cell ``times`` times: the median seconds of one."""
+    nb = server.api("GET", f"/api/contents/{NOTEBOOK}")
+    cells = [c["source"] for c in nb["content"]["cells"]]
+    check = next(s for s in cells if s.startswith(CHECK_STARTS))
+    setup = [s for s in cells if s.startswith("%load_ext kernel_ext") or "exercises.start(lab" in s]
+    kernel = server.start_kernel(NOTEBOOK)
+    server.execute(kernel, setup)
+    took = []
+    for _ in range(times):
+        t0 = time.monotonic()
+        server.execute(kernel, [check])
+        took.append(time.monotonic() - t0)
+    return statistics.median(took)
+
+
 def _mib(text: str) -> float:
     num = float("".join(c for c in text if c.isdigit() or c == "."))
     unit = text.lstrip("0123456789.").strip()
     return num * {"B": 1 / 2**20, "KiB": 1 / 1024, "kB": 1 / 1024, "MiB": 1, "MB": 1, "GiB": 1024, "GB": 1024}[unit]
 
 
-def _host_warm_up() -> float:
+def _host_warm_up() -> tuple[float, float]:
+    """``./lab up`` warm: seconds until it printed its URL, and chapter 1's check there (:func:`_check_s`)."""
     lab = [str(REPO / "lab")]
     subprocess.run([*lab, "down"], capture_output=True, check=False)
     subprocess.run([*lab, "up", "--no-jupyter"], capture_output=True, check=True)  # warm: everything built
     subprocess.run([*lab, "down"], capture_output=True, check=True)
     t0 = time.monotonic()
-    subprocess.run([*lab, "up", "--no-browser"], capture_output=True, check=True)
+    r = subprocess.run([*lab, "up", "--no-browser"], capture_output=True, text=True, check=True)
     took = time.monotonic() - t0
-    subprocess.run([*lab, "down"], capture_output=True, check=False)
-    return took
+    try:
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/\S*\?token=([0-9a-f]+)", r.stdout + r.stderr)
+        assert m, (r.stdout + r.stderr)[-2000:]
+        check = _check_s(JupyterServer(int(m.group(1)), m.group(2)))
+    finally:
+        subprocess.run([*lab, "down"], capture_output=True, check=False)
+    return took, check
 
 
 def main() -> int:
@@ -101,6 +131,7 @@ def main() -> int:
         time.sleep(30)
         usage = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", "bench-0").stdout.split("/")[0]
         out["idle_mib"] = round(_mib(usage.strip()), 1)
+        out["check_s_image"] = round(_check_s(JupyterServer(port, _token(docker, "bench-0"))), 2)
         docker("stop", "-t", "30", "bench-0", timeout=90)
         docker("rm", "bench-0")
         warm = []
@@ -109,8 +140,10 @@ def main() -> int:
             docker("stop", "-t", "30", f"bench-{i}", timeout=90)
             docker("rm", f"bench-{i}")
         out["warm_start_s"] = [round(w, 1) for w in warm]
-        out["host_warm_up_s"] = round(_host_warm_up(), 1)
-        out["warm_ratio_image_vs_host"] = round(statistics.median(warm) / out["host_warm_up_s"], 2)  # type: ignore[operator]
+        host_up, host_check = _host_warm_up()
+        out["host_warm_up_s"], out["check_s_host"] = round(host_up, 1), round(host_check, 2)
+        out["warm_ratio_image_vs_host"] = round(statistics.median(warm) / host_up, 2)
+        out["check_ratio_image_vs_host"] = round(float(out["check_s_image"]) / host_check, 2)  # type: ignore[arg-type]
     finally:
         engine.destroy()
         shutil.rmtree(work, ignore_errors=True)

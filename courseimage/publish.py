@@ -44,16 +44,17 @@ def _archive_parts(archive: Path) -> tuple[bytes, str]:
         return cf.read(), str(entry["Layers"][0])
 
 
-def _gz_layer(archive: Path, member: str) -> tuple[Path, str, int]:
+def _gz_layer(archive: Path, member: str, level: int = 6) -> tuple[Path, str, int]:
     """The layer gzipped beside the archive (reused while newer than it): path, digest, size."""
-    out = archive.with_name(archive.name.removesuffix(".tar") + ".layer.tar.gz")
+    suffix = ".layer.tar.gz" if level == 6 else f".layer-gzip{level}.tar.gz"
+    out = archive.with_name(archive.name.removesuffix(".tar") + suffix)
     digest_file = out.with_name(out.name + ".sha256")
     if not (out.exists() and digest_file.exists() and out.stat().st_mtime >= archive.stat().st_mtime):
         tmp = out.with_name(out.name + ".part")
         with tarfile.open(archive) as tf:
             src = tf.extractfile(member)
             assert src is not None
-            with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0,
+            with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level, mtime=0,
                                                        filename="") as gz:
                 shutil.copyfileobj(src, gz, 1 << 20)
         h = hashlib.sha256()
@@ -99,9 +100,9 @@ def _upload(registry: str, repo: str, digest: str, source: Path | bytes) -> None
     distribution.request(registry, f"{where}{sep}digest={urllib.parse.quote(digest)}", "PUT", data=b"", timeout=300)
 
 
-def push(lab: LabPaths, target: str, say: Callable[[str], None]) -> str:
+def push(lab: LabPaths, target: str, say: Callable[[str], None], gzip_level: int = 6) -> str:
     """Push every built architecture's archive as one index under ``target`` (``host:port/repo:tag``);
-    returns the index's digest."""
+    returns the index's digest. ``gzip_level``: the layers' (the tests push with 1: the same code, faster)."""
     from courseimage.build import ARCHIVE, host_arch
 
     registry, _, rest = target.partition("/")
@@ -121,7 +122,7 @@ def push(lab: LabPaths, target: str, say: Callable[[str], None]) -> str:
             raise LabFailure(f"{archive} is a {cfg['architecture']} image, not {arch}: build it again.")
         tag = tag or cfg["config"]["Labels"]["org.opencontainers.image.version"].split("+")[0]
         say(f"{arch}: compressing the layer of {archive.name}")
-        layer, layer_digest, layer_size = _gz_layer(archive, member)
+        layer, layer_digest, layer_size = _gz_layer(archive, member, gzip_level)
         config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
         say(f"{arch}: uploading {layer_size / 2**20:.0f} MiB to {registry}/{repo}")
         _upload(registry, repo, layer_digest, layer)

@@ -49,7 +49,7 @@ def hook(msg):
         out.append(msg["content"]["ename"] + ": " + msg["content"]["evalue"])
 for code in ["import platform, kernel_ext; print(platform.machine(), kernel_ext.__name__)",
              # chapter 2 in this image: no VM part, and it says why (not "install qemu")
-             "from kernel_ext.vmcompare import compare\n"
+             "from kernel_ext.vmcompare import compare; "
              "print(' '.join(n.key for n in compare(None, 1, 0, progress=lambda p: None).notes))",
              "!docker version --format '{{{{.Server.Version}}}} {{{{.Server.Arch}}}}'"]:  # IPython's ! halves {{ }}
     kc.execute_interactive(code, output_hook=hook, timeout=600)

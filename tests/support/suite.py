@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from labcore.errors import LabFailure
 from labcore.state import REPO, load_state, paths
 from labctl.__main__ import say
 from tests.support import hostcheck
@@ -126,6 +128,9 @@ BINFMT = Path("/proc/sys/fs/binfmt_misc")
 def _arm64_emulation() -> Iterator[None]:
     """qemu-user-static's aarch64 entry enabled for the arm64 build and its smoke test; what was not so before
     (binfmt_misc not mounted, the entry disabled) is put back afterwards."""
+    if not shutil.which("update-binfmts") or not Path("/usr/libexec/qemu-binfmt/aarch64-binfmt-P").exists():
+        raise LabFailure("The arm64 course image is built under emulation: as root, apt-get install qemu-user-static "
+                         "binfmt-support arch-test (./lab test installs them), then run ./lab test again.")
     mounted = False
     if not (BINFMT / "status").exists():
         subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], check=True)
