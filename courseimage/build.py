@@ -4,9 +4,9 @@ with the course's Python environment (PyPI), the course (chapters, the labs' stu
 and the course images preloaded in its upstream registry. No base image from any registry.
 
 The image's Python packages are wheels for the image's platform, fetched by the host's pip and unpacked
-into the stage by ``installer`` (PyPA's wheel installer), byte-compiled by the host's Python when it is the
-image's 3.11: nothing runs pip inside the new root, so a foreign architecture's build does not run pip
-under emulation (it took 15 of the arm64 build's 18 minutes).
+into the stage by ``installer`` (PyPA's wheel installer), byte-compiled by the host's Python, which must be the
+image's (Debian 12's 3.11): nothing runs pip inside the new root, so a foreign architecture's build does not run pip
+under emulation (it took 3 of the arm64 build's 7.5 minutes on a quiet machine).
 
 The result is a ``docker load``-able archive (one layer, the root file system as mmdebstrap wrote
 it) with OCI labels: the image's version, the engine's version, the course's commit.
@@ -21,7 +21,9 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
@@ -53,7 +55,7 @@ WHEEL_MACHINE = {"amd64": "x86_64", "arm64": "aarch64"}
 GLIBC_MINOR = 36
 SUBID = "100000:65536"  # the inner engine's containers' uids; Debian images need 0..65534 mapped
 # Debian packages in the image: the lab's runtime (as `./lab` installs on a host) minus what only a
-# host needs (qemu and the kernel of chapter 2's VM, the compilers, Chromium, mmdebstrap).
+# host needs (the compilers, Chromium, mmdebstrap); chapter 2's qemu: VM_PACKAGES.
 PACKAGES = ["python3", "python3-venv", "docker-registry", "uidmap", "slirp4netns", "iproute2", "iptables",
             "runc", "tini", "util-linux", "procps", "graphviz", "fonts-wqy-microhei", "ca-certificates",
             "busybox-static", "curl", "less", "bash-completion", "libcap2-bin"]
@@ -158,15 +160,7 @@ def _stage(stage: Path, lab: LabPaths, engine_root: Path, engine_version: str, a
         raise LabFailure(f"The course registry {upstream} is empty: run ./lab up --no-jupyter first.")
     shutil.copytree(upstream, opt / "seed" / "registry" / "upstream", symlinks=True)
     if arch == VM_ARCH:
-        vm = lab.home / "vm"
-        files = [f for f in (vm / "kernel").glob("*")] + [*vm.glob("bench-*"), *vm.glob("initramfs-*")]
-        if not (vm / "kernel" / "kernel.json").is_file() or not any(f.name.startswith("bench-") for f in files):
-            raise LabFailure(f"Chapter 2's virtual machine is not prepared in {vm}: run ./lab up --no-jupyter and "
-                             "read what it says about the virtual machine, then build again.")
-        for f in files:
-            dest = opt / "seed" / "vm" / f.relative_to(vm)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(f, dest)
+        _stage_vm(lab.home / "vm", opt / "seed" / "vm")
     release = lab.home / "grading" / "release"
     if not all((release / lab_ / f"{lab_}.ipynb").is_file() for lab_ in LABS):
         raise LabFailure(f"The labs' student versions are missing in {release}: run ./lab grade generate first.")
@@ -205,11 +199,13 @@ def _install_packages(stage: Path, build_tmp: Path, arch: str) -> None:
     machine = WHEEL_MACHINE[arch]
     platforms = [f"manylinux_2_{v}_{machine}" for v in range(GLIBC_MINOR, 16, -1)]
     platforms += [f"manylinux2014_{machine}", f"linux_{machine}"]
-    argv = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--only-binary=:all:",
+    # isolated: no pip configuration of the account's (an index of someone else's) decides what goes in
+    argv = [sys.executable, "-m", "pip", "--isolated", "download", "-q", "--disable-pip-version-check",
+            "--cert", _ca_bundle(), "--only-binary=:all:",
             "--implementation", "cp", "--python-version", PY, "--abi", f"cp{PY.replace('.', '')}",
             *(f"--platform={p}" for p in platforms), "-d", str(wheels),
             "-c", str(build_tmp / "constraints.txt"), "-r", str(build_tmp / "requirements.txt")]
-    r = subprocess.run(argv, capture_output=True, text=True)
+    r = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
     if r.returncode != 0:
         tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
         raise LabFailure(f"pip could not fetch the course's wheels for {arch} ({' / '.join(tail)}): check access to "
@@ -217,16 +213,45 @@ def _install_packages(stage: Path, build_tmp: Path, arch: str) -> None:
     site = f"{VENV}/lib/python{PY}/site-packages"
     scheme = {"purelib": site, "platlib": site, "scripts": f"{VENV}/bin", "data": VENV,
               "headers": f"{VENV}/include/site/python{PY}"}
-    # the host's compile() writes the image's bytecode only when it is the image's Python
-    levels = (0,) if _host_python_is_the_images() else ()
+    # the host's compile() writes the image's bytecode (the same Python: checked in build())
     destination = SchemeDictionaryDestination(scheme, interpreter=f"{VENV}/bin/python", script_kind="posix",
-                                              bytecode_optimization_levels=levels, destdir=str(stage))
+                                              bytecode_optimization_levels=(0,), destdir=str(stage))
     for wheel in sorted(wheels.glob("*.whl")):
         with WheelFile.open(wheel) as source:
             install(source, destination, {"INSTALLER": b"pip\n"})
 
 
-def _hooks(stage: Path, engine_root: str, compiled: bool) -> list[str]:
+def _stage_vm(vm: Path, seed: Path) -> None:
+    """Chapter 2's kernel (and its kernel.json), benchmark and initramfs, exactly the ones the lab's prepared
+    VM uses (``build_assets``), as regular files."""
+    from kernel_ext.errors import LabError
+    from kernel_ext.vmcompare import build_assets
+
+    try:
+        assets = build_assets(vm, log=None)
+    except LabError as e:
+        raise LabFailure(f"Chapter 2's virtual machine is not prepared in {vm} ({e}): run ./lab up --no-jupyter, "
+                         "then build again.") from None
+    if assets.bench is None:
+        raise LabFailure("Chapter 2's benchmark was not compiled (no musl-gcc or gcc): install musl-tools, then "
+                         "build again.")
+    for f in (assets.kernel, assets.kernel.with_name("kernel.json"), assets.bench, assets.initramfs):
+        if not stat.S_ISREG(os.lstat(f).st_mode):
+            raise LabFailure(f"{f} is not a regular file: run ./lab up --no-jupyter again.")
+        dest = seed / f.relative_to(vm)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, dest)
+        shutil.copymode(f, dest)
+
+
+def _ca_bundle() -> str:
+    for f in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
+        if f and os.path.isfile(f):
+            return f
+    raise LabFailure("No CA bundle for PyPI: install ca-certificates, then build again.")
+
+
+def _hooks(stage: Path, engine_root: str) -> list[str]:
     return [
         f'--customize-hook=sync-in {stage} /',
         # sync-in keeps the stage's owner and mode (the account's, 0700) on the directories it shares with /
@@ -234,7 +259,6 @@ def _hooks(stage: Path, engine_root: str, compiled: bool) -> list[str]:
         f'--customize-hook=chroot "$1" chown -R root:root {OPT}',
         # the venv around the packages the stage holds (its python is the image's python3)
         f'--customize-hook=chroot "$1" python3 -m venv --without-pip {VENV}',
-        *([] if compiled else [f'--customize-hook=chroot "$1" python3 -m compileall -q -j0 {VENV}/lib']),
         f'--customize-hook=chroot "$1" chmod -R go-w,a+rX {OPT}',
         # the engine's CLI on PATH (the pod's engine probe, a terminal); the kernel's own comes first anyway
         f'--customize-hook=chroot "$1" ln -s {OPT}/engine/{engine_root}/usr/bin/docker /usr/local/bin/docker',
@@ -257,6 +281,11 @@ def build(lab: LabPaths, say: Callable[[str], None] = _say_default, arch: str | 
     from labengine import enginepkgs
     from labctl.images import MMDEBSTRAP_ARGS
 
+    if not _host_python_is_the_images():
+        # pip chooses the wheels' dependencies by the markers of the Python it runs on, and compile() writes
+        # bytecode for its own version: a host whose python3 is not the image's would build a broken image
+        raise LabFailure(f"The course image's Python is Debian 12's {PY}; this host's is "
+                         f"{sys.version_info.major}.{sys.version_info.minor}: build the image on Debian 12.")
     if not shutil.which("mmdebstrap"):
         raise LabFailure("mmdebstrap is missing: run 'sudo ./lab setup' once (it installs it).")
     native = host_arch()
@@ -284,7 +313,7 @@ def build(lab: LabPaths, say: Callable[[str], None] = _say_default, arch: str | 
     # the host image build's options (minbase, no docs, no /dev in the tar), plus our packages and hooks
     argv = ["mmdebstrap", *([f"--arch={arch}"] if foreign else []), *MMDEBSTRAP_ARGS,
             f"--include={','.join(PACKAGES + (VM_PACKAGES if arch == VM_ARCH else []))}",
-            *_hooks(stage, Path(binaries.root).name, compiled=_host_python_is_the_images()),
+            *_hooks(stage, Path(binaries.root).name),
             "bookworm", str(rootfs), *DEBIAN_SOURCES]
     say(f"mmdebstrap: Debian bookworm ({arch}) + {len(PACKAGES)} packages, then the stage (log: {log})")
     t1 = time.monotonic()

@@ -31,11 +31,18 @@ def say(msg: str) -> None:
 
 def seed(home: Path, lab_home: Path) -> None:
     """What a new volume needs from the image; never overwrites anything already there."""
-    for rel in ("registry/upstream", "grading/release", "vm"):  # vm: the amd64 image's (chapter 2)
+    for rel in ("registry/upstream", "grading/release"):
         dest = lab_home / rel
-        if not dest.exists() and (OPT / "seed" / rel).exists():
+        if not dest.exists():
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copytree(OPT / "seed" / rel, dest, symlinks=True)
+    # chapter 2's VM (the amd64 image's): file by file, so a volume an older image made gets it too
+    vm = OPT / "seed" / "vm"
+    for src in sorted(vm.rglob("*")) if vm.is_dir() else []:
+        dest = lab_home / "vm" / src.relative_to(vm)
+        if src.is_file() and not dest.exists() and not dest.is_symlink():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
     # ./lab finds its engine in the account's cache (labengine.enginepkgs): here, the image's copy.
     cache = home / ".cache" / "dockerlab" / "engine"
     if cache.is_symlink() and os.readlink(cache) == str(OPT / "engine"):

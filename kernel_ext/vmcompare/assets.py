@@ -201,7 +201,8 @@ def _cached_kernel(kdir: Path) -> dict[str, str] | None:
 
 
 def compile_bench(cache: Path, log: Callable[[str], None] | None = None) -> tuple[Path | None, str]:
-    """The benchmark as a static binary, keyed by source and compiler; (None, '') without a compiler."""
+    """The benchmark as a static binary, keyed by source and compiler: one built before (the course image
+    seeds the host's), else compiled now; (None, '') with neither."""
     log = log or (lambda _s: None)
     cache.mkdir(parents=True, exist_ok=True)
     for cc, flags in (("musl-gcc", ["-static", "-O2"]), ("gcc", ["-static", "-O2"])):

@@ -7,10 +7,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
-
-import functools
 import re
 import subprocess
 import time
@@ -62,8 +61,11 @@ def _mem_available_mib() -> float:
 
 def run_native(bench: Path, rounds: int, reps: int = 5) -> float | None:
     """The benchmark run directly on the host; its own nanosecond count (best of ``reps``)."""
-    r = subprocess.run([str(bench), str(rounds), str(reps)], capture_output=True, text=True,
-                       timeout=60, check=False)
+    try:
+        r = subprocess.run([str(bench), str(rounds), str(reps)], capture_output=True, text=True,
+                           timeout=60, check=False)
+    except OSError:  # not this machine's (an arm64 image on a volume an amd64 one prepared)
+        return None
     m = re.search(r"ns=(\d+)", r.stdout)
     return float(m.group(1)) if m else None
 

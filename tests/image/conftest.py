@@ -17,7 +17,9 @@ from labcore.state import REPO
 
 from .imageutil import Docker
 
-ARCHIVE = Path(os.environ.get("LAB_MAIN_HOME") or REPO / ".lab") / "image" / "course-image.tar"
+# ./lab test: the throwaway builder's (tests.support.imagebuild); by hand: what `sudo ./lab image build` made
+ARCHIVE = Path(os.environ.get("LAB_IMAGE_DIR") or Path(os.environ.get("LAB_MAIN_HOME") or REPO / ".lab") / "image") \
+    / "course-image.tar"
 IMAGE = "dockerlab/course:latest"
 ARM64 = ARCHIVE.with_name("course-image-arm64.tar")
 # ./lab test (tests.support.suite) builds both archives before it runs tests/image and says so here: a
@@ -51,8 +53,10 @@ def devcontainer_cli() -> Iterator[str]:
         pytest.fail("npm is missing (the Dev Containers CLI comes from npm): apt-get install npm, then run again")
     top = tempfile.mkdtemp(prefix="dlimg-devc-", dir="/var/tmp")
     try:
-        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", top, DEVCONTAINER_CLI],
-                           capture_output=True, text=True, timeout=600)
+        # no install scripts, a cache of its own (nothing left in root's ~/.npm)
+        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--no-update-notifier",
+                            "--prefix", top, DEVCONTAINER_CLI], capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "npm_config_cache": f"{top}/.npm-cache"})
         assert r.returncode == 0, f"npm could not install {DEVCONTAINER_CLI}: {(r.stderr or r.stdout)[-1500:]}"
         yield str(Path(top) / "node_modules" / ".bin" / "devcontainer")
     finally:

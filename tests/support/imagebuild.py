@@ -1,0 +1,164 @@
+"""Root's ``./lab test``: the course image built from this clone and tested (tests/image). Test
+orchestration, not product code (``tests.support.suite`` calls it).
+
+tests/image runs the image ``--privileged`` under a rootful engine: root in that container is root on
+the host. So nothing in the image may come from an account that runs learners' code (the lab's
+account, ``dockerlab``): a throwaway account of root's making, ``dlimgbuild``, builds it from the clone
+alone (its own ``./lab up``: the engine's packages, the course images, the labs' student versions,
+chapter 2's kernel; PyPI and Debian's mirror), in a home only it and root can enter, and is removed
+with everything it made when the tests are done. It reads the labs' solutions (to make the student
+versions) through the lab account's group, as the lab account does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+import pwd
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+from asroot import cgroups as rootcg
+from asroot.accounts import ensure_account, remove_subids
+from asroot.gradeaccounts import account_pids
+from labcore import safefs
+from labcore.errors import LabFailure
+from labcore.state import REPO
+from labctl.__main__ import say
+from labengine import cgroups
+
+__all__ = ["BUILDER", "BUILDER_HOME", "arm64_emulation", "remove_builder", "run_image_tests", "start_builds"]
+
+BUILDER = "dlimgbuild"
+BUILDER_HOME = Path("/var/lib/dockerlab-imagebuild")
+COMMENT = "Docker Lab course image build (./lab test)"
+# its registries' ports (beside the lab's 5100-5102 and the tests' lab, which picks 5110-5112 when those are taken)
+PORTS = {"LAB_UPSTREAM_PORT": "5170", "LAB_MIRROR_PORT": "5171", "LAB_LEARNER_PORT": "5172"}
+TAIL = 16 * 1024  # what root reads back of the builds' output
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+
+
+def lab_home() -> Path:
+    return BUILDER_HOME / ".lab"
+
+
+def remove_builder() -> None:
+    """The builder account and everything it made (its processes, home, cgroups, subordinate ids)."""
+    try:
+        pw = pwd.getpwnam(BUILDER)
+    except KeyError:
+        return
+    if COMMENT not in pw.pw_gecos:
+        raise LabFailure(f"An account {BUILDER} exists that ./lab test did not make: remove or rename it, then run "
+                         "./lab test again.")
+    for _ in range(50):
+        pids = account_pids(pw.pw_uid)
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
+    safefs.remove_tree(BUILDER_HOME)  # never following a link the account made
+    subprocess.run(["userdel", BUILDER], capture_output=True, check=False)
+    remove_subids(BUILDER)
+    for base in cgroups.bases(BUILDER):
+        for d in sorted((x for x in base.rglob("*") if x.is_dir()), key=lambda x: -len(x.parts)):
+            cgroups.rmdir_retrying(d)
+        cgroups.rmdir_retrying(base)
+
+
+def _make_builder(lab_account: str) -> None:
+    remove_builder()  # whatever an interrupted run left
+    group = grp.getgrgid(pwd.getpwnam(lab_account).pw_gid).gr_name  # the labs' solutions' group
+    ensure_account(BUILDER, comment=COMMENT, home=BUILDER_HOME, create_home=False, system=True, groups=(group,),
+                   claim=f"An account {BUILDER} exists that ./lab test did not make: remove or rename it.")
+    rootcg.delegate(BUILDER, cgroups.LabLimits.default())
+
+
+def start_builds(lab_account: str, out: IO[str], as_account: Callable[..., list[str]]) -> subprocess.Popen[bytes]:
+    """The builder made anew, then ``./lab image build`` and ``--arch arm64`` as it, at the lowest CPU and
+    I/O priority, in its own cgroup and session; their output into ``out``."""
+    _make_builder(lab_account)
+    say(f"the course image (amd64, then arm64 under emulation) builds beside the tests as the throwaway account "
+        f"{BUILDER}, from the clone alone; tests/image follows tests/host")
+    env = {"LAB_HOME": str(lab_home()), **PORTS}
+    steps = [shlex.join(as_account(BUILDER, argv, env)) for argv in (["image", "build"],
+                                                                    ["image", "build", "--arch", "arm64"])]
+    return subprocess.Popen(["nice", "-n", "19", "ionice", "-c", "3", "sh", "-c", " && ".join(steps)],
+                            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd="/",
+                            start_new_session=True, preexec_fn=lambda: cgroups.enter(BUILDER))
+
+
+def stop_builds(builds: subprocess.Popen[bytes]) -> None:
+    """Interrupted: the builds' whole session, then the account's leftovers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(builds.pid, signal.SIGTERM)
+    try:
+        builds.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(builds.pid, signal.SIGKILL)
+        builds.wait()
+
+
+def _tail(out: IO[str]) -> str:
+    out.seek(0, os.SEEK_END)
+    out.seek(max(0, out.tell() - TAIL))
+    text = out.read()
+    lines = text.splitlines()[-12:]
+    return "".join(ch for ch in "\n".join(lines) if ch.isprintable() or ch == "\n") + "\n"
+
+
+def run_image_tests(builds: subprocess.Popen[bytes], out: IO[str], env: dict[str, str]) -> int:
+    """The builds' report, then tests/image (a rootful engine of its own plays Docker Desktop) on the builder's
+    archives."""
+    rc = builds.wait()
+    say("the course image's builds (ran beside the tests):")
+    sys.stdout.write(_tail(out))
+    sys.stdout.flush()
+    if rc != 0:
+        say(f"the course image did not build: tests/image not run (the build's log is in {lab_home()}/logs)")
+        return rc
+    say("running tests/image: the course image under a throwaway rootful engine, in Chromium, as a dev container, "
+        "as the Kubernetes pod's roles, arm64 under emulation")
+    return subprocess.call([sys.executable, "-m", "pytest", "tests/image", "--durations=10", "-p", "no:cacheprovider"],
+                           cwd=REPO, env={**env, "LAB_IMAGE_SUITE": "1", "LAB_IMAGE_DIR": str(lab_home() / "image")})
+
+
+@contextlib.contextmanager
+def arm64_emulation() -> Iterator[None]:
+    """qemu-user-static's aarch64 entry enabled for the arm64 build and its smoke test; binfmt_misc mounted
+    if it was not. What this changed is put back afterwards (the entry disabled or removed, the mount
+    undone); the formats Debian's package registered when ./lab installed it stay, as the package's."""
+    if not shutil.which("update-binfmts") or not Path("/usr/libexec/qemu-binfmt/aarch64-binfmt-P").exists():
+        raise LabFailure("The arm64 course image is built under emulation: as root, apt-get install qemu-user-static "
+                         "binfmt-support arch-test (./lab test installs them), then run ./lab test again.")
+    mounted, entry = False, BINFMT / "qemu-aarch64"
+    registered = was_enabled = False
+    try:
+        if not (BINFMT / "status").exists():
+            subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], check=True)
+            mounted = True
+        registered = entry.exists()
+        was_enabled = registered and safefs.read_kernel(entry).startswith("enabled")
+        if registered and not was_enabled:
+            safefs.write_kernel(entry, 1)
+        elif not registered:
+            subprocess.run(["update-binfmts", "--enable", "qemu-aarch64"], check=True, capture_output=True)
+        yield
+    finally:
+        if registered and not was_enabled and entry.exists():
+            safefs.write_kernel(entry, 0)
+        elif not registered and entry.exists():
+            safefs.write_kernel(entry, -1)  # unregistered again
+        if mounted:
+            subprocess.run(["umount", str(BINFMT)], check=False)
