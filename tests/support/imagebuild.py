@@ -91,9 +91,10 @@ def start_builds(lab_account: str, out: IO[str], as_account: Callable[..., list[
     say(f"the course image (amd64, then arm64 under emulation) builds beside the tests as the throwaway account "
         f"{BUILDER}, from the clone alone; tests/image follows tests/host")
     env = {"LAB_HOME": str(lab_home()), **PORTS}
-    steps = [shlex.join(as_account(BUILDER, argv, env)) for argv in (["image", "build"],
-                                                                    ["image", "build", "--arch", "arm64"])]
-    return subprocess.Popen(["nice", "-n", "19", "ionice", "-c", "3", "sh", "-c", " && ".join(steps)],
+    native, arm64, down = (shlex.join(as_account(BUILDER, argv, env)) for argv in (
+        ["image", "build"], ["image", "build", "--arch", "arm64"], ["down"]))
+    script = f"{native} && {arm64}; rc=$?; {down} >/dev/null 2>&1; exit $rc"  # its engine stopped, not killed
+    return subprocess.Popen(["nice", "-n", "19", "ionice", "-c", "3", "sh", "-c", script],
                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd="/",
                             start_new_session=True, preexec_fn=lambda: cgroups.enter(BUILDER))
 
