@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,7 +36,7 @@ from labcore.state import REPO
 from labctl.__main__ import say
 from labengine import cgroups
 
-__all__ = ["BUILDER", "BUILDER_HOME", "arm64_emulation", "remove_builder", "run_image_tests", "start_builds"]
+__all__ = ["BUILDER", "BUILDER_HOME", "ImageTests", "arm64_emulation", "remove_builder", "start_builds", "stop_builds"]
 
 BUILDER = "dlimgbuild"
 BUILDER_HOME = Path("/var/lib/dockerlab-imagebuild")
@@ -68,6 +69,9 @@ def remove_builder() -> None:
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.1)
     safefs.remove_tree(BUILDER_HOME)  # never following a link the account made
+    for run in Path("/tmp").glob(f"dockerlab-{pw.pw_uid}-*"):  # its lab's runtime directory (labcore.state)
+        if os.lstat(run).st_uid == pw.pw_uid:
+            safefs.remove_tree(run)
     subprocess.run(["userdel", BUILDER], capture_output=True, check=False)
     remove_subids(BUILDER)
     for base in cgroups.bases(BUILDER):
@@ -84,7 +88,7 @@ def _make_builder(lab_account: str) -> None:
     rootcg.delegate(BUILDER, cgroups.LabLimits.default())
 
 
-def start_builds(lab_account: str, out: IO[str], as_account: Callable[..., list[str]]) -> subprocess.Popen[bytes]:
+def start_builds(lab_account: str, out: IO[bytes], as_account: Callable[..., list[str]]) -> subprocess.Popen[bytes]:
     """The builder made anew, then ``./lab image build`` and ``--arch arm64`` as it, at the lowest CPU and
     I/O priority, in its own cgroup and session; their output into ``out``."""
     _make_builder(lab_account)
@@ -111,28 +115,61 @@ def stop_builds(builds: subprocess.Popen[bytes]) -> None:
         builds.wait()
 
 
-def _tail(out: IO[str]) -> str:
+def _tail(out: IO[bytes]) -> str:
     out.seek(0, os.SEEK_END)
     out.seek(max(0, out.tell() - TAIL))
-    text = out.read()
-    lines = text.splitlines()[-12:]
+    lines = out.read().decode(errors="replace").splitlines()[-12:]
     return "".join(ch for ch in "\n".join(lines) if ch.isprintable() or ch == "\n") + "\n"
 
 
-def run_image_tests(builds: subprocess.Popen[bytes], out: IO[str], env: dict[str, str]) -> int:
-    """The builds' report, then tests/image (a rootful engine of its own plays Docker Desktop) on the builder's
-    archives."""
-    rc = builds.wait()
-    say("the course image's builds (ran beside the tests):")
-    sys.stdout.write(_tail(out))
-    sys.stdout.flush()
-    if rc != 0:
-        say(f"the course image did not build: tests/image not run (the build's log is in {lab_home()}/logs)")
-        return rc
-    say("running tests/image: the course image under a throwaway rootful engine, in Chromium, as a dev container, "
-        "as the Kubernetes pod's roles, arm64 under emulation")
-    return subprocess.call([sys.executable, "-m", "pytest", "tests/image", "--durations=10", "-p", "no:cacheprovider"],
-                           cwd=REPO, env={**env, "LAB_IMAGE_SUITE": "1", "LAB_IMAGE_DIR": str(lab_home() / "image")})
+class ImageTests(threading.Thread):
+    """When the builds are done (in the background, beside tests/host): tests/image (a rootful engine of its own
+    plays Docker Desktop) on the builder's archives. The builds' last lines and the tests' output go to
+    ``report`` (root prints it after tests/host); :meth:`interrupt` stops either."""
+
+    def __init__(self, builds: subprocess.Popen[bytes], build_out: IO[bytes], env: dict[str, str],
+                 report: IO[bytes]) -> None:
+        super().__init__(name="tests/image", daemon=True)
+        self.builds, self.build_out, self.env, self.report = builds, build_out, env, report
+        self.tests: subprocess.Popen[bytes] | None = None
+        self.rc = 1
+        self.stopped = threading.Event()
+
+    def _say(self, msg: str) -> None:
+        self.report.write(f"[lab] {msg}\n".encode())
+        self.report.flush()
+
+    def run(self) -> None:
+        rc = self.builds.wait()
+        self._say("the course image's builds (ran beside the tests):")
+        self.report.write(_tail(self.build_out).encode())
+        if rc != 0 or self.stopped.is_set():
+            self._say(f"the course image did not build: tests/image not run (the build's log is in {lab_home()}/logs)")
+            self.rc = rc or 1
+            return
+        self._say("tests/image: the course image under a throwaway rootful engine, in Chromium, as a dev container, "
+                  "as the Kubernetes pod's roles, arm64 under emulation")
+        self.tests = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "tests/image", "--durations=10", "-p", "no:cacheprovider"],
+            cwd=REPO, env={**self.env, "LAB_IMAGE_SUITE": "1", "LAB_IMAGE_DIR": str(lab_home() / "image")},
+            stdout=self.report, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.rc = self.tests.wait()
+
+    def interrupt(self) -> None:
+        self.stopped.set()
+        if self.builds.poll() is None:
+            stop_builds(self.builds)
+        if self.tests is not None and self.tests.poll() is None:
+            self.tests.send_signal(signal.SIGINT)  # its fixtures' clean-up removes the engine it started
+            self.tests.wait()
+
+    def result(self) -> int:
+        """Wait for it; print the report; the tests' exit status."""
+        self.join()
+        self.report.seek(0)
+        sys.stdout.buffer.write(self.report.read())
+        sys.stdout.flush()
+        return self.rc
 
 
 @contextlib.contextmanager

@@ -39,15 +39,17 @@ def run_as_root(user: str, args: argparse.Namespace, argv: list[str],
         if subprocess.call(_as_account(user, ["up", "--no-jupyter"])) != 0:
             return 1
         hostcheck.plant_learner_work(user, load_state(), paths())
-    with tempfile.TemporaryFile("w+") as vm_out, tempfile.TemporaryFile("w+") as build_out, \
+    with tempfile.TemporaryFile("w+") as vm_out, tempfile.TemporaryFile("w+b") as build_out, \
+            tempfile.TemporaryFile("w+b") as image_out, \
             (imagebuild.arm64_emulation() if full else contextlib.nullcontext()):
         vm: subprocess.Popen[bytes] | None = None
         builds: subprocess.Popen[bytes] | None = None
+        images: imagebuild.ImageTests | None = None
         try:
             if full:
                 # The course image from this clone (issue 20), both architectures, as `./lab image build` makes
                 # them, by an account of its own at the lowest priority from now on (CPU the suites leave idle);
-                # tests/image follows tests/host.
+                # tests/image starts when they are done, beside tests/host.
                 builds = imagebuild.start_builds(user, build_out, _as_account)
             rc = subprocess.call(_as_account(user, argv, {"LAB_TEST_KEEP": "1", "LAB_TEST_HOME": home}))
             host_rc = 0
@@ -56,17 +58,20 @@ def run_as_root(user: str, args: argparse.Namespace, argv: list[str],
                 # beside tests/host. Started right after `up` it slowed the account's suite from ~9 to 15 min,
                 # and the whole run took as long (27 min 23 s on a quiet machine).
                 vm = _start_vm_tests(user, vm_out)
-                say("running the checks that need root: tests/host (grading sandboxes, what other accounts can "
-                    "reach); tests/vm, if not done yet, beside them")
                 env = {**os.environ, "LAB_HOME": home, "LAB_ACCOUNT": user, "LAB_MAIN_HOME": str(paths().home)}
+                images = imagebuild.ImageTests(builds, build_out, env, image_out)
+                images.start()
+                say("running the checks that need root: tests/host (grading sandboxes, what other accounts can "
+                    "reach); tests/vm and tests/image (once the course image is built) beside them")
                 host_rc = subprocess.call([sys.executable, "-m", "pytest", "tests/host", "--durations=10"],
                                           cwd=REPO, env=env)
-                image_rc = imagebuild.run_image_tests(builds, build_out, env)
-                host_rc = host_rc or image_rc
+                host_rc = images.result() or host_rc
         except BaseException:
             if vm is not None and vm.poll() is None:
                 vm.send_signal(signal.SIGINT)  # interrupted: the VM test's own clean-up stops its qemu
-            if builds is not None and builds.poll() is None:
+            if images is not None:
+                images.interrupt()
+            elif builds is not None and builds.poll() is None:
                 imagebuild.stop_builds(builds)
             raise
         finally:
