@@ -187,10 +187,11 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, log: Path | N
 
 
 def unmount_below(root: Path) -> None:
-    """Lazily unmount every mount under ``root`` (overlays a crashed engine left), deepest first."""
-    prefix = str(root.resolve()).rstrip("/") + "/"
+    """Lazily unmount every mount under ``root`` and ``root`` itself (overlays a crashed engine left; the private
+    bind mount dockerd makes of its data root under a shared mount), deepest first."""
+    top = str(root.resolve()).rstrip("/")
     with open("/proc/mounts") as f:
-        points = [line.split()[1] for line in f if line.split()[1].startswith(prefix)]
+        points = [line.split()[1] for line in f if line.split()[1] == top or line.split()[1].startswith(top + "/")]
     for point in sorted(points, reverse=True):
         subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 

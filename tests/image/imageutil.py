@@ -21,6 +21,9 @@ NOTEBOOK = "notebooks/01-what-is-docker.ipynb"
 LEARNER_COMMAND = "!docker run -d --name ch01-box busybox:1.35 sleep 600"
 CHECK_STARTS = ('checks.container("ch01-box"', 'checks.ex(1).container("ch01-box"')  # chapter 1's first check
 
+# Debian's docker.io CLI (./lab installs it), the one made for the rootful engine that plays Docker Desktop:
+# not whichever `docker` comes first on this machine's PATH
+CLI = "/usr/bin/docker"
 URL_LINE = re.compile(r"JupyterLab: (http://127\.0\.0\.1:8888/\S+\?token=([0-9a-f]+))")
 
 
@@ -29,7 +32,7 @@ class Docker:
     host: str  # unix:///... of the throwaway engine
 
     def __call__(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(["docker", "-H", self.host, *args], capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run([CLI, "-H", self.host, *args], capture_output=True, text=True, timeout=timeout)
         if check and r.returncode != 0:
             raise AssertionError(f"docker {' '.join(args)} failed: {r.stderr.strip()[-2000:]}")
         return r

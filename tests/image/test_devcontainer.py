@@ -15,14 +15,15 @@ import pytest
 
 from labcore.state import REPO
 
-from .imageutil import Docker, JupyterServer, first_exercise, wait_for_url
+from .imageutil import CLI, Docker, JupyterServer, first_exercise, wait_for_url
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="starts a rootful dockerd: run as root")
 
 
 def test_devcontainer_up_then_the_first_exercise_passes(desktop: Docker, devcontainer_cli: str) -> None:
     env = {**os.environ, "DOCKER_HOST": desktop.host}
-    r = subprocess.run([devcontainer_cli, "up", "--workspace-folder", str(REPO), "--remove-existing-container"],
+    r = subprocess.run([devcontainer_cli, "up", "--docker-path", CLI, "--workspace-folder", str(REPO),
+                        "--remove-existing-container"],
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     result = json.loads(r.stdout.strip().splitlines()[-1])

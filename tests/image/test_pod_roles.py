@@ -25,6 +25,7 @@ Opt-in and root, like the rest of tests/image::
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -185,9 +186,11 @@ def test_notebook_role_reaches_the_engine_role_through_the_shared_socket(
         for name in ("dlpod-engine", "dlpod-notebook"):
             host = desktop("inspect", "-f", "{{.HostConfig.Privileged}} {{.HostConfig.NetworkMode}}", name).stdout
             assert host.split()[0] == "false" and host.split()[1] != "host", (name, host)
-        caps = desktop("inspect", "-f", "{{json .HostConfig.CapDrop}} {{json .HostConfig.CapAdd}} {{.Config.User}}",
-                       "dlpod-engine").stdout.split()
-        assert caps == ['["ALL"]', '["CAP_SETGID","CAP_SETUID"]', "1000:1000"], caps  # as dockerd records them
+        drop, add, user = desktop("inspect", "-f", "{{json .HostConfig.CapDrop}} {{json .HostConfig.CapAdd}} "
+                                  "{{.Config.User}}", "dlpod-engine").stdout.split()
+        # as dockerd records them: a newer CLI sends CAP_SETGID, Debian 12's SETGID
+        assert (json.loads(drop), sorted(c.removeprefix("CAP_") for c in json.loads(add)), user) == \
+            (["ALL"], ["SETGID", "SETUID"], "1000:1000"), (drop, add, user)
         ps = desktop("exec", "dlpod-engine", "ps", "-eo", "uid,comm").stdout
         engine_procs = [line.split() for line in ps.splitlines()[1:]]
         assert any(comm == "dockerd" for _, comm in engine_procs), ps
