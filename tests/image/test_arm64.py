@@ -4,7 +4,7 @@ throwaway rootful engine of ``conftest.py``: the image is arm64 through and thro
 ``docker version`` as an arm64 engine, and a course kernel (ipykernel, as the course kernel spec
 starts it) imports ``kernel_ext`` and reaches that engine.
 
-Opt-in twice: root (a rootful dockerd) and the arm64 archive, which takes long to build here::
+Root (a rootful dockerd) and the arm64 archive; ``./lab test`` builds it (``tests.support.imagebuild``). By hand::
 
     sudo ./lab image build --arch arm64          # courseimage/README.md: emulation set-up first
     sudo .venv/bin/python -m pytest tests/image/test_arm64.py

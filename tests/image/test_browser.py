@@ -1,6 +1,6 @@
 """The course image in Debian's Chromium, as a learner uses it: open the URL the container printed
 (on the published port), chapter 1, run its set-up cells, write the first exercise's command into
-its empty cell, run it and the check: the check shows ✘ before and ✔ after. Opt-in, root (see
+its empty cell, run it and the check: the check shows ✘ before and ✔ after. Root (see
 test_course_image.py)."""
 
 from __future__ import annotations

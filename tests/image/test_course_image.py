@@ -2,8 +2,8 @@
 Docker Desktop's role (its own data root, exec root, bridge and subnet; removed afterwards, as
 Docker Desktop runs one in its VM).
 
-Root only (a rootful dockerd), and opt-in: it needs the image archive that ``./lab image build``
-makes (minutes of mmdebstrap and pip), so ``./lab test`` does not run it. Run it with::
+Root only (a rootful dockerd). Root's ``./lab test`` builds the archive as a throwaway account and runs
+tests/image (``tests.support.imagebuild``); by hand, trusting the lab's account::
 
     sudo ./lab image build
     sudo .venv/bin/python -m pytest tests/image

@@ -3,7 +3,8 @@ arm64 course image archives into a registry (Debian's ``docker-registry``, a thr
 image index, and a Docker Engine (the test's rootful one) pulling the tag for each platform gets that
 architecture's image, whose id is that archive's config.
 
-Opt-in: root, and both archives (``sudo ./lab image build`` and ``sudo ./lab image build --arch arm64``)::
+Root, and both archives (``./lab test`` builds them; by hand ``sudo ./lab image build`` and
+``sudo ./lab image build --arch arm64``)::
 
     sudo .venv/bin/python -m pytest tests/image/test_index.py
 """

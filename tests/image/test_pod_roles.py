@@ -17,7 +17,7 @@ What it proves: the notebook role's course kernel answers ``docker version`` thr
 (the engine role's 28.5), and pulls and runs a course image through the mirror. What only a cluster
 can prove (hostUsers: false, the device plugin, NetworkPolicies, the Hub) is in deploy/kubernetes/README.md.
 
-Opt-in and root, like the rest of tests/image::
+Root, like the rest of tests/image (``./lab test`` runs it); by hand::
 
     sudo ./lab image build
     sudo .venv/bin/python -m pytest tests/image/test_pod_roles.py
