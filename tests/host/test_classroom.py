@@ -680,7 +680,13 @@ def test_a_learners_memory_hog_and_fork_bomb_leave_the_other_responsive(members)
     t.join(150)
     hog_result = outcome.get("hog")
     assert not (hasattr(hog_result, "stdout") and "survived" in hog_result.stdout), "A used 3 GiB: no memory limit"
-    assert getattr(hog_result, "status", "") == "died", hog_result
+    if isinstance(hog_result, ConnectionError):
+        # the kernel's death closed its websocket before a "restarting" status came through (seen once on a
+        # fresh machine): the kernel A now has must be a new one, without the 3 GiB it was filling
+        after = a.run(ka, "print('x' in dir())", timeout=90)
+        assert after.stdout.strip() == "False", (hog_result, after)
+    else:
+        assert getattr(hog_result, "status", "") == "died", hog_result
     assert statistics.median(during) < max(5.0, 5 * statistics.median(before)), (before, during)
     limit = int((classroom.cgroups.ROOT / "memory" / f"dockerlab-{A}" / "memory.limit_in_bytes").read_text()) \
         if classroom.cgroups.hierarchy() == "v1" else None
