@@ -34,6 +34,7 @@ from pathlib import Path
 
 from labctl.images import DEBIAN_SOURCES
 from grader.course import LABS
+from labcore import safefs
 from labcore.errors import LabFailure
 from labcore.state import REPO, LabPaths
 
@@ -317,7 +318,8 @@ def build(lab: LabPaths, say: Callable[[str], None] = _say_default, arch: str | 
             "bookworm", str(rootfs), *DEBIAN_SOURCES]
     say(f"mmdebstrap: Debian bookworm ({arch}) + {len(PACKAGES)} packages, then the stage (log: {log})")
     t1 = time.monotonic()
-    with open(log, "w") as out:
+    with safefs.open_private(log, "wb") as out:  # the account's alone, like the lab's other logs
+        os.fchmod(out.fileno(), 0o600)  # an earlier build's, made 0644
         r = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT)
     if r.returncode != 0:
         raise LabFailure(f"mmdebstrap could not build the course image's root file system (log: {log}): "
