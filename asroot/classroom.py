@@ -555,9 +555,7 @@ def remove_accounts() -> None:
         subprocess.run(["userdel", "--remove", name], capture_output=True)
         remove_subids(name)
         for base in cgroups.bases(name):
-            for d in sorted((x for x in base.rglob("*") if x.is_dir()), key=lambda x: -len(x.parts)):
-                cgroups.rmdir_retrying(d)
-            cgroups.rmdir_retrying(base)
+            cgroups.rmdir_tree(base)
         classroom_netns.remove(BASE.name, name)
     _deny_other_ways_in([*cfg.learners, cfg.instructor], remove=True)
     subprocess.run(["groupdel", GROUP], capture_output=True)

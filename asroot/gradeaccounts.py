@@ -15,7 +15,9 @@ import json
 import os
 import pwd
 import re
+import signal
 import subprocess
+import time
 from labcore import safefs
 from pathlib import Path
 
@@ -25,7 +27,8 @@ from labcore.errors import LabFailure
 from asroot.accounts import ensure_account
 from asroot.system import LAB_ACCOUNT, check_userns
 
-__all__ = ["BASE", "POOL_MAX", "PREFIX", "account_pids", "engine_binaries", "ensure_pool", "pool_names"]
+__all__ = ["BASE", "POOL_MAX", "PREFIX", "account_pids", "engine_binaries", "ensure_pool", "kill_account",
+           "pool_names"]
 
 BASE = GRADE_BASE
 PREFIX = "dlgrade"
@@ -72,6 +75,20 @@ def account_pids(uid: int) -> list[int]:
                     found.append(int(entry))
                 break
     return found
+
+
+def kill_account(uid: int, rounds: int = 50, pause: float = 0.05) -> None:
+    """SIGKILL every process of ``uid`` until none is left (or ``rounds`` passes)."""
+    for _ in range(rounds):
+        left = account_pids(uid)
+        if not left:
+            return
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(pause)
 
 
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~_-]{0,63}")

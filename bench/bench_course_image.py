@@ -42,13 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from labcore import proc  # noqa: E402
 from tests.support.rootful_engine import Engine, pick_subnet  # noqa: E402
 from labcore.state import REPO  # noqa: E402
-from tests.image.imageutil import CHECK_STARTS, NOTEBOOK, Docker, JupyterServer, wait_for_url  # noqa: E402
+from tests.image.imageutil import NOTEBOOK, Docker, JupyterServer, chapter1_cells, wait_for_url  # noqa: E402
 
 IMAGE = "dockerlab/course:latest"
-
-
-def _token(docker: Docker, name: str) -> str:
-    return wait_for_url(docker, name)[0]
 
 
 def _answering(docker: Docker, name: str, port: int) -> float:
@@ -64,10 +60,7 @@ def _answering(docker: Docker, name: str, port: int) -> float:
 
 def _check_s(server: JupyterServer, times: int = 5) -> float:
     """Chapter 1's set-up cells once, then its first check cell ``times`` times: the median seconds of one."""
-    nb = server.api("GET", f"/api/contents/{NOTEBOOK}")
-    cells = [c["source"] for c in nb["content"]["cells"]]
-    check = next(s for s in cells if s.startswith(CHECK_STARTS))
-    setup = [s for s in cells if s.startswith("%load_ext kernel_ext") or "exercises.start(lab" in s]
+    setup, check = chapter1_cells(server)
     kernel = server.start_kernel(NOTEBOOK)
     server.execute(kernel, setup)
     took = []
@@ -131,7 +124,7 @@ def main() -> int:
         time.sleep(30)
         usage = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", "bench-0").stdout.split("/")[0]
         out["idle_mib"] = round(_mib(usage.strip()), 1)
-        out["check_s_image"] = round(_check_s(JupyterServer(port, _token(docker, "bench-0"))), 2)
+        out["check_s_image"] = round(_check_s(JupyterServer(port, wait_for_url(docker, "bench-0")[0])), 2)
         docker("stop", "-t", "30", "bench-0", timeout=90)
         docker("rm", "bench-0")
         warm = []

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from asroot import cgroups as rootcg
 from labengine import cgroups
-from asroot.gradeaccounts import BASE, account_pids
+from asroot.gradeaccounts import BASE, kill_account
 from labcore import safefs
 from labcore.state import REPO
 
@@ -377,16 +377,8 @@ class Sandbox:
         """Kill everything of the sandbox: the cgroup, the account's processes, root's helpers."""
         self.cgroup.kill_all()
         uid = _uid(self.account)
-        for _ in range(50):
-            left = account_pids(uid) if uid >= 0 else []
-            if not left:
-                break
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.05)
+        if uid >= 0:
+            kill_account(uid)
         for pidfile in sorted(self.control.glob("*.pid")) if self.control.exists() else []:
             try:
                 pid = int(safefs.read_private(pidfile, 64))

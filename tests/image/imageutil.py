@@ -15,7 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CHECK_STARTS", "LEARNER_COMMAND", "NOTEBOOK", "Docker", "JupyterServer", "first_exercise", "wait_for_url"]
+__all__ = ["CHECK_STARTS", "CLI", "LEARNER_COMMAND", "NOTEBOOK", "Docker", "JupyterServer", "chapter1_cells",
+           "first_exercise", "wait_for_url"]
 
 NOTEBOOK = "notebooks/01-what-is-docker.ipynb"
 LEARNER_COMMAND = "!docker run -d --name ch01-box busybox:1.35 sleep 600"
@@ -134,14 +135,20 @@ class JupyterServer:
         return outs
 
 
-def first_exercise(server: JupyterServer) -> tuple[str, str, str]:
-    """Chapter 1's set-up cells, then its first exercise's check before and after the learner's
-    command, in the course kernel: (check before, check after, ``user uid`` of the kernel)."""
+def chapter1_cells(server: JupyterServer) -> tuple[list[str], str]:
+    """Chapter 1's two set-up cells and its first exercise's check cell, as the server holds them."""
     nb = server.api("GET", f"/api/contents/{NOTEBOOK}")
     cells = [c["source"] for c in nb["content"]["cells"]]
     check = next(s for s in cells if s.startswith(CHECK_STARTS))
     setup = [s for s in cells if s.startswith("%load_ext kernel_ext") or "exercises.start(lab" in s]
     assert len(setup) == 2, "chapter 1's set-up cells are not where the test expects them"
+    return setup, check
+
+
+def first_exercise(server: JupyterServer) -> tuple[str, str, str]:
+    """Chapter 1's set-up cells, then its first exercise's check before and after the learner's
+    command, in the course kernel: (check before, check after, ``user uid`` of the kernel)."""
+    setup, check = chapter1_cells(server)
     kernel = server.start_kernel(NOTEBOOK)
     outs = server.execute(kernel, [*setup, check, LEARNER_COMMAND, check,
                                    "import getpass, os; print(getpass.getuser(), os.getuid())"])

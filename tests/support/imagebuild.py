@@ -22,14 +22,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 from asroot import cgroups as rootcg
 from asroot.accounts import ensure_account, remove_subids
-from asroot.gradeaccounts import account_pids
+from asroot.gradeaccounts import kill_account
 from labcore import safefs
 from labcore.errors import LabFailure
 from labcore.state import REPO
@@ -60,14 +59,7 @@ def remove_builder() -> None:
     if COMMENT not in pw.pw_gecos:
         raise LabFailure(f"An account {BUILDER} exists that ./lab test did not make: remove or rename it, then run "
                          "./lab test again.")
-    for _ in range(50):
-        pids = account_pids(pw.pw_uid)
-        if not pids:
-            break
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.1)
+    kill_account(pw.pw_uid, pause=0.1)
     safefs.remove_tree(BUILDER_HOME)  # never following a link the account made
     for run in Path("/tmp").glob(f"dockerlab-{pw.pw_uid}-*"):  # its lab's runtime directory (labcore.state)
         if os.lstat(run).st_uid == pw.pw_uid:
@@ -75,9 +67,7 @@ def remove_builder() -> None:
     subprocess.run(["userdel", BUILDER], capture_output=True, check=False)
     remove_subids(BUILDER)
     for base in cgroups.bases(BUILDER):
-        for d in sorted((x for x in base.rglob("*") if x.is_dir()), key=lambda x: -len(x.parts)):
-            cgroups.rmdir_retrying(d)
-        cgroups.rmdir_retrying(base)
+        cgroups.rmdir_tree(base)
 
 
 def _make_builder(lab_account: str) -> None:
