@@ -211,6 +211,13 @@ def _engine(pid: int, uid: int) -> tuple[int, int]:
     return pid, start
 
 
+class _NotGraded(Exception):
+    """This submission is not graded, for the reason given (already a sentence for the instructor)."""
+
+
+_GRADEBOOK = threading.Lock()
+
+
 def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
     t0 = time.monotonic()
     course = ctx.course
@@ -226,7 +233,9 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
         safefs.write_private(dest / f"{sub.lab}.ipynb", sub.read())
     except OSError as e:
         out.not_graded = printable(f"{sub.lab}.ipynb: {e}", 200)
-        course.record_grades(sub.student, sub.lab, {}, None, not_graded=t("grade.not_graded", reason=out.not_graded))
+        with _GRADEBOOK:
+            course.record_grades(sub.student, sub.lab, {}, None,
+                                 not_graded=t("grade.not_graded", reason=out.not_graded))
         return out
     box = Sandbox(account, ctx.limits, hide=ctx.hide)
     result: dict[str, object] = {"account": account, "started": time.time()}
@@ -236,10 +245,12 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
     gate = ctx.start_gate if ctx.stagger else None
     held = False  # this submission holds the gate
     try:
-        if gate is not None:
-            held = gate.acquire()
+        if gate is not None:  # waiting for the other sandbox's engine counts against this submission's time
+            held = gate.acquire(timeout=max(0.0, deadline - time.monotonic()))
+            if not held:
+                raise _NotGraded(t("grade.timeout", s=ctx.submission_timeout))
             result["gate_passed"] = time.time()
-        box.create()
+        box.create(timeout=max(1.0, deadline - time.monotonic()))
         sock = _helpers(box, ctx)
         pw = box.pw
         sandbox_course(course, sub.lab, sub.student, dest / f"{sub.lab}.ipynb", box.user / "course", pw.pw_uid,
@@ -307,6 +318,8 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
                 p.kill()
         started = result.get("autograde_started")
         result["autograde_s"] = round(time.time() - started, 2) if isinstance(started, float) else 0.0
+    except _NotGraded as e:
+        out.not_graded = str(e)
     except Exception as e:  # the grader's own failure: this submission is not graded, the batch goes on
         out.not_graded = f"{type(e).__name__}: {e}"[:400]
     finally:
@@ -334,9 +347,10 @@ def grade_one(ctx: Context, sub: Submission, account: str) -> Outcome:
             out.not_graded = printable(flooded, 300)
         box.sweep()
         result["teardown_s"] = round(time.monotonic() - t_end, 2)
-    out.tasks = course.record_grades(sub.student, sub.lab, verdicts, autograded,
-                                     not_graded=t("grade.not_graded", reason=out.not_graded) if out.not_graded else "",
-                                     hidden_tests=ctx.hidden_tests)
+    with _GRADEBOOK:  # one writer at a time: SQLite would refuse a second one after 5 s ("database is locked")
+        out.tasks = course.record_grades(sub.student, sub.lab, verdicts, autograded,
+                                         not_graded=t("grade.not_graded", reason=out.not_graded)
+                                         if out.not_graded else "", hidden_tests=ctx.hidden_tests)
     out.detail = result
     safefs.write_private(work / "result.json", json.dumps({**result, "not_graded": out.not_graded, "error": out.error}))
     out.seconds = round(time.monotonic() - t0, 2)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import select
 import signal
 import subprocess
 import sys
@@ -293,8 +294,9 @@ class Sandbox:
         return ["nsenter", f"--net=/proc/{self.holder_pid()}/ns/net", "--", *argv]
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def create(self) -> None:
-        """tmpfs home, cgroup, and the namespaces (held by a root ``sleep``)."""
+    def create(self, timeout: float = 60.0) -> None:
+        """tmpfs home, cgroup, and the namespaces (held by a root ``sleep``), within ``timeout`` seconds
+        for the namespaces' holder to say it is ready."""
         pw = self.pw
         self.sweep()
         CONTROL.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -350,11 +352,12 @@ class Sandbox:
             p = subprocess.Popen(["unshare", "--mount", "--net", "--ipc", "--propagation", "private", "--", "bash",
                                   "-c", script],
                                  stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-        line = p.stdout.readline() if p.stdout else b""
-        if p.stdout:
-            p.stdout.close()
+        assert p.stdout is not None
+        with p.stdout:
+            line = _first_line(p.stdout.fileno(), timeout)
         if line.strip() != b"ready":
-            p.kill()
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
             raise RuntimeError("the sandbox's namespaces could not be made: "
                                + safefs.read_private(self.control / "holder.log", 4096).decode(errors="replace")[-300:])
         safefs.write_private(self.control / "holder.pid", str(p.pid))
@@ -404,6 +407,20 @@ class Sandbox:
         self.cgroup.remove()
         for entry in self.control.glob("*") if self.control.exists() else []:
             safefs.remove_tree(entry)
+
+
+def _first_line(fd: int, timeout: float, limit: int = 4096) -> bytes:
+    """The first line a child writes to the pipe ``fd``, or what came before ``timeout`` or its end."""
+    deadline, buf = time.monotonic() + timeout, b""
+    while b"\n" not in buf and len(buf) < limit:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, limit)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.partition(b"\n")[0]
 
 
 def _uid(user: str) -> int:

@@ -91,3 +91,39 @@ def test_an_engine_that_cannot_start_is_not_graded(tmp_path: Path) -> None:
         row = next(r for r in csv.DictReader(f) if r["student_id"] == "alice" and r["assignment"] == "lab1")
     assert row["score"] == "" and "engine" in row["note"]
     assert leftovers(accounts[0])["procs"] == []
+
+
+def test_a_submission_whose_turn_never_comes_is_not_graded_and_the_batch_ends(tmp_path: Path) -> None:
+    """Two at a time, staggered: the second waits for the first's engine, but only for its own time."""
+    accounts = [pw.pw_name for pw in ensure_pool(1)]
+    course = Course(tmp_path / "course")
+    course.generate(("lab1",))
+    subs, _ = collect(_subs(tmp_path))
+    course.add_students({"alice"})
+    course.make_templates({"lab1"})
+    ctx = Context(course, load_state().mirror, engine_binaries(), cell_timeout=30, submission_timeout=3,
+                  stagger=True)
+    assert ctx.start_gate.acquire()  # another sandbox's engine that never answers
+    try:
+        [outcome] = grade_all(ctx, subs, accounts, jobs=1)
+    finally:
+        ctx.start_gate.release()
+    assert outcome.not_graded and "3" in outcome.not_graded, outcome.not_graded
+    assert "gate_passed" not in outcome.detail
+    assert leftovers(accounts[0]) == {"procs": [], "mounts": False, "cgroups": [], "helpers": []}
+
+
+def test_the_sandbox_waits_for_its_holder_only_so_long() -> None:
+    from asroot.grading.sandbox import _first_line
+
+    quiet = subprocess.Popen(["sleep", "60"], stdout=subprocess.PIPE)
+    talks = subprocess.Popen(["sh", "-c", "printf 'ready\\nmore'; sleep 60"], stdout=subprocess.PIPE)
+    try:
+        assert quiet.stdout and talks.stdout
+        assert _first_line(quiet.stdout.fileno(), 0.5) == b""
+        assert quiet.poll() is None  # it returned while the holder still said nothing
+        assert _first_line(talks.stdout.fileno(), 30) == b"ready"
+    finally:
+        for p in (quiet, talks):
+            p.kill()
+            p.wait()

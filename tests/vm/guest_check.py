@@ -204,6 +204,7 @@ def member_check() -> None:
 GRADING = Path("/opt/dockerlab-grading")  # the third disk (vmimage.grading_disk)
 GRADE_HOME = Path("/srv/dockerlab-grade-lab")  # root's lab home for grading: its state names the mirror
 MIRROR_PORT = 5112
+GRADE_TIMEOUT = 1800  # a normal run grades in 5-7 minutes; guest_grade dumps its threads' stacks every 10
 
 
 def grade_main() -> None:
@@ -239,9 +240,12 @@ def grade_main() -> None:
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
            "LAB_HOME": str(GRADE_HOME), "PYTHONPATH": "/mnt/project", "PYTHONDONTWRITEBYTECODE": "1",
            "LANG": "C.UTF-8", "DOCKERLAB_LANG": "en"}
-    rc = subprocess.call([str(GRADING / "venv" / "bin" / "python"), "/mnt/project/tests/vm/guest_grade.py", NONCE,
-                          str(course), "/mnt/project/.vmgrade/submissions", "/srv/grade-results"],
-                         env=env, cwd="/", stdin=subprocess.DEVNULL, timeout=3000)
+    try:  # well before the host gives up on the VM (vmimage.run_check's 2700 s), so the rest still reports
+        rc: object = subprocess.call([str(GRADING / "venv" / "bin" / "python"), "/mnt/project/tests/vm/guest_grade.py",
+                                      NONCE, str(course), "/mnt/project/.vmgrade/submissions", "/srv/grade-results"],
+                                     env=env, cwd="/", stdin=subprocess.DEVNULL, timeout=GRADE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        rc = f"killed after {GRADE_TIMEOUT} s"
     out("grade_rc", rc)
     reg.kill()
     reg.wait()

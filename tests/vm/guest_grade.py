@@ -11,6 +11,7 @@ emulation.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import pwd
@@ -83,6 +84,41 @@ def watch(stop: threading.Event, seen: dict[str, dict[str, str]]) -> None:
         stop.wait(0.5)
 
 
+def _blocked() -> str:
+    """Processes in uninterruptible sleep (D), by name: what a hung grading waits on."""
+    names = []
+    for d in Path("/proc").iterdir():
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.rfind(")") + 2:].startswith("D"):
+            names.append(stat[stat.find("(") + 1:stat.rfind(")")])
+    return ",".join(sorted(names)) or "none"
+
+
+def heartbeat(stop: threading.Event, t0: float) -> None:
+    """Every minute while grading: the guest's memory, its pressure, what is blocked, each sandbox's size;
+    every 10 minutes every thread's stack too (a hung batch says where it hangs)."""
+    faulthandler.dump_traceback_later(600, repeat=True, file=sys.stderr)
+    try:
+        while not stop.wait(60):
+            mem = dict(ln.split(":", 1) for ln in Path("/proc/meminfo").read_text().splitlines())
+            psi = Path("/proc/pressure/memory").read_text().split("\n")[1].split()[1] \
+                if Path("/proc/pressure/memory").exists() else "?"
+            boxes = []
+            for top in CGROUPS.glob("dockerlab-grade-*"):
+                try:
+                    boxes.append(f"{top.name[16:]}:pids={(top / 'pids.current').read_text().strip()},"
+                                 f"mem={int((top / 'memory.current').read_text()) >> 20}M")
+                except (OSError, ValueError):
+                    boxes.append(f"{top.name[16:]}:?")
+            out("grade_heartbeat", f"{time.monotonic() - t0:.0f}s avail={mem['MemAvailable'].strip()} "
+                f"psi_full={psi} load={os.getloadavg()[0]:.1f} D={_blocked()} {' '.join(boxes) or 'no-sandbox'}")
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
 def main() -> int:
     from asroot import gradeaccounts
     from labcore.state import REPO, load_state
@@ -109,14 +145,17 @@ def main() -> int:
                   lang="en", engine_timeout=900, helper_timeout=300, stagger=True)
     seen: dict[str, dict[str, str]] = {}
     stop = threading.Event()
+    t = time.monotonic()
     watcher = threading.Thread(target=watch, args=(stop, seen), daemon=True)
     watcher.start()
-    t = time.monotonic()
+    beat = threading.Thread(target=heartbeat, args=(stop, t), daemon=True)
+    beat.start()
     try:
         outcomes = grade_all(ctx, subs, accounts, jobs=JOBS)
     finally:
         stop.set()
-        watcher.join()
+        watcher.join(timeout=30)
+        beat.join(timeout=30)
     out("grade_s", f"{time.monotonic() - t:.1f}")
     write(build(course, outcomes, problems, ctx.cell_timeout), OUT)
     out("grade_sandboxes", ",".join(sorted(seen)) or "none")
