@@ -306,7 +306,8 @@ class Sandbox:
         # root's 0711 top: the account cannot rename root's ctl/ (the check service's socket) or the
         # registry's storage; its own files are all under u/ (its HOME)
         subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.limits.disk_mb}m,mode=0711,nosuid,nodev",
-                        f"dockerlab-grade-{self.account}", str(self.home)], check=True, capture_output=True)
+                        f"dockerlab-grade-{self.account}", str(self.home)], check=True, capture_output=True,
+                       timeout=60)
         for sub in ("u", "u/tmp", "u/shm", "u/run", "u/logs", "u/course", "u/lab"):
             d = self.home / sub
             d.mkdir(mode=0o700)
@@ -357,7 +358,10 @@ class Sandbox:
             line = _first_line(p.stdout.fileno(), timeout)
         if line.strip() != b"ready":
             os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
             raise RuntimeError("the sandbox's namespaces could not be made: "
                                + safefs.read_private(self.control / "holder.log", 4096).decode(errors="replace")[-300:])
         safefs.write_private(self.control / "holder.pid", str(p.pid))
@@ -397,9 +401,9 @@ class Sandbox:
         prefix = str(self.home) + "/"
         points = [line.split()[1] for line in safefs.read_kernel("/proc/mounts", 16 << 20).splitlines() if line]
         for point in sorted((p for p in points if p.startswith(prefix) or p == str(self.home)), reverse=True):
-            subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+            _bounded(["umount", "-l", point])
         if self.home.exists():  # not a mount any more: wipe what is there
-            subprocess.run(["rm", "-rf", "--one-file-system", str(self.home)], check=False)
+            _bounded(["rm", "-rf", "--one-file-system", str(self.home)], timeout=300)
             self.home.mkdir(mode=0o700)
             uid = _uid(self.account)
             if uid >= 0:
@@ -409,12 +413,22 @@ class Sandbox:
             safefs.remove_tree(entry)
 
 
+def _bounded(argv: list[str], timeout: float = 60) -> None:
+    """A system tool of the clean-up, given ``timeout`` seconds (one stuck in the kernel does not hold the batch)."""
+    try:
+        subprocess.run(argv, check=False, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+
+
 def _first_line(fd: int, timeout: float, limit: int = 4096) -> bytes:
     """The first line a child writes to the pipe ``fd``, or what came before ``timeout`` or its end."""
     deadline, buf = time.monotonic() + timeout, b""
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
     while b"\n" not in buf and len(buf) < limit:
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
+        if left <= 0 or not poll.poll(left * 1000):
             break
         chunk = os.read(fd, limit)
         if not chunk:

@@ -93,6 +93,7 @@ def test_an_engine_that_cannot_start_is_not_graded(tmp_path: Path) -> None:
     assert leftovers(accounts[0])["procs"] == []
 
 
+@pytest.mark.timeout(180)  # the regression is a hang: it fails here, it does not stall the suite
 def test_a_submission_whose_turn_never_comes_is_not_graded_and_the_batch_ends(tmp_path: Path) -> None:
     """Two at a time, staggered: the second waits for the first's engine, but only for its own time."""
     accounts = [pw.pw_name for pw in ensure_pool(1)]
@@ -113,6 +114,7 @@ def test_a_submission_whose_turn_never_comes_is_not_graded_and_the_batch_ends(tm
     assert leftovers(accounts[0]) == {"procs": [], "mounts": False, "cgroups": [], "helpers": []}
 
 
+@pytest.mark.timeout(60)
 def test_the_sandbox_waits_for_its_holder_only_so_long() -> None:
     from asroot.grading.sandbox import _first_line
 

@@ -204,7 +204,7 @@ def member_check() -> None:
 GRADING = Path("/opt/dockerlab-grading")  # the third disk (vmimage.grading_disk)
 GRADE_HOME = Path("/srv/dockerlab-grade-lab")  # root's lab home for grading: its state names the mirror
 MIRROR_PORT = 5112
-GRADE_TIMEOUT = 1800  # a normal run grades in 5-7 minutes; guest_grade dumps its threads' stacks every 10
+GRADE_TIMEOUT = 2100  # a normal run grades in 2-7 minutes; guest_grade dumps its threads' stacks every 10
 
 
 def grade_main() -> None:
