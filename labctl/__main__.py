@@ -12,8 +12,10 @@ import argparse
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import webbrowser
@@ -101,7 +103,7 @@ def setup() -> tuple[State, LabPaths]:
     state.docker_cli = binaries.docker
     state.engine_version, state.engine_source = binaries.version, binaries.source
     save_state(state, p)
-    _publish_images(state, p, regs)
+    _publish_images(state, p, regs, engine)
     vm_assets(p)
     jupyter.install_kernel(state, p)
     save_state(state, p)
@@ -110,23 +112,26 @@ def setup() -> tuple[State, LabPaths]:
     return state, p
 
 
-def _publish_images(state: State, p: LabPaths, regs) -> None:  # type: ignore[no-untyped-def]
-    """Build what changed and push it; the upstream is writable only while this runs."""
+def _publish_images(state: State, p: LabPaths, regs, engine) -> None:  # type: ignore[no-untyped-def]
+    """Build what changed and push it through the publisher: while this runs, ``127.0.0.1:<upstream port>``
+    inside the engine leads to the publisher's socket (the account's alone), not to the upstream's TCP port,
+    which stays read-only: no other account on this machine can push into the course's images meanwhile."""
     import docker
 
     from labctl.images import publish, stale
 
     if not stale(regs.upstream.addr):
         return
-    regs.upstream.readonly = False
-    regs.upstream.start()
-    client = docker.DockerClient(base_url=state.docker_host, timeout=600)
+    ports: list[int | str] = [regs.upstream.port, regs.mirror.port, regs.learner.port]
     try:
-        state.images = publish(client, regs.upstream.addr, p.home)
-    finally:
-        client.close()
-        regs.upstream.readonly = True
-        regs.upstream.start()
+        engine.forward([f"{regs.upstream.port}={regs.publisher.addr.removeprefix('unix://')}", *ports[1:]])
+        client = docker.DockerClient(base_url=state.docker_host, timeout=600)
+        try:
+            state.images = publish(client, regs.upstream.addr, p.home)
+        finally:
+            client.close()
+    finally:  # whatever happened: the engine's upstream is the read-only one again
+        engine.forward(ports)
 
 
 def vm_assets(p: LabPaths) -> None:
@@ -227,12 +232,19 @@ def cmd_test(args: argparse.Namespace) -> int:
             # tests/image: the course image's, root's (tests.support.suite runs it after building the image)
             "--ignore=tests/afterwards", "--ignore=tests/image",
             "--durations=15"])]
+    # What the chapters and tests make with tempfile (a chapter's build directory, an exercise's work) goes
+    # into one scratch directory, removed afterwards: a run leaves nothing in /tmp. pytest's own directories
+    # stay where they were (its unix sockets' paths are long enough already).
+    scratch = tempfile.mkdtemp(prefix="dockerlab-t")
+    env.update(TMPDIR=scratch, PYTEST_DEBUG_TEMPROOT=env.get("PYTEST_DEBUG_TEMPROOT") or tempfile.gettempdir())
     say("running: " + " ".join(argv[2:]))
     try:
         rc = subprocess.call(argv, cwd=REPO, env=env)
     finally:
+        proc.remove_tree(Path(scratch))
         if not os.environ.get("LAB_TEST_KEEP"):  # root's ./lab test runs its host checks first
             _down(p, load_state(p), destroy_engine=True)
+            _remove_run_dir(p)
     if rc == 5:
         if selection:
             say("pytest collected no tests for that selection")
@@ -269,9 +281,28 @@ def cmd_down(args: argparse.Namespace) -> int:
         save_state(state, p)
     if args.purge:
         proc.remove_tree(p.home)
-        shutil.rmtree(p.run, ignore_errors=True)
         say(f"removed {p.home}")
+    _remove_run_dir(p)
     return 0
+
+
+def _remove_run_dir(p: LabPaths) -> None:
+    """The lab's runtime directory (pid files, sockets, the engines' exec roots) once nothing it names runs:
+    each start makes one (in /tmp without a user runtime directory), and none is left behind. Kept while a
+    process of it still runs (another engine of this lab home's, such as the tests' throwaway ones)."""
+    try:
+        st = os.lstat(p.run)
+    except OSError:
+        return
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():  # a link, or another account's: not ours
+        return
+    for pidfile in p.run.glob("*.pid"):
+        try:
+            if proc.parent_and_state(int(pidfile.read_text().strip()))[1] not in ("Z", "X"):
+                return
+        except (OSError, ValueError):
+            continue
+    proc.remove_tree(p.run)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

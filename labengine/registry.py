@@ -1,11 +1,12 @@
 """The lab's registries (Debian's docker-registry, CNCF distribution) on loopback.
 
 *upstream* plays Docker Hub. It is **read-only** over TCP (distribution's maintenance mode), so no
-engine can push over a course image; ``./lab up`` makes it writable only while it publishes
-changed course images, and the course's own tag moves (chapter 6) go through *publisher*, the same
-storage served on a unix socket in the lab's private run directory. *mirror* is a pull-through cache
-in front of the upstream, which the engine's ``registry-mirrors`` points at. *learner* is the
-learner's own registry: what learners push (chapter 3, lab 4) goes there.
+engine can push over a course image. The course's own writes go through *publisher*, the same
+storage served on a unix socket in the lab's private run directory: the tag moves of chapter 6, and
+the course images ``./lab up`` publishes (the engine reaches the socket at the upstream's address
+meanwhile). *mirror* is a pull-through cache in front of the upstream, which the engine's
+``registry-mirrors`` points at. *learner* is the learner's own registry: what learners push
+(chapter 3, lab 4) goes there.
 """
 
 from __future__ import annotations

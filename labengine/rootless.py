@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,9 +215,10 @@ class RootlessEngine:
     def forward_pidfile(self) -> Path:
         return self.run / f"{self.name}-forward.pid"
 
-    def forward(self, ports: list[int], timeout: float = 15) -> bool:
-        """Make ``127.0.0.1:PORT`` inside the engine reach the host's ``127.0.0.1:PORT`` (a forwarder that
-        stays in this namespace: :mod:`labcore.netns`). True if started now."""
+    def forward(self, ports: Sequence[int | str], timeout: float = 15) -> bool:
+        """Make ``127.0.0.1:PORT`` inside the engine reach the host's ``127.0.0.1:PORT``, or for ``"PORT=/path"``
+        the Unix socket at ``/path`` (a forwarder that stays in this namespace: :mod:`labcore.netns`). True if
+        started now (a forwarder for other ports is stopped first)."""
         marker = f"labcore.netns {self.state_dir} {' '.join(map(str, ports))}"
         if proc.running_pid(self.forward_pidfile, marker):
             return False
@@ -225,8 +227,12 @@ class RootlessEngine:
         log = self.logs / f"forward-{self.name}.log"
         start = log.stat().st_size if log.exists() else 0
         pid = proc.start(argv, self.forward_pidfile, log, env={"PYTHONPATH": str(REPO)})
-        proc.wait_for(lambda: "forwarding" in log.read_text(errors="replace")[start:], timeout,
-                      "The registry forwarder inside the engine", log, pid=pid)
+        try:
+            proc.wait_for(lambda: "forwarding" in log.read_text(errors="replace")[start:], timeout,
+                          "The registry forwarder inside the engine", log, pid=pid)
+        except BaseException:  # not half-started: a late forwarder must not bind what the caller gave up on
+            proc.stop(self.forward_pidfile, f"labcore.netns {self.state_dir}")
+            raise
         return True
 
     def stop(self) -> bool:

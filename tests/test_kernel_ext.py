@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 
 import pytest
 
@@ -17,9 +19,11 @@ from kernel_ext.errors import (
     LabError,
     PortInUse,
 )
+
 from kernel_ext.pull import PullProgress, follow_pull_stream
 
 pytestmark = pytest.mark.engine
+_SCRATCH = os.path.join(tempfile.gettempdir(), "dl-*")  # throwaway engines (the suite gives a TMPDIR)
 
 
 def test_pull_reports_layers_digest_and_presence(fresh_engine) -> None:
@@ -201,13 +205,13 @@ def test_throwaway_engine_refuses_a_malformed_daemon_json_then_starts(lab, tmp_p
 
     f = tmp_path / "daemon.json"
     f.write_text('{\n  "registry-mirrors": [\n    "http://127.0.0.1:5000",\n  ]\n}\n')
-    before = set(glob.glob("/tmp/dl-*"))
+    before = set(glob.glob(_SCRATCH))
     refused = start_engine(f, lab)
     assert not refused and "unable to configure the Docker daemon" in refused.reason and "']'" in refused.reason
     f.write_text('{"registry-mirrors": ["http://127.0.0.1:5000"]}\n')
     started = start_engine(f, lab)
     assert started, started.reason
-    assert set(glob.glob("/tmp/dl-*")) == before  # both engines deleted, with their data
+    assert set(glob.glob(_SCRATCH)) == before  # both engines deleted, with their data
     assert not start_engine(tmp_path / "nothing.json", lab)
 
 
@@ -225,7 +229,7 @@ def test_own_engine_lives_the_edit_restart_info_loop(lab, state, tmp_path) -> No
 
     f = tmp_path / "daemon.json"
     f.write_text("{}\n")
-    before = set(glob.glob("/tmp/dl-*"))
+    before = set(glob.glob(_SCRATCH))
     check = Exercises(lab, chapter="05", progress=Progress(tmp_path / "progress.json"))
     mine = OwnEngine(f, lab)
     try:
@@ -246,4 +250,4 @@ def test_own_engine_lives_the_edit_restart_info_loop(lab, state, tmp_path) -> No
     finally:
         mine.stop()
     assert not mine.running and mine not in running_engines() and not mine.start()
-    assert set(glob.glob("/tmp/dl-*")) == before
+    assert set(glob.glob(_SCRATCH)) == before

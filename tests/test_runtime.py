@@ -6,7 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -105,20 +107,56 @@ def _lab(home: Path, *args: str, env_extra: dict[str, str] | None = None) -> sub
     return subprocess.run([str(REPO / "lab"), *args], capture_output=True, text=True, env=env, timeout=600)
 
 
+def _push_attempts(port: int, stop: threading.Event, seen: list[str]) -> None:
+    """What anyone on this machine gets when starting an upload to the upstream's TCP port, again and again."""
+    while not stop.is_set():
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v2/dockerlab/intruder/blobs/uploads/", method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                seen.append(str(r.status))
+        except urllib.error.HTTPError as e:
+            seen.append(str(e.code))
+        except OSError:
+            seen.append("closed")
+        stop.wait(0.02)
+
+
 @pytest.mark.slow
 def test_second_up_is_idempotent_and_down_leaves_nothing(tmp_path, state) -> None:
-    """A second lab (its own home, ports, engine) seeded with the published images: `up` twice
-    builds nothing the second time, and `down` stops every process it started."""
+    """A second lab (its own home, ports, engine) seeded with the published images but one: the first `up`
+    publishes that one through the publisher while the upstream's port refuses every push (any account can
+    reach it); `up` twice builds nothing the second time, and `down` stops every process it started."""
     home = tmp_path / "lab2"
     env_home = {**os.environ, "LAB_HOME": str(home)}
     run_dir = Path(subprocess.run([sys.executable, "-c", "from labcore.state import paths; print(paths().run)"],
                                   capture_output=True, text=True, env=env_home, cwd=REPO).stdout.strip())
     (home / "registry").mkdir(parents=True)
     shutil.copytree(paths().home / "registry" / "upstream", home / "registry" / "upstream")
+    shutil.rmtree(home / "registry" / "upstream" / "docker" / "registry" / "v2" / "repositories" / "dockerlab" /
+                  "greeting")
     ports = {"LAB_UPSTREAM_PORT": "15300", "LAB_MIRROR_PORT": "15301", "LAB_LEARNER_PORT": "15302"}
+    stop, seen = threading.Event(), []
+    prober = threading.Thread(target=_push_attempts, args=(15300, stop, seen), daemon=True)
+    prober.start()
     try:
-        first = _lab(home, "up", "--no-jupyter", env_extra=ports)
+        try:
+            first = _lab(home, "up", "--no-jupyter", env_extra=ports)
+        finally:
+            stop.set()
+            prober.join()
         assert first.returncode == 0, first.stderr
+        assert "building dockerlab/greeting" in first.stderr, first.stderr
+        assert "405" in seen and "202" not in seen, sorted(set(seen))
+        forwarder = int((run_dir / "lab-forward.pid").read_text())  # the engine's upstream is the read-only one again
+        argv = Path(f"/proc/{forwarder}/cmdline").read_bytes().split(b"\0")
+        assert b"labcore.netns" in argv and not [a for a in argv if b"=" in a], argv
+        with urllib.request.urlopen(urllib.request.Request(
+                "http://127.0.0.1:15300/v2/dockerlab/greeting/manifests/latest", method="HEAD",
+                headers={"Accept": "application/vnd.oci.image.index.v1+json, "
+                                   "application/vnd.docker.distribution.manifest.list.v2+json, "
+                                   "application/vnd.oci.image.manifest.v1+json, "
+                                   "application/vnd.docker.distribution.manifest.v2+json"}), timeout=10) as r:
+            assert r.status == 200  # published, and served by the read-only upstream
         second = _lab(home, "up", "--no-jupyter", env_extra=ports)
         assert second.returncode == 0, second.stderr
         assert "building" not in second.stderr and "started" not in second.stderr
@@ -132,6 +170,27 @@ def test_second_up_is_idempotent_and_down_leaves_nothing(tmp_path, state) -> Non
     assert down.returncode == 0, down.stderr
     procs = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(run_dir) not in procs and str(home) not in procs
+    assert not run_dir.exists()  # the runtime directory goes with what ran in it
+
+
+def test_down_keeps_a_runtime_directory_while_something_in_it_runs(tmp_path) -> None:
+    from labctl.__main__ import _remove_run_dir
+    from labcore.state import LabPaths
+
+    p = LabPaths(home=tmp_path / "home", run=tmp_path / "run")
+    p.run.mkdir()
+    (p.run / "own-engine.pid").write_text(str(os.getpid()))  # a chapter's own engine, still on
+    (p.run / "lab.pid").write_text("999999999")
+    _remove_run_dir(p)
+    assert (p.run / "own-engine.pid").exists()
+    (p.run / "own-engine.pid").write_text("999999998")  # now stopped
+    _remove_run_dir(p)
+    assert not p.run.exists()
+    p.run.symlink_to(tmp_path / "home", target_is_directory=True)  # a link in its place is never followed
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "mine").write_text("kept")
+    _remove_run_dir(p)
+    assert (tmp_path / "home" / "mine").read_text() == "kept" and p.run.is_symlink()
 
 
 def test_port_taken_is_reported_and_another_port_used(tmp_path) -> None:

@@ -64,6 +64,13 @@ def test_host_network_and_mounts_are_as_they_were(before: dict[str, object]) -> 
                 and m not in before["mounts"]], "a classroom's network namespace is left"  # type: ignore[operator]
 
 
+def test_nothing_of_the_course_is_left_in_tmp(before: dict[str, object]) -> None:
+    """The labs' runtime directories (``./lab down`` removes them), the suite's scratch directory (where the
+    chapters and tests made theirs), the image builder's: none is new."""
+    added = sorted(set(hostcheck.tmp_entries()) - set(before["tmp"]))  # type: ignore[arg-type]
+    assert not added, added
+
+
 def test_no_engine_cgroup_is_left() -> None:
     user = os.environ.get("LAB_ACCOUNT", "dockerlab")
     ours = {f"lab-{m.rpartition('-')[2]}" for m in _markers() if m.startswith("/tmp/dockerlab-")}

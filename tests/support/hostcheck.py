@@ -10,7 +10,8 @@ from pathlib import Path
 
 from labcore.state import LabPaths, State
 
-__all__ = ["LEARNER_FILE", "LEARNER_IMAGE", "LEARNER_CONTAINER", "OWN_MOUNTS", "plant_learner_work", "snapshot"]
+__all__ = ["LEARNER_FILE", "LEARNER_IMAGE", "LEARNER_CONTAINER", "OWN_MOUNTS", "TMP_PREFIXES", "plant_learner_work",
+           "snapshot", "tmp_entries"]
 
 # Mounts the project may leave, by design: iproute2 bind-mounts /run/netns on itself the first time a
 # network namespace is named on a machine (the classroom's), and keeps it after the last one is deleted.
@@ -21,14 +22,26 @@ LEARNER_IMAGE = "web:mine"
 LEARNER_FILE = "my-notes.txt"
 
 
+# What the course and its tests name their entries in /tmp by: the labs' runtime directories
+# (labcore.state.paths), the suite's scratch directory (labctl's test), throwaway engines (kernel_ext.throwaway),
+# the chapters' and labs' own.
+TMP_PREFIXES = ("dockerlab-", "dl-", "ch04-sock-", "ch05-", "lab5-")
+
+
+def tmp_entries() -> list[str]:
+    return sorted(e.name for e in Path("/tmp").iterdir() if e.name.startswith(TMP_PREFIXES))
+
+
 def snapshot() -> str:
-    """Bridges, mounts, ip_forward, as JSON (passed to tests/afterwards in LAB_BEFORE)."""
+    """Bridges, mounts, ip_forward, the course's entries in /tmp, as JSON (passed to tests/afterwards in
+    LAB_BEFORE)."""
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     mounts = Path("/proc/mounts").read_text().splitlines()
     return json.dumps({
         "links": sorted(line.split(":")[1].strip().split("@")[0] for line in links.splitlines()),
         "mounts": sorted(line.split()[1] for line in mounts),
         "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
+        "tmp": tmp_entries(),
     })
 
 
