@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -25,6 +26,7 @@ from kubespawner.objects import make_pod
 from traitlets.config import Config
 
 from courseimage import pod as pod_role
+from labcore.state import paths
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes"
 NAMESPACE = "dockerlab"
@@ -380,7 +382,11 @@ def test_pod_start_writes_the_state_and_hides_nbgrader_from_learners(
         monkeypatch.setenv(key, env[key])
     monkeypatch.setenv("POD_IP", "10.1.2.3")
     monkeypatch.setenv("DOCKERLAB_ROLE", role)
-    kernel_env = pod_role.prepare()
+    run = paths().run  # /tmp/dockerlab-<uid>-<tag>, as in a pod without a runtime directory: removed afterwards
+    try:
+        kernel_env = pod_role.prepare()
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
     state = json.loads((tmp_path / "lab" / "state.json").read_text())
     assert state["registry"] == "10.1.2.3:5102" and state["mirror"] == env["DOCKERLAB_MIRROR"]
     assert kernel_env["DOCKER_HOST"] == env["DOCKER_HOST"]
