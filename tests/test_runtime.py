@@ -227,3 +227,24 @@ def test_purge_refuses_a_directory_that_is_not_a_lab_home(tmp_path) -> None:
     r = _lab(precious, "down", "--purge")
     assert r.returncode == 1 and "is not a lab home" in r.stderr
     assert (precious / "thesis.tex").read_text() == "mine"
+
+
+def test_the_course_kernel_is_what_the_oom_killer_takes_first(state) -> None:
+    """A cell that fills a learner's memory limit costs that kernel, not their Jupyter server or engine
+    (labctl.jupyter.KERNEL_START): the kernel's oom_score_adj is 500 above what started it."""
+    from jupyter_client.manager import start_new_kernel
+
+    from labctl.jupyter import KERNEL_NAME
+
+    km, kc = start_new_kernel(kernel_name=KERNEL_NAME)
+    out: list[str] = []
+    try:
+        reply = kc.execute_interactive(
+            "import sys; print(open('/proc/self/oom_score_adj').read().strip(), sys.argv[1:2])", timeout=60,
+            output_hook=lambda m: out.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert reply["content"]["status"] == "ok", reply
+    mine = int(Path("/proc/self/oom_score_adj").read_text())  # the kernel's parent's, as the server's
+    assert "".join(out).strip() == f"{min(1000, mine + 500)} ['-f']", (mine, out)

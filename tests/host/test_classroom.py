@@ -145,6 +145,19 @@ def test_passwords_are_only_hashes_and_a_wrong_one_is_refused(cls) -> None:  # t
     assert not Member(cfg.url.rstrip("/"), "root", "root").login()
 
 
+def _programs(name: str, program: bytes) -> list[int]:
+    """The member's processes running ``program`` (by the kernel's name of the task: its first 15 bytes)."""
+    out = []
+    for pid in account_pids(pwd.getpwnam(name).pw_uid):
+        try:
+            comm = open(f"/proc/{pid}/comm", "rb").read().rstrip(b"\n")
+        except OSError:
+            continue
+        if comm == program[:15]:
+            out.append(pid)
+    return out
+
+
 def _engine_pids(name: str) -> list[int]:
     out = []
     for pid in account_pids(pwd.getpwnam(name).pw_uid):
@@ -662,6 +675,7 @@ def test_a_learners_memory_hog_and_fork_bomb_leave_the_other_responsive(members)
     a.run(ka, "%load_ext kernel_ext\nfrom kernel_ext import connect\nlab = connect()")
     r = a.run(ka, "%docker run -d --name a-bomb busybox:1.35 sh -c 'f(){ f | f & }; f'")
     assert r.status == "ok", r.text
+    servers = _programs(A, b"jupyterhub-singleuser") + _programs(A, b"dockerd")  # A's engine runs by now
     outcome: dict[str, object] = {}
 
     def hog() -> None:
@@ -680,6 +694,8 @@ def test_a_learners_memory_hog_and_fork_bomb_leave_the_other_responsive(members)
     t.join(150)
     hog_result = outcome.get("hog")
     assert not (hasattr(hog_result, "stdout") and "survived" in hog_result.stdout), "A used 3 GiB: no memory limit"
+    # the out-of-memory killer took A's kernel, not A's Jupyter server or engine (labctl.jupyter.KERNEL_START)
+    assert len(servers) == 2 and _programs(A, b"jupyterhub-singleuser") + _programs(A, b"dockerd") == servers
     if isinstance(hog_result, ConnectionError):
         # the kernel's death closed its websocket before a "restarting" status came through (seen once on a
         # fresh machine): the kernel A now has must be a new one, without the 3 GiB it was filling
