@@ -22,19 +22,10 @@ from pathlib import Path
 
 from labengine.enginepkgs import EngineBinaries
 from labengine.rootless import RootlessEngine
+from labcore import kernelspec
 from labcore.state import REPO, LabPaths, State, save_state
 
-__all__ = ["kernel_spec", "main"]
-
-
-def kernel_spec(env: dict[str, str]) -> dict[str, object]:
-    """The course kernel (same name as the one notebooks ask for), aimed at the sandbox's engine."""
-    return {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Docker Lab (Python 3)",
-        "language": "python",
-        "env": env,
-    }
+__all__ = ["main"]
 
 
 def _no_new_privs() -> None:
@@ -82,7 +73,7 @@ def main(argv: list[str]) -> int:
     }
     kdir = home / "jupyter" / "kernels" / "dockerlab"
     kdir.mkdir(parents=True, exist_ok=True)
-    (kdir / "kernel.json").write_text(json.dumps(kernel_spec(env), indent=1))
+    (kdir / "kernel.json").write_text(json.dumps(kernelspec.spec(env, debugger=False), indent=1))
     print(f"READY {dockerd} {time.monotonic() - t0:.2f}", flush=True)
     nb_env = {**env, "JUPYTER_PATH": str(home / "jupyter"), "JUPYTER_RUNTIME_DIR": str(home / "run" / "jupyter"),
               "JUPYTER_CONFIG_DIR": str(home / "jupyter" / "config"), "JUPYTER_DATA_DIR": str(home / "jupyter")}

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labcore import kernelspec
 from labcore.state import REPO
 
 __all__ = ["FORMAT", "Chapter", "assign_ids", "build", "chapters", "destination", "drift", "labs", "read_source"]
@@ -38,7 +39,7 @@ __all__ = ["FORMAT", "Chapter", "assign_ids", "build", "chapters", "destination"
 FORMAT = "md:myst"
 NOTEBOOKS = Path(os.environ.get("LAB_NOTEBOOKS") or REPO / "notebooks")  # tests point it at a copy
 LABS = REPO / "labs"
-KERNEL = {"name": "dockerlab", "display_name": "Docker Lab (Python 3)", "language": "python"}
+KERNEL = {"name": kernelspec.NAME, "display_name": kernelspec.DISPLAY_NAME, "language": "python"}
 _NUMBER = re.compile(r"^#+\s*(?:第\S+章\s*)?(\d+(?:\.\d+)*)")
 _EXERCISE = re.compile(r"^#+\s*(?:✍️?\s*)?练习\s*(\d+)")  # the ✍ icon is optional
 _ASCII = re.compile(r"[A-Za-z0-9]+")

@@ -12,13 +12,13 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from labcore import proc
+from labcore import kernelspec, proc
 from labcore.state import REPO, LabPaths, State
 
 __all__ = ["KERNEL_NAME", "NBGRADER_LAB_OFF", "NBGRADER_OFF", "copy_course", "copy_labs", "install_kernel",
            "jupyter_env", "jupyter_pid", "kernel_env", "learner_config", "start_jupyter", "stop_jupyter"]
 
-KERNEL_NAME = "dockerlab"
+KERNEL_NAME = kernelspec.NAME
 INDEX = "notebooks/00-index.ipynb"
 
 # nbgrader's tools (the Nbgrader menu, Create Assignment, Formgrader) are the instructor's: a learner's
@@ -75,34 +75,12 @@ def jupyter_env(p: LabPaths) -> dict[str, str]:
     }
 
 
-# ipykernel, made the first thing the out-of-memory killer takes when a learner's cells fill their memory limit
-# (a classroom member's cgroup, the course image's container): a kernel the server restarts, not the learner's
-# Jupyter server (every open notebook) or their engine. Measured on a fresh machine: a 3 GiB cell, the hog
-# already dying but its memory not yet freed, and the next victim was the server. Raising one's own
-# oom_score_adj (500 above what started it) needs no privilege.
-KERNEL_START = ("import runpy\n"
-                "try:\n"
-                "    with open('/proc/self/oom_score_adj') as f:\n"
-                "        adj = min(1000, int(f.read()) + 500)\n"
-                "    with open('/proc/self/oom_score_adj', 'w') as f:\n"
-                "        f.write(str(adj))\n"
-                "except (OSError, ValueError):\n"
-                "    pass\n"
-                "runpy.run_module('ipykernel_launcher', run_name='__main__', alter_sys=True)\n")
-
-
 def install_kernel(state: State, p: LabPaths) -> Path:
     """The course kernel ``dockerlab``, in this lab's own Jupyter data directory: every lab home
     (the learner's, the tests') has its own, pointed at its own engine."""
     kdir = p.jupyter / "data" / "kernels" / KERNEL_NAME
     kdir.mkdir(parents=True, exist_ok=True)
-    spec = {
-        "argv": [sys.executable, "-c", KERNEL_START, "-f", "{connection_file}"],
-        "display_name": "Docker Lab (Python 3)",
-        "language": "python",
-        "env": kernel_env(state, p),
-        "metadata": {"debugger": True},
-    }
+    spec = kernelspec.spec(kernel_env(state, p))
     text = json.dumps(spec, indent=1, sort_keys=True)
     target = kdir / "kernel.json"
     if not target.exists() or target.read_text() != text:

@@ -64,6 +64,18 @@ def test_the_core_imports_only_the_standard_library() -> None:
             assert top in stdlib or top == "labcore", f"{path.relative_to(REPO)}:{line}: imports {top}"
 
 
+def test_the_course_kernel_has_one_spec() -> None:
+    """Every place that installs the course kernel (a lab home, a grading sandbox) writes labcore.kernelspec's
+    spec: a second copy had missed what the first learned (the oom_score_adj raise)."""
+    writers = []
+    for layer in LAYERS:
+        for path in sorted((REPO / layer).rglob("*.py")):
+            text = path.read_text()
+            if "ipykernel_launcher" in text or '"display_name": "Docker Lab' in text:
+                writers.append(str(path.relative_to(REPO)))
+    assert writers == ["labcore/kernelspec.py"]
+
+
 def test_no_product_code_is_left_at_the_old_addresses() -> None:
     """What moved (labctl's root and classroom modules, labs.grading's root side) is not also still there."""
     gone = ["labctl/system.py", "labctl/classroom.py", "labctl/gradeaccounts.py", "labctl/proc.py", "labctl/state.py",

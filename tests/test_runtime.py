@@ -231,7 +231,7 @@ def test_purge_refuses_a_directory_that_is_not_a_lab_home(tmp_path) -> None:
 
 def test_the_course_kernel_is_what_the_oom_killer_takes_first(state) -> None:
     """A cell that fills a learner's memory limit costs that kernel, not their Jupyter server or engine
-    (labctl.jupyter.KERNEL_START): the kernel's oom_score_adj is 500 above what started it."""
+    (labcore.kernelspec.KERNEL_START): the kernel's oom_score_adj is 500 above what started it."""
     from jupyter_client.manager import start_new_kernel
 
     from labctl.jupyter import KERNEL_NAME

@@ -694,7 +694,7 @@ def test_a_learners_memory_hog_and_fork_bomb_leave_the_other_responsive(members)
     t.join(150)
     hog_result = outcome.get("hog")
     assert not (hasattr(hog_result, "stdout") and "survived" in hog_result.stdout), "A used 3 GiB: no memory limit"
-    # the out-of-memory killer took A's kernel, not A's Jupyter server or engine (labctl.jupyter.KERNEL_START)
+    # the out-of-memory killer took A's kernel, not A's Jupyter server or engine (labcore.kernelspec.KERNEL_START)
     assert len(servers) == 2 and _programs(A, b"jupyterhub-singleuser") + _programs(A, b"dockerd") == servers
     if isinstance(hog_result, ConnectionError):
         # the kernel's death closed its websocket before a "restarting" status came through (seen once on a
