@@ -26,10 +26,11 @@ from .connection import SESSION_LABEL, lab_config
 from .errors import ToolMissing
 from .messages import t
 
-__all__ = ["Build", "build", "parse", "parse_classic"]
+__all__ = ["Build", "build", "parse", "parse_classic", "retried"]
 
 _VERTEX = re.compile(r"^#(\d+) (\[[^\]]+\] .*)$")             # "#5 [2/3] RUN echo hi"
 _CACHED = re.compile(r"^#(\d+) CACHED$")
+_DONE = re.compile(r"^#(\d+) DONE \d")
 _ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
 _OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ (.*)$")                # a RUN's output: "#5 0.213 hello"
 _CONTEXT = re.compile(r"^#(\d+) transferring context: ([\d.]+)([kMG]?B)")
@@ -75,6 +76,7 @@ class Step:
     of: int
     text: str
     cached: bool = False
+    done: bool = False  # ran to its end in this build ("#5 DONE 0.3s")
     error: str = ""
     output: list[str] = field(default_factory=list)
 
@@ -144,6 +146,9 @@ def parse(text: str, stages: list[str] | None = None, code: int = 0, tag: str = 
         elif m := _CACHED.match(line):
             if m.group(1) in steps and not steps[m.group(1)].text.startswith("FROM "):
                 steps[m.group(1)].cached = True
+        elif m := _DONE.match(line):
+            if m.group(1) in steps:
+                steps[m.group(1)].done = True
         elif m := _ERROR.match(line):
             if m.group(1) in steps:
                 steps[m.group(1)].error = m.group(2)
@@ -220,15 +225,37 @@ def build(lab: Any, *args: str) -> Build:
     except FileNotFoundError as e:
         raise ToolMissing("cli.missing") from e
     out = r.stdout + r.stderr
-    retried = False
+    first = None
     if r.returncode and _SNAPSHOT_RACE.search(out):
         # moby/buildkit#6521 (open): now and then unpacking the finished image finds a parent snapshot
         # gone ("failed to prepare extraction snapshot ... parent snapshot ... does not exist"); the same
         # build again succeeds from the cache. Once, and said in one line.
+        first = parse(out, _stages(argv), r.returncode, tag)
         r = _cli(cmd)
-        out, retried = r.stdout + r.stderr, True
+        out = r.stdout + r.stderr
     if r.returncode and not _VERTEX.search(out) and "#" not in out[:3]:  # refused before building
-        return Build([], None, r.returncode, [line for line in out.splitlines() if line.strip()][-3:], tag, retried)
+        lines = [line for line in out.splitlines() if line.strip()][-3:]
+        return Build([], None, r.returncode, lines, tag, first is not None)
     b = parse(out, _stages(argv), r.returncode, tag)
-    b.retried = retried
-    return b
+    return b if first is None else retried(first, b)
+
+
+def retried(first: Build, second: Build) -> Build:
+    """The second attempt's listing, with the steps the first attempt ran shown as run: the second found
+    them in the cache only because the first had just made them (chapter 7's cache demonstration would
+    otherwise say its changed step came from the cache).
+
+    >>> first = parse(PLAIN_EXAMPLE, ["stage-0"], 1, "app:1")  # step 2 from the cache, step 3 ran
+    >>> second = parse(PLAIN_EXAMPLE.replace("#7 DONE 0.1s", "#7 CACHED"), ["stage-0"], 0, "app:1")
+    >>> second.cached
+    ['RUN echo one > /one.txt', 'COPY app.sh /app/']
+    >>> b = retried(first, second)
+    >>> b.cached, b.ran, b.retried
+    (['RUN echo one > /one.txt'], ['COPY app.sh /app/'], True)
+    """
+    ran = {(s.stage, s.n, s.text) for s in first.steps if s.done and not s.cached}
+    for s in second.steps:
+        if s.cached and (s.stage, s.n, s.text) in ran:
+            s.cached = False
+    second.retried = True
+    return second

@@ -1,5 +1,6 @@
 """kernel_ext.build's one retry: the engine's intermittent unpacking race (moby/buildkit#6521) struck a
-chapter 7 build on a fresh machine; the build runs once more, and the listing says so in its first line."""
+chapter 7 build on a fresh machine; the build runs once more, and the listing says so in its first line
+and counts what the first attempt ran as run."""
 
 from __future__ import annotations
 
@@ -25,3 +26,43 @@ def test_a_retried_build_says_so_first_and_then_lists_the_second_attempt() -> No
     lines = str(b).splitlines()
     assert lines[0] == t("build.retried") and "moby/buildkit#6521" in lines[0]
     assert lines[1:] == str(build.parse(build.PLAIN_EXAMPLE, stages=["stage-0"], tag="app:1")).splitlines()
+
+
+# Chapter 7's cache demonstration as the engine printed it when the race struck (CI, stop 24): the first
+# attempt ran the changed step and then failed unpacking; the second found that step in the cache.
+FIRST = """#1 [internal] load build definition from Dockerfile
+#1 DONE 0.0s
+#5 [internal] load build context
+#5 transferring context: 32B done
+#5 DONE 0.0s
+#4 [1/5] FROM docker.io/library/busybox:1.35@sha256:0123
+#4 DONE 0.0s
+#6 [2/5] COPY message.txt /
+#6 CACHED
+#7 [3/5] RUN echo "第 1 步执行于 $(date +%s%N)" >> /steps.txt
+#7 CACHED
+#8 [4/5] RUN echo "第 2 步执行于 $(date +%s%N)" >> /steps.txt
+#8 CACHED
+#9 [5/5] RUN echo "第三步执行于 $(date +%s%N)" >> /steps.txt
+#9 DONE 0.2s
+#10 exporting to image
+#10 ERROR: """ + RACE + "\n" + RACE + "\n"
+
+
+def test_a_step_the_first_attempt_ran_is_listed_as_run_not_as_cached() -> None:
+    second = FIRST.replace("#9 DONE 0.2s", "#9 CACHED").replace("#10 ERROR: " + RACE + "\n" + RACE + "\n",
+                                                                "#10 DONE 0.1s\n")
+    alone = build.parse(second, ["stage-0"], 0, "ch07/cache:1")
+    assert alone.cached[-1].startswith('RUN echo "第三步')  # what the second attempt alone says
+    b = build.retried(build.parse(FIRST, ["stage-0"], 1, "ch07/cache:1"), alone)
+    assert b.ran == ['RUN echo "第三步执行于 $(date +%s%N)" >> /steps.txt'] and len(b.cached) == 3
+    lines = str(b).splitlines()
+    assert lines[0] == t("build.retried")
+    assert lines[-2] == '=> [5/5] RUN echo "第三步执行于 $(date +%s%N)" >> /steps.txt'
+    assert lines[-1] == t("build.done", tag="ch07/cache:1", n=5, cached=3)
+
+
+def test_a_step_that_failed_or_never_finished_in_the_first_attempt_is_not_counted_as_run() -> None:
+    first = build.parse(FIRST.replace("#9 DONE 0.2s\n", ""), ["stage-0"], 1, "ch07/cache:1")
+    second = build.parse(FIRST.replace("#9 DONE 0.2s", "#9 CACHED"), ["stage-0"], 0, "ch07/cache:1")
+    assert build.retried(first, second).cached[-1].startswith('RUN echo "第三步')
