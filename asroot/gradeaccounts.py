@@ -99,6 +99,44 @@ def _as_account(account: str, argv: list[str]) -> list[str]:
     return ["runuser", "-u", account, "--", "env", "-i", "PATH=/usr/bin:/bin", *argv]
 
 
+ENGINE_COPY_CAP = 1 << 30  # the engine's packages unpacked: ~310 MiB (docker.io 28.5 and its companions)
+ENGINE_COPY_TIMEOUT = 300
+
+
+def _pack_and_unpack(pack_argv: list[str], unpack_argv: list[str]) -> bool:
+    """``pack_argv | head -c ENGINE_COPY_CAP | unpack_argv``, all three ended within ENGINE_COPY_TIMEOUT s;
+    True if each succeeded."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        pack = subprocess.Popen(pack_argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/")
+        procs.append(pack)
+        cut = subprocess.Popen(["head", "-c", str(ENGINE_COPY_CAP)], stdin=pack.stdout, stdout=subprocess.PIPE)
+        procs.append(cut)
+        unpack = subprocess.Popen(unpack_argv, stdin=cut.stdout, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, cwd="/")
+        procs.append(unpack)
+        for pipe in (pack.stdout, cut.stdout):
+            if pipe:
+                pipe.close()  # only the next in the line holds each pipe: a reader's end closes the writer's
+        deadline = time.monotonic() + ENGINE_COPY_TIMEOUT
+        codes = [p.wait(timeout=max(0.1, deadline - time.monotonic())) for p in (unpack, cut, pack)]
+        return codes == [0, 0, 0]
+    except subprocess.TimeoutExpired:
+        return False
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def _bounded_ok(argv: list[str], timeout: float = 120) -> bool:
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=timeout, check=False).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
 def engine_binaries(account: str = LAB_ACCOUNT, base: Path = BASE, home: Path | None = None) -> EngineBinaries:
     """The lab's engine packages as a root-owned, read-only copy every grading account can run.
 
@@ -139,19 +177,18 @@ def engine_binaries(account: str = LAB_ACCOUNT, base: Path = BASE, home: Path | 
         tmp = target.with_name(target.name + ".tmp")
         safefs.remove_tree(tmp)
         tmp.mkdir(mode=0o755)
-        # the account packs its tree (its own rights, links kept as links); root unpacks it as root's
-        pack = subprocess.Popen(_as_account(account, ["tar", "-C", os.path.realpath(root), "-cf", "-", "."]),
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/")
-        unpack = subprocess.run(["tar", "-C", str(tmp), "-xf", "-", "--no-same-owner", "--no-same-permissions"],
-                                stdin=pack.stdout, capture_output=True, check=False)
-        if pack.stdout:
-            pack.stdout.close()
-        if pack.wait() != 0 or unpack.returncode != 0:
+        # the account packs its tree (its own rights, links kept as links); root unpacks it as root's, at most
+        # ENGINE_COPY_CAP bytes of it (``head`` cuts the stream: the packer dies of the closed pipe, or the
+        # unpacker meets a cut archive) and for at most ENGINE_COPY_TIMEOUT seconds
+        ok = _pack_and_unpack(_as_account(account, ["tar", "-C", os.path.realpath(root), "-cf", "-", "."]),
+                              ["tar", "-C", str(tmp), "-xf", "-", "--no-same-owner", "--no-same-permissions"])
+        ok = ok and all(_bounded_ok(argv) for argv in (["chown", "-R", "root:root", str(tmp)],
+                                                        ["chmod", "-R", "go-w,a+rX", str(tmp)]))
+        if not ok:
             safefs.remove_tree(tmp)
-            raise LabFailure(f"The lab's engine packages in {root} could not be copied for grading: run './lab up' "
-                             "as the lab's account again.")
-        subprocess.run(["chown", "-R", "root:root", str(tmp)], check=True)
-        subprocess.run(["chmod", "-R", "go-w,a+rX", str(tmp)], check=True)
+            raise LabFailure(f"The lab's engine packages in {root} could not be copied for grading (more than "
+                             f"{ENGINE_COPY_CAP >> 20} MiB, or not within {ENGINE_COPY_TIMEOUT} s): run "
+                             "'./lab up' as the lab's account again.")
         (tmp / ".complete").touch()
         tmp.rename(target)
     return EngineBinaries(root=str(target), version=version, source=source, packages=packages)

@@ -77,6 +77,29 @@ def test_engine_cache_version_and_root_are_not_paths_root_follows(home: Path, pr
         assert not list(base.rglob("key")), f"root copied its own secret for {info}"
 
 
+def test_root_copies_no_more_of_the_accounts_engine_cache_than_its_cap(home: Path, probe: str, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The account's tree is what root unpacks as its own: a tree past the cap is refused, nothing kept."""
+    import asroot.gradeaccounts as ga
+
+    monkeypatch.setattr(ga, "ENGINE_COPY_CAP", 1 << 20)
+    tree = home / ".cache" / "dockerlab" / "engine" / "28.5"
+    (tree / "usr" / "bin").mkdir(parents=True)
+    (tree / "usr" / "bin" / "dockerd").write_bytes(os.urandom(600 << 10))
+    pw = pwd.getpwnam(probe)
+    for p in [tree, *tree.rglob("*")]:
+        os.lchown(p, pw.pw_uid, pw.pw_gid)
+    _plant(home, probe, {"version": "28.5", "root": str(tree)})
+    base = tmp_path / "base"
+    assert (Path(engine_binaries(probe, base, home).root) / "usr" / "bin" / "dockerd").stat().st_size == 600 << 10
+    shutil.rmtree(base)
+    (tree / "usr" / "bin" / "big").write_bytes(os.urandom(2 << 20))
+    os.lchown(tree / "usr" / "bin" / "big", pw.pw_uid, pw.pw_gid)
+    with pytest.raises(LabFailure, match="more than 1 MiB"):
+        engine_binaries(probe, base, home)
+    assert sorted(p.name for p in (base / "engine").iterdir()) == []
+
+
 def test_engine_cache_is_read_with_the_accounts_rights(home: Path, probe: str, tmp_path: Path) -> None:
     """current.json and the tree are read as the account: a link to a file only root can read gives nothing."""
     cache = home / ".cache" / "dockerlab" / "engine"
