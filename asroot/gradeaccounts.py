@@ -16,7 +16,9 @@ import os
 import pwd
 import re
 import signal
+import stat
 import subprocess
+import threading
 import time
 from labcore import safefs
 from pathlib import Path
@@ -99,42 +101,69 @@ def _as_account(account: str, argv: list[str]) -> list[str]:
     return ["runuser", "-u", account, "--", "env", "-i", "PATH=/usr/bin:/bin", *argv]
 
 
-ENGINE_COPY_CAP = 1 << 30  # the engine's packages unpacked: ~310 MiB (docker.io 28.5 and its companions)
+ENGINE_COPY_CAP = 1 << 30  # the engine's packages unpacked: ~310 MiB in 373 entries (docker.io 28.5 and companions)
 ENGINE_COPY_TIMEOUT = 300
 
 
-def _pack_and_unpack(pack_argv: list[str], unpack_argv: list[str]) -> bool:
-    """``pack_argv | head -c ENGINE_COPY_CAP | unpack_argv``, all three ended within ENGINE_COPY_TIMEOUT s;
-    True if each succeeded."""
-    procs: list[subprocess.Popen[bytes]] = []
+def _account_process(account: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    """``argv`` as ``account`` in a session of its own (all of it can be killed), its stdout a pipe."""
+    return subprocess.Popen(_as_account(account, argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, cwd="/", start_new_session=True)
+
+
+def _end(p: subprocess.Popen[bytes]) -> None:
+    """Kill ``p``'s session (runuser and what it started as the account); wait a little, never forever (a
+    process stuck in the kernel is left to it)."""
     try:
-        pack = subprocess.Popen(pack_argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/")
-        procs.append(pack)
-        cut = subprocess.Popen(["head", "-c", str(ENGINE_COPY_CAP)], stdin=pack.stdout, stdout=subprocess.PIPE)
-        procs.append(cut)
-        unpack = subprocess.Popen(unpack_argv, stdin=cut.stdout, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, cwd="/")
-        procs.append(unpack)
-        for pipe in (pack.stdout, cut.stdout):
-            if pipe:
-                pipe.close()  # only the next in the line holds each pipe: a reader's end closes the writer's
-        deadline = time.monotonic() + ENGINE_COPY_TIMEOUT
-        codes = [p.wait(timeout=max(0.1, deadline - time.monotonic())) for p in (unpack, cut, pack)]
-        return codes == [0, 0, 0]
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        p.wait(timeout=5)
     except subprocess.TimeoutExpired:
-        return False
+        pass
+
+
+def _read_as_account(account: str, path: Path, timeout: float = 30) -> bytes | None:
+    """The first 64 KiB of ``path``, read as ``account`` within ``timeout`` s (a FIFO does not hold root)."""
+    p = _account_process(account, ["head", "-c", "65536", "--", str(path)])
+    try:
+        out, _ = p.communicate(timeout=timeout)
+        return out if p.returncode == 0 else None
+    except subprocess.TimeoutExpired:
+        return None
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        _end(p)
 
 
-def _bounded_ok(argv: list[str], timeout: float = 120) -> bool:
+def _unpack_as_roots(account: str, root: str, tmp: Path) -> str:
+    """The account's tree ``root``, packed by the account (its rights; links stay links), unpacked into ``tmp``
+    as root's by :func:`labcore.safefs.extract_tar_stream` (no device, no link followed, at most
+    ENGINE_COPY_CAP bytes), all within ENGINE_COPY_TIMEOUT s. "" when done, else why not."""
+    pack = _account_process(account, ["tar", "-C", root, "-cf", "-", "."])
+    timer = threading.Timer(ENGINE_COPY_TIMEOUT, _end, (pack,))  # its end ends the stream, and the unpacking
+    timer.start()
     try:
-        return subprocess.run(argv, capture_output=True, timeout=timeout, check=False).returncode == 0
-    except subprocess.TimeoutExpired:
+        assert pack.stdout is not None
+        safefs.extract_tar_stream(pack.stdout, tmp, max_bytes=ENGINE_COPY_CAP)
+        if pack.wait(timeout=30) != 0:
+            return "the account's tar failed"
+        return ""
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"not within {ENGINE_COPY_TIMEOUT} s" if not timer.is_alive() else str(e)
+    finally:
+        timer.cancel()
+        _end(pack)
+        if pack.stdout:
+            pack.stdout.close()
+
+
+def _complete(target: Path) -> bool:
+    try:
+        mark, copy = os.lstat(target / ".complete"), os.lstat(target / "root")
+    except OSError:
         return False
+    return stat.S_ISREG(mark.st_mode) and mark.st_uid == 0 and stat.S_ISDIR(copy.st_mode) and copy.st_uid == 0
 
 
 def engine_binaries(account: str = LAB_ACCOUNT, base: Path = BASE, home: Path | None = None) -> EngineBinaries:
@@ -149,10 +178,9 @@ def engine_binaries(account: str = LAB_ACCOUNT, base: Path = BASE, home: Path | 
     except KeyError:
         raise LabFailure("The lab has not been set up on this machine: run './lab up' first.") from None
     cache = lab_home / ".cache" / "dockerlab" / "engine"
-    out = subprocess.run(_as_account(account, ["head", "-c", "65536", "--", str(cache / "current.json")]),
-                         capture_output=True, cwd="/", check=False)
+    raw = _read_as_account(account, cache / "current.json")
     try:
-        info = json.loads(out.stdout) if out.returncode == 0 else None
+        info = json.loads(raw) if raw is not None else None
     except ValueError:
         info = None
     if not isinstance(info, dict):
@@ -168,27 +196,23 @@ def engine_binaries(account: str = LAB_ACCOUNT, base: Path = BASE, home: Path | 
             or not all(isinstance(k, str) and isinstance(v, str) for k, v in packages.items()):
         source, packages = "", {}
     engines = base / "engine"
-    target = engines / version
-    if not (target / ".complete").exists():
+    target = engines / version  # target/root: the copy; target/.complete: root's mark, beside it, once whole
+    if not _complete(target):
         engines.mkdir(parents=True, exist_ok=True)
         os.chown(engines, 0, 0)
         os.chmod(engines, 0o755)
         safefs.remove_tree(target)
         tmp = target.with_name(target.name + ".tmp")
         safefs.remove_tree(tmp)
-        tmp.mkdir(mode=0o755)
-        # the account packs its tree (its own rights, links kept as links); root unpacks it as root's, at most
-        # ENGINE_COPY_CAP bytes of it (``head`` cuts the stream: the packer dies of the closed pipe, or the
-        # unpacker meets a cut archive) and for at most ENGINE_COPY_TIMEOUT seconds
-        ok = _pack_and_unpack(_as_account(account, ["tar", "-C", os.path.realpath(root), "-cf", "-", "."]),
-                              ["tar", "-C", str(tmp), "-xf", "-", "--no-same-owner", "--no-same-permissions"])
-        ok = ok and all(_bounded_ok(argv) for argv in (["chown", "-R", "root:root", str(tmp)],
-                                                        ["chmod", "-R", "go-w,a+rX", str(tmp)]))
-        if not ok:
+        tmp.mkdir(mode=0o700)
+        (tmp / "root").mkdir(mode=0o700)
+        why = _unpack_as_roots(account, os.path.realpath(root), tmp / "root")
+        if why:
             safefs.remove_tree(tmp)
-            raise LabFailure(f"The lab's engine packages in {root} could not be copied for grading (more than "
-                             f"{ENGINE_COPY_CAP >> 20} MiB, or not within {ENGINE_COPY_TIMEOUT} s): run "
+            raise LabFailure(f"The lab's engine packages in {root} could not be copied for grading ({why}): run "
                              "'./lab up' as the lab's account again.")
-        (tmp / ".complete").touch()
+        for d in (tmp / "root", tmp):
+            os.chmod(d, 0o755)
+        safefs.write_private(tmp / ".complete", b"", 0o644)
         tmp.rename(target)
-    return EngineBinaries(root=str(target), version=version, source=source, packages=packages)
+    return EngineBinaries(root=str(target / "root"), version=version, source=source, packages=packages)

@@ -13,6 +13,8 @@ Two kinds of places:
   kernel's ``/sys`` and ``/proc`` files): :func:`read_private`, :func:`write_private`,
   :func:`append_private`, :func:`open_private`, :func:`read_kernel`, :func:`write_kernel`,
   :func:`remove_tree`, :func:`copy_file`. Still no link followed in the last step, still capped.
+* **a tar stream another account made**, unpacked into a fresh directory of root's as root's own files:
+  :func:`extract_tar_stream` (directories, regular files, links; counted and capped; links made last).
 
 Pipes and sockets: :func:`read_bounded` and :class:`LineReader` never hold more than their cap.
 """
@@ -29,9 +31,9 @@ from typing import IO, BinaryIO
 from labcore.errors import LabFailure
 
 __all__ = ["MAX_FILE", "LineReader", "Refused", "append_private", "copy_file", "copy_regular_tree", "entries_under",
-           "kind_of", "names_under", "open_dir", "open_kernel", "open_private", "open_under", "private_dir",
-           "read_bounded", "read_kernel", "read_private", "read_under", "remove_tree", "untrusted_by_root",
-           "write_kernel", "write_private", "write_under"]
+           "extract_tar_stream", "kind_of", "names_under", "open_dir", "open_kernel", "open_private", "open_under",
+           "private_dir", "read_bounded", "read_kernel", "read_private", "read_under", "remove_tree",
+           "untrusted_by_root", "write_kernel", "write_private", "write_under"]
 
 MAX_FILE = 20 << 20  # the default cap of a file read whole (a notebook, a log)
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -330,6 +332,82 @@ def remove_tree(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+_BLOCK = 4096  # what an entry costs on disk at least (a directory, an empty file): counted against the cap
+
+
+def extract_tar_stream(stream: IO[bytes], dst: Path, *, max_bytes: int, max_members: int = 20000,
+                       max_depth: int = 64) -> None:
+    """Unpack a tar stream someone untrusted made into ``dst`` (an empty directory of the caller's, in a place
+    no one else can write) as the caller's own files: directories (0755), regular files (0755 if the entry
+    had an execute bit, else 0644; no set-id bits), hard links within the stream (copied) and symbolic links
+    (made last, so nothing is ever written through one). Anything else (a device, a FIFO), a name that climbs
+    out or runs below a link, a name given twice, more than ``max_members`` entries, names deeper than
+    ``max_depth`` or more than ``max_bytes`` (each entry counted at least a disk block) is :class:`Refused`,
+    as is a stream that ends early; what was unpacked stays for the caller to remove. ``stream`` is read
+    once, front to back; bound its time by ending its writer."""
+    import tarfile
+
+    seen: set[str] = set()
+    links: dict[str, str] = {}
+    files: dict[str, Path] = {}
+    used = count = 0
+
+    def spend(n: int, name: str) -> None:
+        nonlocal used
+        used += n
+        if used > max_bytes:
+            raise Refused(f"{name}: more than {max_bytes} bytes unpacked")
+
+    def write(path: Path, src: IO[bytes], mode: int) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+            os.fchmod(out.fileno(), mode)
+
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tf:
+            for m in tf:
+                count += 1
+                if count > max_members:
+                    raise Refused(f"more than {max_members} entries")
+                parts = [p for p in m.name.split("/") if p not in ("", ".")]
+                if not parts and m.isdir():
+                    continue  # "./", the top itself
+                rel = "/".join(parts)
+                if not parts or m.name.startswith("/") or ".." in parts or len(parts) > max_depth:
+                    raise Refused(f"{m.name!r}: not a name inside the tree")
+                if rel in seen or any("/".join(parts[:i]) in links for i in range(1, len(parts))):
+                    raise Refused(f"{rel}: given twice, or below a link")
+                seen.add(rel)
+                spend(_BLOCK + (m.size if m.isreg() else 0), rel)
+                path = dst / rel
+                if m.isdir():
+                    os.mkdir(path, 0o700)
+                    os.chmod(path, 0o755)
+                elif m.isreg():
+                    src = tf.extractfile(m)
+                    assert src is not None
+                    write(path, src, 0o755 if m.mode & 0o111 else 0o644)
+                    files[rel] = path
+                elif m.islnk():
+                    target = "/".join(p for p in m.linkname.split("/") if p not in ("", "."))
+                    if target not in files:
+                        raise Refused(f"{rel}: a hard link to {m.linkname!r}, not a file of the stream")
+                    st = os.lstat(files[target])
+                    spend(st.st_size, rel)
+                    with open(files[target], "rb") as src_file:
+                        write(path, src_file, stat.S_IMODE(st.st_mode))
+                    files[rel] = path
+                elif m.issym():
+                    links[rel] = m.linkname
+                else:
+                    raise Refused(f"{rel}: a {'device' if m.ischr() or m.isblk() else 'FIFO or other entry'}")
+    except (tarfile.TarError, EOFError) as e:
+        raise Refused(f"not a whole tar stream ({e})") from None
+    for rel, target in links.items():
+        os.symlink(target, dst / rel)
 
 
 _KERNEL_TOPS = ("/sys", "/proc", "/run/netns")  # /run/netns: iproute2's bind mounts of namespaces

@@ -244,3 +244,73 @@ def test_bounded_readers_keep_at_most_their_cap() -> None:
     assert lines[0] == b"READY 1 2\n" and len(lines[1]) == 100 and lines[2] == b"l\n"
     assert len(lines) == 20 and r.dropped == 33
     assert max(len(x) for x in lines) <= 100
+
+
+# extract_tar_stream: a tar stream another account made, unpacked as the caller's own files
+
+def _tar(*entries: tuple[str, str, bytes | str, int]) -> io.BytesIO:
+    """A tar stream of (name, kind, data or link target, mode) entries, kind one of dir, file, sym, hard, chr,
+    fifo, in order."""
+    import tarfile
+
+    out = io.BytesIO()
+    kinds = {"dir": tarfile.DIRTYPE, "file": tarfile.REGTYPE, "sym": tarfile.SYMTYPE, "hard": tarfile.LNKTYPE,
+             "chr": tarfile.CHRTYPE, "fifo": tarfile.FIFOTYPE}
+    with tarfile.open(fileobj=out, mode="w") as tf:
+        for name, kind, data, mode in entries:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = kinds[kind], mode
+            if kind in ("sym", "hard"):
+                info.linkname = str(data)
+            if kind == "file":
+                raw = data if isinstance(data, bytes) else data.encode()
+                info.size = len(raw)
+                tf.addfile(info, io.BytesIO(raw))
+            else:
+                tf.addfile(info)
+    out.seek(0)
+    return out
+
+
+def test_a_tar_stream_is_unpacked_as_the_callers_own_files_with_links_made_last(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    safefs.extract_tar_stream(_tar(("./", "dir", "", 0o700), ("./usr", "dir", "", 0o700),
+                                   ("./usr/dockerd", "file", "#!/bin/sh\n", 0o4750),
+                                   ("./usr/notes", "file", "text", 0o600),
+                                   ("./usr/same", "hard", "./usr/dockerd", 0o4750),
+                                   ("./out", "sym", str(outside), 0o777)), dst, max_bytes=1 << 20)
+    assert stat.S_IMODE((dst / "usr").stat().st_mode) == 0o755
+    assert stat.S_IMODE((dst / "usr" / "dockerd").stat().st_mode) == 0o755  # no set-id bit, runnable by all
+    assert stat.S_IMODE((dst / "usr" / "notes").stat().st_mode) == 0o644
+    assert (dst / "usr" / "same").read_text() == "#!/bin/sh\n" and (dst / "usr" / "same").stat().st_nlink == 1
+    assert os.readlink(dst / "out") == str(outside) and list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("entries, why", [
+    ((("./out", "sym", "/OUTSIDE", 0o777), ("./out/planted", "file", "x", 0o644)), "below a link"),
+    ((("./x", "file", "a", 0o644), ("./x", "file", "b", 0o644)), "given twice"),
+    ((("../planted", "file", "x", 0o644),), "not a name inside"),
+    ((("/planted", "file", "x", 0o644),), "not a name inside"),
+    ((("./disk", "chr", "", 0o600),), "a device"),
+    ((("./pipe", "fifo", "", 0o600),), "FIFO"),
+    ((("./h", "hard", "/etc/shadow", 0o644),), "hard link"),
+    ((("./big", "file", b"x" * 5000, 0o644),), "more than 8192 bytes"),
+    (tuple((f"./{i}", "dir", "", 0o755) for i in range(3)), "more than 2 entries"),
+    ((("./" + "/".join("d" * 5), "dir", "", 0o755),), "not a name inside"),
+])
+def test_a_tar_stream_that_would_reach_out_or_grow_past_its_caps_is_refused(tmp_path: Path, entries, why) -> None:  # type: ignore[no-untyped-def]
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    with pytest.raises(safefs.Refused, match=why):
+        safefs.extract_tar_stream(_tar(*entries), dst, max_bytes=8192, max_members=2, max_depth=4)
+    assert not (tmp_path / "planted").exists() and not Path("/OUTSIDE").exists()
+    assert not [p for p in dst.rglob("*") if p.is_symlink()]  # links come last: none made on the way out
+
+
+def test_a_tar_stream_that_ends_early_is_refused(tmp_path: Path) -> None:
+    whole = _tar(("./a", "file", b"x" * 3000, 0o644)).getvalue()
+    with pytest.raises(safefs.Refused, match="not a whole tar stream"):
+        safefs.extract_tar_stream(io.BytesIO(whole[:1500]), tmp_path, max_bytes=1 << 20)

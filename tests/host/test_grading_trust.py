@@ -95,9 +95,57 @@ def test_root_copies_no_more_of_the_accounts_engine_cache_than_its_cap(home: Pat
     shutil.rmtree(base)
     (tree / "usr" / "bin" / "big").write_bytes(os.urandom(2 << 20))
     os.lchown(tree / "usr" / "bin" / "big", pw.pw_uid, pw.pw_gid)
-    with pytest.raises(LabFailure, match="more than 1 MiB"):
+    with pytest.raises(LabFailure, match=f"more than {1 << 20} bytes unpacked"):
         engine_binaries(probe, base, home)
     assert sorted(p.name for p in (base / "engine").iterdir()) == []
+
+
+def test_what_the_account_plants_in_its_engine_cache_is_no_way_out_for_root(home: Path, probe: str,
+                                                                            tmp_path: Path) -> None:
+    """The account's tree holds a link named like root's mark of a whole copy and a device node (which root
+    could make where the account cannot): root makes nothing where the link points, and refuses the device."""
+    tree = home / ".cache" / "dockerlab" / "engine" / "28.5"
+    (tree / "usr" / "bin").mkdir(parents=True)
+    (tree / "usr" / "bin" / "dockerd").write_text("#!/bin/sh\n")
+    target = tmp_path / "nologin"  # stands for /etc/nologin
+    (tree / ".complete").symlink_to(target)
+    pw = pwd.getpwnam(probe)
+    for p in [tree, *tree.rglob("*")]:
+        os.lchown(p, pw.pw_uid, pw.pw_gid)
+    _plant(home, probe, {"version": "28.5", "root": str(tree)})
+    base = tmp_path / "base"
+    copy = Path(engine_binaries(probe, base, home).root)
+    assert not target.exists() and os.readlink(copy / ".complete") == str(target)
+    os.mknod(tree / "usr" / "bin" / "disk", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    os.lchown(tree / "usr" / "bin" / "disk", pw.pw_uid, pw.pw_gid)
+    _plant(home, probe, {"version": "28.6", "root": str(tree)})
+    with pytest.raises(LabFailure, match="a device"):
+        engine_binaries(probe, base, home)
+    assert not (base / "engine" / "28.6").exists() and not (base / "engine" / "28.6.tmp").exists()
+
+
+@pytest.mark.timeout(120)
+def test_a_fifo_for_the_engine_caches_record_does_not_hold_root(home: Path, probe: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import asroot.gradeaccounts as ga
+
+    current = home / ".cache" / "dockerlab" / "engine" / "current.json"
+    os.mkfifo(current)
+    pw = pwd.getpwnam(probe)
+    os.lchown(current, pw.pw_uid, pw.pw_gid)
+    real = ga._read_as_account
+    monkeypatch.setattr(ga, "_read_as_account", lambda account, path: real(account, path, timeout=2))
+    with pytest.raises(LabFailure, match="not downloaded yet"):
+        engine_binaries(probe, tmp_path / "base", home)
+    left = [pid for pid in os.listdir("/proc") if pid.isdigit() and _uid_of(pid) == pw.pw_uid]
+    assert left == [], "the account's reader was left running"
+
+
+def _uid_of(pid: str) -> int:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return -1
 
 
 def test_engine_cache_is_read_with_the_accounts_rights(home: Path, probe: str, tmp_path: Path) -> None:
@@ -122,7 +170,7 @@ def test_engine_cache_is_read_with_the_accounts_rights(home: Path, probe: str, t
     _plant(home, probe, {"version": "28.5", "root": str(tree)})
     got = engine_binaries(probe, tmp_path / "base", home)
     copy = Path(got.root)
-    assert copy == tmp_path / "base" / "engine" / "28.5"
+    assert copy == tmp_path / "base" / "engine" / "28.5" / "root"
     dockerd = copy / "usr" / "bin" / "dockerd"
     st = dockerd.stat()
     assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o755  # root's, runnable by the grading accounts
