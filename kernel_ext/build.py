@@ -30,7 +30,7 @@ __all__ = ["Build", "build", "parse", "parse_classic", "retried"]
 
 _VERTEX = re.compile(r"^#(\d+) (\[[^\]]+\] .*)$")             # "#5 [2/3] RUN echo hi"
 _CACHED = re.compile(r"^#(\d+) CACHED$")
-_DONE = re.compile(r"^#(\d+) DONE \d")
+_DONE = re.compile(r"^#(\d+) DONE(?: \d|$)")
 _ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
 _OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ (.*)$")                # a RUN's output: "#5 0.213 hello"
 _CONTEXT = re.compile(r"^#(\d+) transferring context: ([\d.]+)([kMG]?B)")
@@ -253,9 +253,9 @@ def retried(first: Build, second: Build) -> Build:
     >>> b.cached, b.ran, b.retried
     (['RUN echo one > /one.txt'], ['COPY app.sh /app/'], True)
     """
-    ran = {(s.stage, s.n, s.text) for s in first.steps if s.done and not s.cached}
+    ran = {(s.stage, s.n, s.text): s for s in first.steps if s.done and not s.cached}
     for s in second.steps:
         if s.cached and (s.stage, s.n, s.text) in ran:
-            s.cached = False
+            s.cached, s.output = False, ran[s.stage, s.n, s.text].output  # and what it printed then
     second.retried = True
     return second

@@ -66,3 +66,27 @@ def test_a_step_that_failed_or_never_finished_in_the_first_attempt_is_not_counte
     first = build.parse(FIRST.replace("#9 DONE 0.2s\n", ""), ["stage-0"], 1, "ch07/cache:1")
     second = build.parse(FIRST.replace("#9 DONE 0.2s", "#9 CACHED"), ["stage-0"], 0, "ch07/cache:1")
     assert build.retried(first, second).cached[-1].startswith('RUN echo "第三步')
+
+
+def test_build_runs_once_more_after_the_race_and_lists_both_attempts(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``build`` itself, fed the two attempts above (the first given an output line): the listing says it ran twice
+    and shows the changed step as run, with what it printed the first time."""
+    import subprocess
+
+    first = FIRST.replace("#9 DONE 0.2s", "#9 0.104 stamped\n#9 DONE 0.2s")
+    second = FIRST.replace("#9 DONE 0.2s", "#9 CACHED").replace("#10 ERROR: " + RACE + "\n" + RACE + "\n",
+                                                                "#10 DONE 0.1s\n")
+    attempts = [subprocess.CompletedProcess([], 1, "", first), subprocess.CompletedProcess([], 0, "", second)]
+    argvs: list[list[str]] = []
+
+    def cli(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+        argvs.append(cmd)
+        return attempts.pop(0)
+
+    monkeypatch.setattr(build, "_cli", cli)
+    monkeypatch.setattr(build, "lab_config", lambda: type("C", (), {"docker_cli": "docker"})())
+    lab = type("Lab", (), {"session": "s1"})()
+    b = build.build(lab, "-t", "ch07/cache:1", "/nonexistent")
+    assert len(argvs) == 2 and argvs[0] == argvs[1] and not attempts
+    assert b.ok and b.retried and b.ran == ['RUN echo "第三步执行于 $(date +%s%N)" >> /steps.txt']
+    assert "   │ stamped" in str(b).splitlines()
