@@ -18,7 +18,6 @@ import re
 import signal
 import stat
 import subprocess
-import threading
 import time
 from labcore import safefs
 from pathlib import Path
@@ -111,26 +110,46 @@ def _account_process(account: str, argv: list[str]) -> subprocess.Popen[bytes]:
                             stdin=subprocess.DEVNULL, cwd="/", start_new_session=True)
 
 
+def _exit_status(p: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """``p``'s exit status once it has ended (within ``timeout`` s, else None), left unreaped: its pid stays
+    its own, and its session's, until :func:`_end`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            r = os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if r is not None and r.si_pid:
+            return r.si_status if r.si_code == os.CLD_EXITED else -1
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+
+
 def _end(p: subprocess.Popen[bytes]) -> None:
-    """Kill ``p``'s session (runuser and what it started as the account); wait a little, never forever (a
-    process stuck in the kernel is left to it)."""
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except OSError:
-        pass
+    """Kill ``p``'s session (runuser and what it started as the account; ``p`` not yet reaped, so the id is
+    still theirs), then reap ``p``. What left the session or is stuck in the kernel is not waited for."""
+    if p.returncode is None:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
     try:
         p.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
+    if p.stdout:
+        p.stdout.close()
 
 
 def _read_as_account(account: str, path: Path, timeout: float = 30) -> bytes | None:
     """The first 64 KiB of ``path``, read as ``account`` within ``timeout`` s (a FIFO does not hold root)."""
     p = _account_process(account, ["head", "-c", "65536", "--", str(path)])
+    assert p.stdout is not None
     try:
-        out, _ = p.communicate(timeout=timeout)
-        return out if p.returncode == 0 else None
-    except subprocess.TimeoutExpired:
+        out, _ = safefs.read_bounded(safefs.TimedReader(p.stdout.fileno(), 65536, time.monotonic() + timeout), 65536)
+        return out if _exit_status(p, timeout) == 0 else None
+    except OSError:
         return None
     finally:
         _end(p)
@@ -139,23 +158,22 @@ def _read_as_account(account: str, path: Path, timeout: float = 30) -> bytes | N
 def _unpack_as_roots(account: str, root: str, tmp: Path) -> str:
     """The account's tree ``root``, packed by the account (its rights; links stay links), unpacked into ``tmp``
     as root's by :func:`labcore.safefs.extract_tar_stream` (no device, no link followed, at most
-    ENGINE_COPY_CAP bytes), all within ENGINE_COPY_TIMEOUT s. "" when done, else why not."""
+    ENGINE_COPY_CAP bytes), the stream read for at most ENGINE_COPY_TIMEOUT s. "" when done, else why not."""
     pack = _account_process(account, ["tar", "-C", root, "-cf", "-", "."])
-    timer = threading.Timer(ENGINE_COPY_TIMEOUT, _end, (pack,))  # its end ends the stream, and the unpacking
-    timer.start()
+    assert pack.stdout is not None
+    deadline = time.monotonic() + ENGINE_COPY_TIMEOUT
     try:
-        assert pack.stdout is not None
-        safefs.extract_tar_stream(pack.stdout, tmp, max_bytes=ENGINE_COPY_CAP)
-        if pack.wait(timeout=30) != 0:
-            return "the account's tar failed"
+        # the stream may be a little longer than what it unpacks to when its files are small (a 512-byte
+        # header each): the cap counts a 4 KiB block per entry, so this slack covers any honest tree
+        stream = safefs.TimedReader(pack.stdout.fileno(), ENGINE_COPY_CAP + (16 << 20), deadline)
+        safefs.extract_tar_stream(stream, tmp, max_bytes=ENGINE_COPY_CAP)
+        if _exit_status(pack, max(1.0, deadline - time.monotonic())) != 0:
+            return "the account's tar failed or did not end"
         return ""
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"not within {ENGINE_COPY_TIMEOUT} s" if not timer.is_alive() else str(e)
+    except OSError as e:
+        return str(e)
     finally:
-        timer.cancel()
         _end(pack)
-        if pack.stdout:
-            pack.stdout.close()
 
 
 def _complete(target: Path) -> bool:
@@ -202,17 +220,20 @@ def engine_binaries(account: str = LAB_ACCOUNT, base: Path = BASE, home: Path | 
         os.chown(engines, 0, 0)
         os.chmod(engines, 0o755)
         safefs.remove_tree(target)
-        tmp = target.with_name(target.name + ".tmp")
+        tmp = engines / f".{version}.tmp"  # a version never starts with a dot: no version's copy is another's tmp
         safefs.remove_tree(tmp)
         tmp.mkdir(mode=0o700)
-        (tmp / "root").mkdir(mode=0o700)
-        why = _unpack_as_roots(account, os.path.realpath(root), tmp / "root")
-        if why:
+        try:
+            (tmp / "root").mkdir(mode=0o700)
+            why = _unpack_as_roots(account, os.path.realpath(root), tmp / "root")
+            if why:
+                raise LabFailure(f"The lab's engine packages in {root} could not be copied for grading ({why}): "
+                                 "run './lab up' as the lab's account again.")
+            for d in (tmp / "root", tmp):
+                os.chmod(d, 0o755)
+            safefs.write_private(tmp / ".complete", b"", 0o644)
+            tmp.rename(target)
+        except BaseException:
             safefs.remove_tree(tmp)
-            raise LabFailure(f"The lab's engine packages in {root} could not be copied for grading ({why}): run "
-                             "'./lab up' as the lab's account again.")
-        for d in (tmp / "root", tmp):
-            os.chmod(d, 0o755)
-        safefs.write_private(tmp / ".complete", b"", 0o644)
-        tmp.rename(target)
+            raise
     return EngineBinaries(root=str(target / "root"), version=version, source=source, packages=packages)

@@ -16,23 +16,27 @@ Two kinds of places:
 * **a tar stream another account made**, unpacked into a fresh directory of root's as root's own files:
   :func:`extract_tar_stream` (directories, regular files, links; counted and capped; links made last).
 
-Pipes and sockets: :func:`read_bounded` and :class:`LineReader` never hold more than their cap.
+Pipes and sockets: :func:`read_bounded`, :class:`LineReader` and :class:`TimedReader` never hold more than
+their cap (the last: nor wait past its deadline).
 """
 
 from __future__ import annotations
 
+import io
 import os
+import select
 import shutil
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from labcore.errors import LabFailure
 
-__all__ = ["MAX_FILE", "LineReader", "Refused", "append_private", "copy_file", "copy_regular_tree", "entries_under",
-           "extract_tar_stream", "kind_of", "names_under", "open_dir", "open_kernel", "open_private", "open_under",
-           "private_dir", "read_bounded", "read_kernel", "read_private", "read_under", "remove_tree",
+__all__ = ["MAX_FILE", "LineReader", "Refused", "TimedReader", "append_private", "copy_file", "copy_regular_tree",
+           "entries_under", "extract_tar_stream", "kind_of", "names_under", "open_dir", "open_kernel", "open_private",
+           "open_under", "private_dir", "read_bounded", "read_kernel", "read_private", "read_under", "remove_tree",
            "untrusted_by_root", "write_kernel", "write_private", "write_under"]
 
 MAX_FILE = 20 << 20  # the default cap of a file read whole (a notebook, a log)
@@ -335,18 +339,69 @@ def remove_tree(path: Path) -> None:
 
 
 _BLOCK = 4096  # what an entry costs on disk at least (a directory, an empty file): counted against the cap
+_MAX_HEADER = 64 << 10  # a pax or GNU long-name header: a name and a few keys, never more
 
 
-def extract_tar_stream(stream: IO[bytes], dst: Path, *, max_bytes: int, max_members: int = 20000,
+class TimedReader(io.RawIOBase):
+    """A pipe's reading end as a file that gives at most ``limit`` bytes in all and waits for them only until
+    ``deadline`` (``time.monotonic()``): past either, :class:`Refused`. A writer that stalls, or hands its end
+    to a process no one can kill, cannot hold the reader, nor can a flood grow it."""
+
+    def __init__(self, fd: int, limit: int, deadline: float) -> None:
+        super().__init__()
+        self.fd, self.left, self.deadline = fd, limit, deadline
+        self.poll = select.poll()
+        self.poll.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        left = self.deadline - time.monotonic()
+        if left <= 0 or not self.poll.poll(left * 1000):
+            raise Refused("its writer did not finish in time")
+        chunk = os.read(self.fd, min(len(buf), 1 << 20, self.left + 1))
+        if len(chunk) > self.left:
+            raise Refused("more bytes than its cap")
+        self.left -= len(chunk)
+        buf[:len(chunk)] = chunk
+        return len(chunk)
+
+
+def _strict_tarinfo() -> type:
+    import tarfile
+
+    class Strict(tarfile.TarInfo):
+        """Refuses, before reading them, what tarfile would hold whole in memory (a long header) or expand
+        beyond the stream (a sparse file): an engine's packages have neither."""
+
+        def _proc_gnulong(self, tf: Any) -> Any:
+            if self.size > _MAX_HEADER:
+                raise tarfile.HeaderError(f"a long-name header of {self.size} bytes")
+            return super()._proc_gnulong(tf)  # type: ignore[misc]
+
+        def _proc_pax(self, tf: Any) -> Any:
+            if self.size > _MAX_HEADER:
+                raise tarfile.HeaderError(f"a pax header of {self.size} bytes")
+            return super()._proc_pax(tf)  # type: ignore[misc]
+
+        def _proc_sparse(self, tf: Any) -> Any:
+            raise tarfile.HeaderError("a sparse file")
+
+    return Strict
+
+
+def extract_tar_stream(stream: IO[bytes] | io.RawIOBase, dst: Path, *, max_bytes: int, max_members: int = 20000,
                        max_depth: int = 64) -> None:
     """Unpack a tar stream someone untrusted made into ``dst`` (an empty directory of the caller's, in a place
     no one else can write) as the caller's own files: directories (0755), regular files (0755 if the entry
     had an execute bit, else 0644; no set-id bits), hard links within the stream (copied) and symbolic links
-    (made last, so nothing is ever written through one). Anything else (a device, a FIFO), a name that climbs
-    out or runs below a link, a name given twice, more than ``max_members`` entries, names deeper than
-    ``max_depth`` or more than ``max_bytes`` (each entry counted at least a disk block) is :class:`Refused`,
-    as is a stream that ends early; what was unpacked stays for the caller to remove. ``stream`` is read
-    once, front to back; bound its time by ending its writer."""
+    (made last, so nothing is ever written through one). Anything else (a device, a FIFO, a sparse file), a
+    name that climbs out, runs below a link or holds a NUL, a name given twice, more than ``max_members``
+    entries, names deeper than ``max_depth``, more than ``max_bytes`` unpacked (each entry counted at least a
+    disk block) or a header tarfile would hold whole is :class:`Refused`, as is a stream that ends early;
+    what was unpacked stays for the caller to remove. ``stream`` is read once, front to back: give a pipe as a
+    :class:`TimedReader` (its cap and deadline bound the stream itself)."""
     import tarfile
 
     seen: set[str] = set()
@@ -357,7 +412,7 @@ def extract_tar_stream(stream: IO[bytes], dst: Path, *, max_bytes: int, max_memb
     def spend(n: int, name: str) -> None:
         nonlocal used
         used += n
-        if used > max_bytes:
+        if n < 0 or used > max_bytes:
             raise Refused(f"{name}: more than {max_bytes} bytes unpacked")
 
     def write(path: Path, src: IO[bytes], mode: int) -> None:
@@ -367,11 +422,15 @@ def extract_tar_stream(stream: IO[bytes], dst: Path, *, max_bytes: int, max_memb
             os.fchmod(out.fileno(), mode)
 
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as tf:
+        with tarfile.open(fileobj=stream, mode="r|", tarinfo=_strict_tarinfo()) as tf:
             for m in tf:
                 count += 1
                 if count > max_members:
                     raise Refused(f"more than {max_members} entries")
+                if "\0" in m.name or "\0" in m.linkname:
+                    raise Refused(f"{m.name!r}: a name with a NUL")
+                if m.sparse is not None or any(k.startswith("GNU.sparse") for k in m.pax_headers):
+                    raise Refused(f"{m.name!r}: a sparse file")
                 parts = [p for p in m.name.split("/") if p not in ("", ".")]
                 if not parts and m.isdir():
                     continue  # "./", the top itself
@@ -388,7 +447,8 @@ def extract_tar_stream(stream: IO[bytes], dst: Path, *, max_bytes: int, max_memb
                     os.chmod(path, 0o755)
                 elif m.isreg():
                     src = tf.extractfile(m)
-                    assert src is not None
+                    if src is None:
+                        raise Refused(f"{rel}: no content")
                     write(path, src, 0o755 if m.mode & 0o111 else 0o644)
                     files[rel] = path
                 elif m.islnk():
@@ -404,8 +464,10 @@ def extract_tar_stream(stream: IO[bytes], dst: Path, *, max_bytes: int, max_memb
                     links[rel] = m.linkname
                 else:
                     raise Refused(f"{rel}: a {'device' if m.ischr() or m.isblk() else 'FIFO or other entry'}")
-    except (tarfile.TarError, EOFError) as e:
-        raise Refused(f"not a whole tar stream ({e})") from None
+    except Refused:
+        raise
+    except (tarfile.TarError, EOFError, ValueError, RecursionError) as e:  # ValueError: UnicodeError too
+        raise Refused(f"not a whole, plain tar stream ({type(e).__name__}: {str(e)[:200]})") from None
     for rel, target in links.items():
         os.symlink(target, dst / rel)
 
@@ -467,7 +529,7 @@ def write_kernel(path: Path | str, value: object) -> None:
 
 # -- pipes and sockets -------------------------------------------------------------------------------
 
-def read_bounded(stream: IO[bytes] | int, limit: int) -> tuple[bytes, bool]:
+def read_bounded(stream: IO[bytes] | io.RawIOBase | int, limit: int) -> tuple[bytes, bool]:
     """Read ``stream`` (a pipe, a socket's file, an fd) to its end, keeping at most ``limit`` bytes;
     the rest is read and dropped. Returns (kept, True if something was dropped)."""
     read = (lambda n: os.read(stream, n)) if isinstance(stream, int) else stream.read  # noqa: E731

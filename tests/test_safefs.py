@@ -312,5 +312,65 @@ def test_a_tar_stream_that_would_reach_out_or_grow_past_its_caps_is_refused(tmp_
 
 def test_a_tar_stream_that_ends_early_is_refused(tmp_path: Path) -> None:
     whole = _tar(("./a", "file", b"x" * 3000, 0o644)).getvalue()
-    with pytest.raises(safefs.Refused, match="not a whole tar stream"):
+    with pytest.raises(safefs.Refused, match="not a whole, plain tar stream"):
         safefs.extract_tar_stream(io.BytesIO(whole[:1500]), tmp_path, max_bytes=1 << 20)
+
+
+def _pax(keys: dict[str, str], then: tuple[str, bytes]) -> bytes:
+    """A pax extended header with ``keys`` for the member ``then`` (name, data), as raw bytes."""
+    import tarfile
+
+    info = tarfile.TarInfo(then[0])
+    info.size, info.pax_headers = len(then[1]), keys
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        tf.addfile(info, io.BytesIO(then[1]))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("keys, why", [
+    ({"GNU.sparse.realsize": "-1000000000000000"}, "sparse|more than"),  # would turn the byte count negative
+    ({"GNU.sparse.size": "x"}, "sparse|plain tar stream"),
+    ({"path": "a\0b"}, "NUL|plain tar stream"),
+    ({"comment": "x" * (200 << 10)}, "pax header of"),  # tarfile would hold it whole, twice
+])
+def test_a_tar_stream_with_headers_tarfile_would_trust_is_refused_in_one_sentence(tmp_path: Path, keys,  # type: ignore[no-untyped-def]
+                                                                                   why) -> None:
+    raw = _pax(keys, ("f", b"data")) + _tar(("./big", "file", b"x" * 3000, 0o644)).getvalue()
+    with pytest.raises(safefs.Refused, match=why):
+        safefs.extract_tar_stream(io.BytesIO(raw), tmp_path, max_bytes=2048)
+
+
+def test_a_chain_of_headers_is_refused_not_a_recursion_error(tmp_path: Path) -> None:
+    import tarfile
+
+    one = tarfile.TarInfo("x" * 200)
+    chain = b"".join(one.tobuf(format=tarfile.GNU_FORMAT)[:-512] for _ in range(2000))  # long-name headers only
+    with pytest.raises(safefs.Refused, match="plain tar stream"):
+        safefs.extract_tar_stream(io.BytesIO(chain + b"\0" * 1024), tmp_path, max_bytes=1 << 20)
+
+
+def test_a_timed_reader_neither_waits_past_its_deadline_nor_reads_past_its_cap() -> None:
+    import subprocess
+    import sys
+    import time
+
+    # the writer hands its end of the pipe to a child in another session, then both stall: no EOF ever comes
+    writer = subprocess.Popen([sys.executable, "-c", "import os,sys,time\nsys.stdout.write('partial');"
+                               "sys.stdout.flush()\nif os.fork()==0:\n os.setsid(); time.sleep(5)\ntime.sleep(30)"],
+                              stdout=subprocess.PIPE)
+    assert writer.stdout is not None
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(safefs.Refused, match="in time"):
+            safefs.read_bounded(safefs.TimedReader(writer.stdout.fileno(), 1 << 20, time.monotonic() + 1.5), 1 << 20)
+        assert time.monotonic() - t0 < 10
+    finally:
+        writer.kill()
+        writer.wait()
+    r, w = os.pipe()
+    os.write(w, b"x" * 5000)
+    os.close(w)
+    with pytest.raises(safefs.Refused, match="cap"):
+        safefs.read_bounded(safefs.TimedReader(r, 4096, time.monotonic() + 5), 1 << 20)
+    os.close(r)
