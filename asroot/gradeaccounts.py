@@ -19,7 +19,7 @@ import signal
 import stat
 import subprocess
 import time
-from labcore import safefs
+from labcore import proc, safefs
 from pathlib import Path
 
 from labcore.state import GRADE_BASE
@@ -127,17 +127,8 @@ def _exit_status(p: subprocess.Popen[bytes], timeout: float) -> int | None:
 
 
 def _end(p: subprocess.Popen[bytes]) -> None:
-    """Kill ``p``'s session (runuser and what it started as the account; ``p`` not yet reaped, so the id is
-    still theirs), then reap ``p``. What left the session or is stuck in the kernel is not waited for."""
-    if p.returncode is None:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except OSError:
-            pass
-    try:
-        p.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
+    """Kill ``p``'s session (runuser and what it started as the account), reap ``p``, close its pipe."""
+    proc.end_session(p)
     if p.stdout:
         p.stdout.close()
 

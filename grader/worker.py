@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
         "DOCKERLAB_GRADING": "1",
         "DOCKERLAB_CHECKD": job["checkd"],
     }
-    kdir = home / "jupyter" / "kernels" / "dockerlab"
+    kdir = home / "jupyter" / "kernels" / kernelspec.NAME
     kdir.mkdir(parents=True, exist_ok=True)
     (kdir / "kernel.json").write_text(json.dumps(kernelspec.spec(env, debugger=False), indent=1))
     print(f"READY {dockerd} {time.monotonic() - t0:.2f}", flush=True)

@@ -225,18 +225,18 @@ def build(lab: Any, *args: str) -> Build:
     except FileNotFoundError as e:
         raise ToolMissing("cli.missing") from e
     out = r.stdout + r.stderr
-    first = None
+    first, stages = None, _stages(argv)
     if r.returncode and _SNAPSHOT_RACE.search(out):
         # moby/buildkit#6521 (open): now and then unpacking the finished image finds a parent snapshot
         # gone ("failed to prepare extraction snapshot ... parent snapshot ... does not exist"); the same
         # build again succeeds from the cache. Once, and said in one line.
-        first = parse(out, _stages(argv), r.returncode, tag)
+        first = parse(out, stages, r.returncode, tag)
         r = _cli(cmd)
         out = r.stdout + r.stderr
     if r.returncode and not _VERTEX.search(out) and "#" not in out[:3]:  # refused before building
         lines = [line for line in out.splitlines() if line.strip()][-3:]
         return Build([], None, r.returncode, lines, tag, first is not None)
-    b = parse(out, _stages(argv), r.returncode, tag)
+    b = parse(out, stages, r.returncode, tag)
     return b if first is None else retried(first, b)
 
 

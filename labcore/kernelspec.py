@@ -27,10 +27,10 @@ KERNEL_START = ("import runpy\n"
                 "runpy.run_module('ipykernel_launcher', run_name='__main__', alter_sys=True)\n")
 
 
-def spec(env: dict[str, str], *, debugger: bool = True, python: str = sys.executable) -> dict[str, object]:
+def spec(env: dict[str, str], *, debugger: bool = True) -> dict[str, object]:
     """``kernel.json``'s content: this Python's ipykernel (started by :data:`KERNEL_START`) with ``env``."""
     out: dict[str, object] = {
-        "argv": [python, "-c", KERNEL_START, "-f", "{connection_file}"],
+        "argv": [sys.executable, "-c", KERNEL_START, "-f", "{connection_file}"],
         "display_name": DISPLAY_NAME,
         "language": "python",
         "env": env,

@@ -15,9 +15,9 @@ from pathlib import Path
 from labcore import safefs
 from labcore.errors import LabFailure
 
-__all__ = ["LabFailure", "cmdline", "free_port", "identity", "kill_matching", "mem_available_kib", "memory_kib",
-           "parent_and_state", "pids", "port_free", "remove_tree", "running_pid", "start", "stop", "unmount_below",
-           "wait_for"]
+__all__ = ["LabFailure", "cmdline", "end_session", "free_port", "identity", "kill_matching", "mem_available_kib",
+           "memory_kib", "parent_and_state", "pids", "port_free", "remove_tree", "running_pid", "start", "stop",
+           "unmount_below", "wait_for"]
 
 PROC = Path("/proc")
 
@@ -148,6 +148,20 @@ def _reap(pid: int) -> None:
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
+        pass
+
+
+def end_session(p: subprocess.Popen[bytes], timeout: float = 5) -> None:
+    """Kill the session ``p`` leads (started with ``start_new_session``; ``p`` not yet reaped, so the id is
+    still its own), then reap ``p`` within ``timeout`` s. What left the session or is stuck in the kernel is
+    not waited for."""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
         pass
 
 

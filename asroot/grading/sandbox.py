@@ -37,7 +37,7 @@ from pathlib import Path
 from asroot import cgroups as rootcg
 from labengine import cgroups
 from asroot.gradeaccounts import BASE, kill_account
-from labcore import safefs
+from labcore import proc, safefs
 from labcore.state import REPO
 
 __all__ = ["CGROUP_ROOT", "CONTROL", "Limits", "Sandbox", "SandboxCgroup", "enter_argv"]
@@ -357,11 +357,7 @@ class Sandbox:
         with p.stdout:
             line = _first_line(p.stdout.fileno(), timeout)
         if line.strip() != b"ready":
-            os.killpg(p.pid, signal.SIGKILL)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+            proc.end_session(p, timeout=10)
             raise RuntimeError("the sandbox's namespaces could not be made: "
                                + safefs.read_private(self.control / "holder.log", 4096).decode(errors="replace")[-300:])
         safefs.write_private(self.control / "holder.pid", str(p.pid))
